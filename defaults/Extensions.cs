@@ -1,0 +1,131 @@
+using Grpc.HealthCheck;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// The Aspire service-defaults pattern for Veil: OpenTelemetry, health checks and service discovery,
+/// shared by every process of the fleet.
+/// </summary>
+public static class VeilServiceDefaultsExtensions
+{
+    private const string HealthPath = "/health";
+    private const string AlivePath = "/alive";
+
+    /// <summary>Meters every Veil process exports besides the framework's own.</summary>
+    public const string MeterPrefix = "Veil.";
+
+    /// <summary>Adds telemetry, health checks and service discovery.</summary>
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.ConfigureOpenTelemetry();
+        builder.AddDefaultHealthChecks();
+        builder.Services.AddServiceDiscovery();
+        // No resilience handler here on purpose: it would also wrap gRPC channels, whose retries
+        // belong to the gRPC client (dotnet/extensions#4923). Each HTTP client picks its own.
+        builder.Services.ConfigureHttpClientDefaults(http => http.AddServiceDiscovery());
+        return builder;
+    }
+
+    /// <summary>Traces, metrics and logs over OTLP when an endpoint is configured, and a Prometheus scrape endpoint.</summary>
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+
+        builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Microsoft.AspNetCore.Server.Kestrel", "Yarp.ReverseProxy", "Grpc.AspNetCore.Server", "Grpc.Net.Client")
+                .AddMeter(MeterPrefix + "*")
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource(builder.Environment.ApplicationName, MeterPrefix + "*", "Yarp.ReverseProxy")
+                .AddAspNetCoreInstrumentation(o => o.Filter = ctx =>
+                    !ctx.Request.Path.StartsWithSegments(HealthPath) &&
+                    !ctx.Request.Path.StartsWithSegments(AlivePath) &&
+                    !ctx.Request.Path.StartsWithSegments("/metrics"))
+                .AddGrpcClientInstrumentation()
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    /// <summary>A liveness check; services add readiness checks (their database) themselves.</summary>
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        return builder;
+    }
+
+    /// <summary>
+    /// Maps /health (readiness), /alive (liveness), /metrics (Prometheus) and, where gRPC is used,
+    /// the standard grpc.health.v1 service for mesh probes.
+    /// </summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks(HealthPath);
+        app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
+        app.MapPrometheusScrapingEndpoint();
+        if (app.Services.GetService<HealthServiceImpl>() is not null)
+        {
+            app.MapGrpcHealthChecksService();
+        }
+        return app;
+    }
+
+    /// <summary>
+    /// Adds gRPC with JSON transcoding, rich error details, the grpc.health.v1 service and an
+    /// OpenAPI document of the REST surface.
+    /// </summary>
+    public static TBuilder AddVeilGrpc<TBuilder>(this TBuilder builder, string title) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddGrpc(o =>
+        {
+            o.EnableDetailedErrors = builder.Environment.IsDevelopment();
+            o.Interceptors.Add<ExceptionInterceptor>();
+        }).AddJsonTranscoding(o =>
+            // Rich error details travel in REST error bodies too; they must be known to print them.
+            o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+                Google.Rpc.BadRequest.Descriptor, Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.PreconditionFailure.Descriptor));
+        builder.Services.AddGrpcHealthChecks();
+        builder.Services.AddGrpcSwagger();
+        builder.Services.AddSwaggerGen(o => o.SwaggerDoc("v1", new() { Title = title, Version = "v1" }));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddVeilAuthentication(builder.Configuration);
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds the middleware every gRPC service runs: ProblemDetails for REST errors,
+    /// authentication and authorization; and serves the OpenAPI document at /openapi/v1.json.
+    /// </summary>
+    public static WebApplication UseVeilGrpc(this WebApplication app)
+    {
+        app.UseMiddleware<TranscodingProblemDetailsMiddleware>();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");
+        return app;
+    }
+}

@@ -1,0 +1,76 @@
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using RpcStatus = Google.Rpc.Status;
+
+namespace Veil.ServiceDefaults.Grpc;
+
+/// <summary>
+/// gRPC errors with specific status codes. REST callers see the same errors as ProblemDetails
+/// with the mapped HTTP status (see <see cref="TranscodingProblemDetailsMiddleware"/>).
+/// </summary>
+public static class RpcErrors
+{
+    /// <summary>404: the resource does not exist or the caller may not see it (never 403, which would leak existence).</summary>
+    public static RpcException NotFound(string what) => Create(StatusCode.NotFound, what);
+
+    /// <summary>409: a unique value is taken.</summary>
+    public static RpcException AlreadyExists(string message) => Create(StatusCode.AlreadyExists, message);
+
+    /// <summary>403: authenticated, but the role or scope does not allow this.</summary>
+    public static RpcException PermissionDenied(string message) => Create(StatusCode.PermissionDenied, message);
+
+    /// <summary>401: no valid credentials.</summary>
+    public static RpcException Unauthenticated(string message = "A valid access token is required (Authorization: Bearer <token>).") =>
+        Create(StatusCode.Unauthenticated, message);
+
+    /// <summary>400 (FailedPrecondition): the request is valid but the resource's state forbids it.</summary>
+    public static RpcException FailedPrecondition(string message) => Create(StatusCode.FailedPrecondition, message);
+
+    /// <summary>400: one field is wrong.</summary>
+    public static RpcException InvalidArgument(string field, string description) =>
+        new FieldViolations().Add(field, description).ToException();
+
+    private static RpcException Create(StatusCode code, string message) =>
+        new RpcStatus { Code = (int)code, Message = message }.ToRpcException();
+}
+
+/// <summary>
+/// Collects field-level validation errors and throws one <c>InvalidArgument</c> carrying a
+/// <c>google.rpc.BadRequest</c> with every violation (rich error model).
+/// </summary>
+public sealed class FieldViolations
+{
+    private readonly BadRequest _badRequest = new();
+
+    /// <summary>True when nothing has been added.</summary>
+    public bool IsEmpty => _badRequest.FieldViolations.Count == 0;
+
+    /// <summary>Records that <paramref name="field"/> (the JSON/proto field name) is wrong and why.</summary>
+    public FieldViolations Add(string field, string description)
+    {
+        _badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = field, Description = description });
+        return this;
+    }
+
+    /// <summary>Throws when any violation was recorded.</summary>
+    public void ThrowIfAny()
+    {
+        if (!IsEmpty)
+        {
+            throw ToException();
+        }
+    }
+
+    /// <summary>The <c>InvalidArgument</c> exception for the recorded violations.</summary>
+    public RpcException ToException()
+    {
+        var fields = string.Join(", ", _badRequest.FieldViolations.Select(v => v.Field).Distinct());
+        return new RpcStatus
+        {
+            Code = (int)StatusCode.InvalidArgument,
+            Message = $"The request has invalid fields: {fields}.",
+            Details = { Any.Pack(_badRequest) },
+        }.ToRpcException();
+    }
+}

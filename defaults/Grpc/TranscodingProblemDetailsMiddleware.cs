@@ -1,0 +1,123 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Veil.ServiceDefaults.Grpc;
+
+/// <summary>
+/// The one place where REST callers' errors get their shape. gRPC JSON transcoding already maps the
+/// gRPC status to the HTTP status (InvalidArgument → 400, NotFound → 404, AlreadyExists → 409, …)
+/// and writes a <c>google.rpc.Status</c> body; this middleware rewrites that body, or an empty error
+/// body (authentication challenges), as <c>application/problem+json</c>, lifting
+/// <c>BadRequest.FieldViolations</c> into <c>errors: { field: [messages] }</c>.
+/// Only REST requests under <c>/v1/</c> are touched; gRPC calls stream through untouched.
+/// </summary>
+public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
+{
+    /// <summary>Runs the rest of the pipeline and rewrites error bodies.</summary>
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!context.Request.Path.StartsWithSegments("/v1") ||
+            context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            await next(context);
+            return;
+        }
+
+        var original = context.Response.Body;
+        using var buffer = new MemoryStream();
+        context.Response.Body = buffer;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Response.Body = original;
+        }
+
+        if (context.Response.StatusCode < 400)
+        {
+            buffer.Position = 0;
+            await buffer.CopyToAsync(original, context.RequestAborted);
+            return;
+        }
+
+        var problem = ToProblem(context.Response.StatusCode, buffer.ToArray());
+        context.Response.ContentLength = null;
+        context.Response.ContentType = "application/problem+json";
+        await JsonSerializer.SerializeAsync(original, problem, ProblemJson.Options, context.RequestAborted);
+    }
+
+    internal static ProblemDetails ToProblem(int status, byte[] body)
+    {
+        var problem = new ProblemDetails
+        {
+            Status = status,
+            Title = ReasonPhrases.GetReasonPhrase(status),
+            Type = $"https://veil.dev/problems/{status}",
+        };
+        if (status == StatusCodes.Status401Unauthorized)
+        {
+            problem.Detail = "A valid access token is required (Authorization: Bearer <token>).";
+        }
+        else if (status == StatusCodes.Status403Forbidden)
+        {
+            problem.Detail = "The caller is not allowed to do this.";
+        }
+
+        if (body.Length == 0)
+        {
+            return problem;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return problem;
+            }
+            if (root.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String)
+            {
+                problem.Detail = message.GetString();
+            }
+            var errors = new Dictionary<string, List<string>>();
+            if (root.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var detail in details.EnumerateArray())
+                {
+                    if (!detail.TryGetProperty("fieldViolations", out var violations) || violations.ValueKind != JsonValueKind.Array)
+                    {
+                        continue;
+                    }
+                    foreach (var violation in violations.EnumerateArray())
+                    {
+                        var field = violation.TryGetProperty("field", out var f) ? f.GetString() ?? "" : "";
+                        var description = violation.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "";
+                        if (!errors.TryGetValue(field, out var list))
+                        {
+                            errors[field] = list = [];
+                        }
+                        list.Add(description);
+                    }
+                }
+            }
+            if (errors.Count > 0)
+            {
+                problem.Extensions["errors"] = errors;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a google.rpc.Status body (e.g. a framework error page): keep the generic problem.
+        }
+        return problem;
+    }
+}
+
+internal static class ProblemJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+}

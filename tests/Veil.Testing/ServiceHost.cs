@@ -1,0 +1,151 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+
+namespace Veil.Testing;
+
+/// <summary>
+/// A real Veil service on real Kestrel: an HTTP/1.1 port (REST, health, metrics) and an HTTP/2
+/// port (gRPC), both on loopback ephemeral ports, and its own temporary data folder for SQLite
+/// files, deleted on dispose. <typeparamref name="TEntryPoint"/> is any public type of the
+/// service's assembly (each service's top-level Program is internal, so several services can
+/// be hosted in one test process).
+/// </summary>
+public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where TEntryPoint : class
+{
+    private readonly Dictionary<string, string?> _settings = new(StringComparer.OrdinalIgnoreCase);
+    private readonly bool _ownsDataDirectory;
+
+    /// <summary>Creates a host with a fresh data folder, or an existing one to model a restart.</summary>
+    public ServiceHost(string? dataDirectory = null)
+    {
+        _ownsDataDirectory = dataDirectory is null;
+        DataDirectory = dataDirectory ?? Directory.CreateTempSubdirectory("veil-test-").FullName;
+        HttpPort = FreePort.Next();
+        GrpcPort = FreePort.Next();
+        _settings["Veil:DataDirectory"] = DataDirectory;
+        _settings["Kestrel:Endpoints:Http:Url"] = HttpUrl.ToString();
+        _settings["Kestrel:Endpoints:Http:Protocols"] = "Http1";
+        _settings["Kestrel:Endpoints:Grpc:Url"] = GrpcUrl.ToString();
+        _settings["Kestrel:Endpoints:Grpc:Protocols"] = "Http2";
+        UseKestrel();
+    }
+
+    /// <summary>The folder holding this host's SQLite files.</summary>
+    public string DataDirectory { get; }
+
+    /// <summary>Port of the HTTP/1.1 endpoint.</summary>
+    public int HttpPort { get; }
+
+    /// <summary>Port of the HTTP/2 (gRPC) endpoint.</summary>
+    public int GrpcPort { get; }
+
+    /// <summary>Base URL of the HTTP/1.1 endpoint (REST, health, metrics, OpenAPI).</summary>
+    public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/");
+
+    /// <summary>Base URL of the HTTP/2 endpoint (gRPC).</summary>
+    public Uri GrpcUrl => new($"http://127.0.0.1:{GrpcPort}/");
+
+    /// <summary>Sets a configuration value; call before the host starts.</summary>
+    public ServiceHost<TEntryPoint> With(string key, string? value)
+    {
+        _settings[key] = value;
+        return this;
+    }
+
+    /// <summary>Starts Kestrel (idempotent) and returns this host.</summary>
+    public ServiceHost<TEntryPoint> Start()
+    {
+        StartServer();
+        return this;
+    }
+
+    /// <summary>A gRPC channel to the HTTP/2 endpoint over real TCP. The caller disposes it.</summary>
+    public GrpcChannel CreateGrpcChannel()
+    {
+        Start();
+        return GrpcChannel.ForAddress(GrpcUrl);
+    }
+
+    /// <summary>An HttpClient to the HTTP/1.1 endpoint over real TCP, with a bounded timeout.</summary>
+    public HttpClient CreateRestClient()
+    {
+        Start();
+        return new HttpClient { BaseAddress = HttpUrl, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    /// <inheritdoc />
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment(Environments.Development);
+        builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_ownsDataDirectory)
+        {
+            TryDelete(DataDirectory);
+        }
+        GC.SuppressFinalize(this);
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A pooled SQLite handle may still be closing; the OS temp folder is cleaned anyway.
+        }
+    }
+}
+
+/// <summary>Free TCP ports on loopback.</summary>
+public static class FreePort
+{
+    /// <summary>A port that was free a moment ago (the OS hands out ephemeral ports round-robin, so reuse races are rare).</summary>
+    public static int Next()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Bounded waiting on a condition, instead of sleeping.</summary>
+public static class Eventually
+{
+    /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes, then throws.</summary>
+    public static async Task HoldsAsync(Func<Task<bool>> condition, TimeSpan timeout, string because)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            if (await condition())
+            {
+                return;
+            }
+            if (cts.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Condition not met within {timeout}: {because}");
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Loop once more: the last check decides.
+            }
+        }
+    }
+}
