@@ -1,0 +1,39 @@
+using Veil.AppHost;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+var fleet = FleetSettings.From(builder);
+
+var identity = builder.AddVeilService<Projects.Veil_Identity>("identity", fleet)
+    .WithEnvironment("Identity__Admin__Email", fleet.AdminEmail)
+    .WithEnvironment("Identity__Admin__Password", fleet.AdminPassword);
+
+var catalog = builder.AddVeilService<Projects.Veil_Catalog>("catalog", fleet)
+    .WithIdentity(identity)
+    // Locally the sample upstream lives on loopback; production keeps the SSRF guard on.
+    .WithEnvironment("Catalog__AllowPrivateUpstreams", "true");
+
+var subscriptions = builder.AddVeilService<Projects.Veil_Subscriptions>("subscriptions", fleet)
+    .WithIdentity(identity)
+    .WithReference(catalog.GetEndpoint("grpc"));
+
+builder.AddProject<Projects.Veil_Edge>("edge")
+    .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
+    .WithEnvironment("Kestrel__Endpoints__Http__Url", $"http://localhost:{fleet.Port("edge", "http")}")
+    .WithReference(identity.GetEndpoint("http"))
+    .WithReference(identity.GetEndpoint("grpc"))
+    .WithReference(catalog.GetEndpoint("http"))
+    .WithReference(catalog.GetEndpoint("grpc"))
+    .WithReference(subscriptions.GetEndpoint("http"))
+    .WithReference(subscriptions.GetEndpoint("grpc"))
+    .WithHttpHealthCheck("/health")
+    .WaitFor(identity)
+    .WaitFor(catalog)
+    .WaitFor(subscriptions);
+
+builder.AddProject<Projects.Veil_Samples_Upstream>("upstream")
+    .WithHttpEndpoint(port: fleet.Port("upstream", "http"), name: "http", isProxied: false)
+    .WithEnvironment("Kestrel__Endpoints__Http__Url", $"http://localhost:{fleet.Port("upstream", "http")}")
+    .WithHttpHealthCheck("/health");
+
+builder.Build().Run();
