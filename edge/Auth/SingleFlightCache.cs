@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+
+namespace Veil.Edge.Auth;
+
+/// <summary>
+/// A small time-bounded cache of remote answers with single flight: however many requests ask for
+/// a cold key at once, one load runs and all of them await it. Answers (positive and negative) live
+/// for the TTL counted from when the load finished; failed loads are not cached, so the next request
+/// tries again. Size is bounded: expired entries are swept when the cache is full or every few
+/// seconds, and while it is still full new keys are loaded without being cached.
+/// </summary>
+internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
+{
+    private readonly ConcurrentDictionary<TKey, Entry> _entries = new();
+    private readonly TimeProvider _time;
+    private readonly long _ttl;
+    private readonly long _sweepInterval;
+    private readonly int _maxEntries;
+    private readonly Action<bool> _onLookup;
+    private int _count;
+    private long _lastSweep;
+
+    /// <param name="ttl">How long a loaded answer is reused.</param>
+    /// <param name="maxEntries">Most entries held.</param>
+    /// <param name="time">Clock for expiry.</param>
+    /// <param name="onLookup">Told of every lookup: true for a hit (a fresh answer or a load already in flight).</param>
+    public SingleFlightCache(TimeSpan ttl, int maxEntries, TimeProvider time, Action<bool> onLookup)
+    {
+        _time = time;
+        _ttl = (long)(ttl.TotalSeconds * time.TimestampFrequency);
+        _sweepInterval = Math.Max(_ttl * 10, 5 * time.TimestampFrequency);
+        _maxEntries = maxEntries;
+        _onLookup = onLookup;
+        _lastSweep = time.GetTimestamp();
+    }
+
+    /// <summary>Entries currently held (fresh, in flight or expired but not yet swept).</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>
+    /// The cached answer for <paramref name="key"/>, or the answer of the one load in flight for it,
+    /// or a new load. <paramref name="cancellationToken"/> stops this caller's wait, not the shared load.
+    /// </summary>
+    public ValueTask<TValue> GetOrLoadAsync<TState>(TKey key, TState state, Func<TState, Task<TValue>> load, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var now = _time.GetTimestamp();
+            _entries.TryGetValue(key, out var existing);
+            if (existing is not null)
+            {
+                var task = existing.Completion.Task;
+                if (task.IsCompletedSuccessfully && now < Volatile.Read(ref existing.ExpiresAt))
+                {
+                    _onLookup(true);
+                    return new ValueTask<TValue>(task.Result);
+                }
+                if (!task.IsCompleted)
+                {
+                    _onLookup(true);
+                    return new ValueTask<TValue>(task.WaitAsync(cancellationToken));
+                }
+            }
+
+            var fresh = new Entry();
+            bool stored;
+            if (existing is null)
+            {
+                if (Volatile.Read(ref _count) >= _maxEntries && !Sweep(now, force: true))
+                {
+                    // Still full of fresh answers: answer this one without caching it.
+                    _onLookup(false);
+                    return new ValueTask<TValue>(load(state).WaitAsync(cancellationToken));
+                }
+                stored = _entries.TryAdd(key, fresh);
+                if (stored)
+                {
+                    Interlocked.Increment(ref _count);
+                }
+            }
+            else
+            {
+                stored = _entries.TryUpdate(key, fresh, existing);
+            }
+
+            if (stored)
+            {
+                _onLookup(false);
+                _ = LoadAsync(key, fresh, state, load);
+                Sweep(now, force: false);
+                return new ValueTask<TValue>(fresh.Completion.Task.WaitAsync(cancellationToken));
+            }
+            // Another request changed the entry between our read and write: look again.
+            if (attempt >= 8)
+            {
+                _onLookup(false);
+                return new ValueTask<TValue>(load(state).WaitAsync(cancellationToken));
+            }
+        }
+    }
+
+    private async Task LoadAsync<TState>(TKey key, Entry entry, TState state, Func<TState, Task<TValue>> load)
+    {
+        try
+        {
+            var value = await load(state).ConfigureAwait(false);
+            // Expiry is set before the result is published, so no reader sees a result without it.
+            Volatile.Write(ref entry.ExpiresAt, _time.GetTimestamp() + _ttl);
+            entry.Completion.SetResult(value);
+        }
+        catch (Exception ex)
+        {
+            Remove(key, entry);
+            entry.Completion.SetException(ex);
+        }
+    }
+
+    /// <summary>Drops expired entries when forced (cache full) or when the last sweep is old; true when room was made.</summary>
+    private bool Sweep(long now, bool force)
+    {
+        var last = Interlocked.Read(ref _lastSweep);
+        if (!force && now - last < _sweepInterval)
+        {
+            return false;
+        }
+        if (Interlocked.CompareExchange(ref _lastSweep, now, last) != last && !force)
+        {
+            return false; // another request is sweeping
+        }
+        foreach (var (key, entry) in _entries)
+        {
+            var task = entry.Completion.Task;
+            if (task.IsCompleted && now >= Volatile.Read(ref entry.ExpiresAt))
+            {
+                Remove(key, entry);
+            }
+        }
+        return Volatile.Read(ref _count) < _maxEntries;
+    }
+
+    private void Remove(TKey key, Entry entry)
+    {
+        if (_entries.TryRemove(KeyValuePair.Create(key, entry)))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+    }
+
+    private sealed class Entry
+    {
+        public readonly TaskCompletionSource<TValue> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public long ExpiresAt = long.MaxValue;
+    }
+}

@@ -1,0 +1,37 @@
+using Grpc.Core;
+
+namespace Veil.Edge;
+
+/// <summary>The edge's log events (EventIds 4000–4999). No key, token or secret is ever a parameter.</summary>
+internal static partial class EdgeLog
+{
+    [LoggerMessage(4000, LogLevel.Information, "Watching gateway config from catalog as {EdgeId}")]
+    public static partial void WatchStarted(ILogger logger, string edgeId);
+
+    [LoggerMessage(4001, LogLevel.Warning, "Gateway config watch lost ({Status}); keeping revision {Revision} with {RouteCount} API routes and reconnecting")]
+    public static partial void WatchLost(ILogger logger, StatusCode status, long revision, int routeCount, Exception? exception);
+
+    [LoggerMessage(4002, LogLevel.Information, "Gateway config watch connected at revision {Revision}")]
+    public static partial void WatchConnected(ILogger logger, long revision);
+
+    [LoggerMessage(4003, LogLevel.Debug, "Gateway config watch still down ({Status}); next try in {Delay}")]
+    public static partial void WatchRetry(ILogger logger, StatusCode status, TimeSpan delay);
+
+    [LoggerMessage(4004, LogLevel.Information, "Applying gateway config revision {Revision}: {RouteCount} API routes")]
+    public static partial void ConfigApplying(ILogger logger, long revision, int routeCount);
+
+    [LoggerMessage(4005, LogLevel.Warning, "Skipping route of API {ApiId} (slug '{Slug}'): {Reason}")]
+    public static partial void RouteSkipped(ILogger logger, string apiId, string slug, string reason);
+
+    [LoggerMessage(4006, LogLevel.Error, "The proxy rejected gateway config revision {Revision}; still serving revision {Served}")]
+    public static partial void ConfigRejected(ILogger logger, string revision, long served, Exception exception);
+
+    [LoggerMessage(4007, LogLevel.Warning, "Catalog is unreachable ({Status}); serving management routes only until it answers")]
+    public static partial void WatchUnavailableAtStart(ILogger logger, StatusCode status, Exception? exception);
+
+    [LoggerMessage(4010, LogLevel.Warning, "{Service} is unreachable ({Status}); API calls needing it get 503 until it answers")]
+    public static partial void DependencyDown(ILogger logger, string service, StatusCode status, Exception exception);
+
+    [LoggerMessage(4011, LogLevel.Information, "{Service} answers again")]
+    public static partial void DependencyUp(ILogger logger, string service);
+}

@@ -1,0 +1,154 @@
+using System.Net.Http;
+using Grpc.Core;
+using Grpc.Net.Client.Configuration;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Veil.Catalog.V1;
+using Veil.Edge;
+using Veil.Edge.Auth;
+using Veil.Edge.Pipeline;
+using Veil.Edge.Routing;
+using Veil.Identity.V1;
+using Veil.Subscriptions.V1;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.ServiceDiscovery;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Composition of the edge: <c>builder.AddEdgeServices()</c> and <c>app.MapEdge()</c>.</summary>
+public static class EdgeExtensions
+{
+    /// <summary>Registers the proxy, its routes from catalog, the auth clients and caches, and Kestrel limits.</summary>
+    public static TBuilder AddEdgeServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var services = builder.Services;
+        services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddProblemDetails();
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>((kestrel, edge) =>
+        {
+            kestrel.Limits.MaxRequestBodySize = edge.Value.MaxRequestBodySize;
+            kestrel.AddServerHeader = false;
+        });
+
+        services.AddSingleton<EdgeMetrics>();
+        services.AddSingleton<GatewayRouteTable>();
+        services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<GatewayRouteTable>());
+        services.AddHostedService<GatewayConfigWatcher>();
+        services.AddHealthChecks().AddCheck<GatewayConfigHealthCheck>("gateway-config", tags: ["ready"]);
+
+        services.AddReverseProxy()
+            .AddTransforms<EdgeTransformProvider>()
+            .AddServiceDiscoveryDestinationResolver();
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<GatewayRouteTable>().Provider);
+        services.AddSingleton<IForwarderHttpClientFactory, EdgeForwarderHttpClientFactory>();
+        LimitDiscoveryToManagementRoutes(services);
+
+        services.AddSingleton<ApiKeyValidator>();
+        services.AddSingleton<EntitlementChecker>();
+        // One retry on Unavailable, inside the call's deadline; both RPCs are reads. The mesh and the
+        // caller do not retry these on top.
+        var retry = new ServiceConfig
+        {
+            MethodConfigs =
+            {
+                new MethodConfig
+                {
+                    Names = { MethodName.Default },
+                    RetryPolicy = new RetryPolicy
+                    {
+                        MaxAttempts = 2,
+                        InitialBackoff = TimeSpan.FromMilliseconds(100),
+                        MaxBackoff = TimeSpan.FromMilliseconds(500),
+                        BackoffMultiplier = 2,
+                        RetryableStatusCodes = { StatusCode.Unavailable },
+                    },
+                },
+            },
+        };
+        services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
+            .ConfigureChannel(o => o.ServiceConfig = retry);
+        services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
+            .ConfigureChannel(o => o.ServiceConfig = retry);
+        services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
+            // The config watch is one long-lived stream: keep-alive pings notice a dead catalog (or
+            // a silently dropped connection) and end the stream, so the watcher reconnects.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                ConnectTimeout = TimeSpan.FromSeconds(5),
+                EnableMultipleHttp2Connections = true,
+            });
+        return builder;
+    }
+
+    /// <summary>
+    /// Maps the edge: request ids, <c>GET /_veil/edge</c>, the proxy with its pipeline and a 404
+    /// problem for every path nothing else serves.
+    /// </summary>
+    public static WebApplication MapEdge(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseMiddleware<RequestIdMiddleware>();
+
+        app.MapGet("/_veil/edge", (GatewayRouteTable table) => TypedResults.Ok(new EdgeStatus(
+            table.ServedRevision, table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)));
+
+        app.MapReverseProxy(pipeline =>
+        {
+            pipeline.UseMiddleware<ForwarderErrorMiddleware>();
+            pipeline.UseMiddleware<ApiCallMiddleware>();
+            pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
+            pipeline.UseMiddleware<EntitlementMiddleware>();
+            // Rate limiting, quota and usage steps go here: each is one middleware reading ApiCallFeature.
+            pipeline.UseSessionAffinity();
+            pipeline.UseLoadBalancing();
+            pipeline.UsePassiveHealthChecks();
+        });
+
+        app.MapFallback("{**path}", static context => Problems.WriteAsync(context, Problems.NotFound));
+        return app;
+    }
+
+    private static void LimitDiscoveryToManagementRoutes(IServiceCollection services)
+    {
+        var discovery = services.LastOrDefault(d => d.ServiceType == typeof(IDestinationResolver))
+            ?? throw new InvalidOperationException("AddServiceDiscoveryDestinationResolver registered no IDestinationResolver.");
+        services.Remove(discovery);
+        services.AddSingleton<IDestinationResolver>(sp => new ManagementDestinationResolver(discovery switch
+        {
+            { ImplementationInstance: IDestinationResolver instance } => instance,
+            { ImplementationFactory: { } factory } => (IDestinationResolver)factory(sp),
+            { ImplementationType: { } type } => (IDestinationResolver)ActivatorUtilities.CreateInstance(sp, type),
+            _ => throw new InvalidOperationException("Unexpected IDestinationResolver registration."),
+        }));
+    }
+}
+
+/// <summary>What <c>GET /_veil/edge</c> reports.</summary>
+internal sealed record EdgeStatus(long Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt);
+
+/// <summary>Ready once a catalog config is served; degraded (still serving management routes) before.</summary>
+internal sealed class GatewayConfigHealthCheck(GatewayRouteTable table) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(table.ServedRevision > 0
+            ? HealthCheckResult.Healthy($"Serving gateway config revision {table.ServedRevision}.")
+            : HealthCheckResult.Degraded("No gateway config from catalog yet; serving management routes only."));
+}
+
+/// <summary>YARP's upstream client with a bounded connect time, so a dead upstream is a quick 502.</summary>
+internal sealed class EdgeForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger, IOptions<EdgeOptions> options)
+    : ForwarderHttpClientFactory(logger)
+{
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
+    }
+}

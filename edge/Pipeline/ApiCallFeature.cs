@@ -1,0 +1,30 @@
+using Veil.Subscriptions.V1;
+
+namespace Veil.Edge.Pipeline;
+
+/// <summary>
+/// What the edge knows about one API call as it moves through the pipeline: set by
+/// <see cref="ApiCallMiddleware"/> on API routes only, filled in by the auth steps, read by the
+/// transforms (and by rate limiting and usage once they join the pipeline).
+/// </summary>
+internal sealed class ApiCallFeature(string apiId, long startTimestamp)
+{
+    public string ApiId { get; } = apiId;
+
+    /// <summary><see cref="System.Diagnostics.Stopwatch"/> timestamp of the pipeline start.</summary>
+    public long StartTimestamp { get; } = startTimestamp;
+
+    /// <summary>Set when a step answers the request itself (see <see cref="Outcomes"/>); null while the call goes on.</summary>
+    public string? Outcome { get; set; }
+
+    public string? KeyId { get; set; }
+
+    public string? ConsumerId { get; set; }
+
+    public string? SubscriptionId { get; set; }
+
+    public string? PlanId { get; set; }
+
+    /// <summary>The subscription's plan (limits, quota), for the rate-limit and quota steps.</summary>
+    public Plan? Plan { get; set; }
+}

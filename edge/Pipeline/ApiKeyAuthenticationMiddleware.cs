@@ -1,0 +1,73 @@
+using Veil.Edge.Auth;
+using Veil.ServiceDefaults.Security;
+
+namespace Veil.Edge.Pipeline;
+
+/// <summary>
+/// Authenticates API calls by key. No key: 401 asking for one. A malformed key (prefix, length,
+/// alphabet, checksum) is refused before any cache or network; unknown, revoked and expired keys get
+/// the very same 401. Identity unreachable: 503, never a pass.
+/// </summary>
+internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKeyValidator validator)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var call = context.Features.Get<ApiCallFeature>();
+        if (call is null)
+        {
+            return next(context);
+        }
+
+        var key = ApiKeyReader.Read(context.Request.Headers);
+        if (key is null)
+        {
+            return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyRequired);
+        }
+        if (!ApiKeyFormat.IsWellFormed(key))
+        {
+            return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyInvalid);
+        }
+
+        var validation = validator.ValidateAsync(key, context.RequestAborted);
+        return validation.IsCompletedSuccessfully
+            ? ContinueAsync(context, call, validation.Result)
+            : AwaitValidationAsync(context, call, validation);
+    }
+
+    private async Task AwaitValidationAsync(HttpContext context, ApiCallFeature call, ValueTask<ApiKeyIdentity?> validation)
+    {
+        ApiKeyIdentity? identity;
+        try
+        {
+            identity = await validation;
+        }
+        catch (DependencyUnavailableException)
+        {
+            await RejectAsync(context, call, Outcomes.Unavailable, Problems.AuthUnavailable);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            call.Outcome = Outcomes.ClientAborted;
+            return;
+        }
+        await ContinueAsync(context, call, identity);
+    }
+
+    private Task ContinueAsync(HttpContext context, ApiCallFeature call, ApiKeyIdentity? identity)
+    {
+        if (identity is null)
+        {
+            return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyInvalid);
+        }
+        call.KeyId = identity.KeyId;
+        call.ConsumerId = identity.AccountId;
+        return next(context);
+    }
+
+    private static Task RejectAsync(HttpContext context, ApiCallFeature call, string outcome, Problem problem)
+    {
+        call.Outcome = outcome;
+        return Problems.WriteAsync(context, problem);
+    }
+}

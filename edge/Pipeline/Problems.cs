@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Veil.Edge.Pipeline;
+
+/// <summary>A ready-made <c>application/problem+json</c> answer: the body is serialized once.</summary>
+internal sealed class Problem
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public Problem(int status, string detail)
+    {
+        Status = status;
+        Body = JsonSerializer.SerializeToUtf8Bytes(new ProblemDetails
+        {
+            Type = $"https://veil.dev/problems/{status}",
+            Title = ReasonPhrases.GetReasonPhrase(status),
+            Status = status,
+            Detail = detail,
+        }, Json);
+    }
+
+    public int Status { get; }
+
+    public byte[] Body { get; }
+}
+
+/// <summary>
+/// Every error the edge itself answers. Bodies are constant (no trace id, no echo of the request),
+/// so e.g. all invalid keys get byte-identical answers; the request id travels in X-Request-Id.
+/// </summary>
+internal static class Problems
+{
+    private const string ProblemJson = "application/problem+json";
+
+    public static readonly Problem ApiKeyRequired = new(StatusCodes.Status401Unauthorized,
+        "An API key is required: send it in the X-Api-Key header or as 'Authorization: Bearer veil_…'.");
+
+    /// <summary>Malformed, unknown, revoked and expired keys alike: nothing tells them apart.</summary>
+    public static readonly Problem ApiKeyInvalid = new(StatusCodes.Status401Unauthorized, "The API key is not valid.");
+
+    public static readonly Problem NotEntitled = new(StatusCodes.Status403Forbidden,
+        "The API key's account has no active subscription to this API.");
+
+    public static readonly Problem AuthUnavailable = new(StatusCodes.Status503ServiceUnavailable,
+        "The request cannot be authorized right now; try again shortly.");
+
+    public static readonly Problem NotFound = new(StatusCodes.Status404NotFound, "Nothing is served at this path.");
+
+    private static readonly ConcurrentDictionary<int, Problem> ByStatus = new()
+    {
+        [StatusCodes.Status502BadGateway] = new(StatusCodes.Status502BadGateway, "The API's upstream could not be reached."),
+        [StatusCodes.Status503ServiceUnavailable] = new(StatusCodes.Status503ServiceUnavailable, "No upstream is available for this request."),
+        [StatusCodes.Status504GatewayTimeout] = new(StatusCodes.Status504GatewayTimeout, "The API's upstream did not answer within its timeout."),
+        [StatusCodes.Status400BadRequest] = new(StatusCodes.Status400BadRequest, "The request could not be read."),
+        [StatusCodes.Status413PayloadTooLarge] = new(StatusCodes.Status413PayloadTooLarge, "The request body is larger than the edge accepts."),
+    };
+
+    /// <summary>The problem for a status the proxy chose after a forwarding error.</summary>
+    public static Problem ForStatus(int status) =>
+        ByStatus.GetOrAdd(status is >= 400 and <= 599 ? status : StatusCodes.Status502BadGateway,
+            static s => new Problem(s, "The request could not be forwarded."));
+
+    public static Task WriteAsync(HttpContext context, Problem problem)
+    {
+        var response = context.Response;
+        response.StatusCode = problem.Status;
+        response.ContentType = ProblemJson;
+        response.ContentLength = problem.Body.Length;
+        response.Headers.CacheControl = "no-store";
+        if (problem.Status == StatusCodes.Status401Unauthorized)
+        {
+            response.Headers.WWWAuthenticate = "Bearer realm=\"veil\"";
+        }
+        return response.Body.WriteAsync(problem.Body, context.RequestAborted).AsTask();
+    }
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using Veil.Catalog.V1;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Veil.Edge.Routing;
+
+/// <summary>
+/// The routes the proxy serves: the fixed management routes plus one route per published API from
+/// catalog's latest snapshot. Each snapshot replaces the whole table; YARP diffs it by route and
+/// cluster id and rebuilds only what changed. Knows which revision is actually being served
+/// (applied by YARP), not only the last one received.
+/// </summary>
+internal sealed class GatewayRouteTable : IConfigChangeListener
+{
+    private const string ManagementOnlyRevision = "0";
+
+    private readonly InMemoryConfigProvider _provider = new(ManagementRoutes.Routes, ManagementRoutes.Clusters, ManagementOnlyRevision);
+    private readonly EdgeOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<GatewayRouteTable> _logger;
+    private long _servedRevision;
+    private int _servedApiRoutes;
+    private long _appliedAtUnixMs;
+    private bool _watchConnected;
+
+    public GatewayRouteTable(IOptions<EdgeOptions> options, TimeProvider time, ILogger<GatewayRouteTable> logger)
+    {
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>The configuration source registered with YARP.</summary>
+    public IProxyConfigProvider Provider => _provider;
+
+    /// <summary>The catalog revision YARP currently serves; 0 before the first snapshot.</summary>
+    public long ServedRevision => Interlocked.Read(ref _servedRevision);
+
+    /// <summary>API routes in the served revision.</summary>
+    public int ServedApiRouteCount => Volatile.Read(ref _servedApiRoutes);
+
+    /// <summary>When the served revision was applied, or null before the first snapshot.</summary>
+    public DateTimeOffset? AppliedAt => Interlocked.Read(ref _appliedAtUnixMs) is var ms and > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>Whether the catalog watch is currently connected.</summary>
+    public bool WatchConnected
+    {
+        get => Volatile.Read(ref _watchConnected);
+        set => Volatile.Write(ref _watchConnected, value);
+    }
+
+    /// <summary>Replaces the API routes with those of <paramref name="config"/>; invalid routes are skipped and logged.</summary>
+    public void Apply(GatewayConfig config)
+    {
+        var routes = new List<RouteConfig>(ManagementRoutes.Routes.Count + config.Routes.Count);
+        var clusters = new List<ClusterConfig>(ManagementRoutes.Clusters.Count + config.Routes.Count);
+        routes.AddRange(ManagementRoutes.Routes);
+        clusters.AddRange(ManagementRoutes.Clusters);
+        var slugs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var source in config.Routes)
+        {
+            if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out var problem))
+            {
+                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, problem);
+                continue;
+            }
+            if (!slugs.Add(source.Slug))
+            {
+                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, "another API has the same slug");
+                continue;
+            }
+            routes.Add(route);
+            clusters.Add(cluster);
+        }
+        EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
+        _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));
+    }
+
+    void IConfigChangeListener.ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+        foreach (var config in proxyConfigs)
+        {
+            if (long.TryParse(config.RevisionId, NumberStyles.None, CultureInfo.InvariantCulture, out var revision) && revision > 0)
+            {
+                var apiRoutes = 0;
+                foreach (var route in config.Routes)
+                {
+                    if (route.Metadata?.ContainsKey(ApiRoutes.ApiIdKey) == true)
+                    {
+                        apiRoutes++;
+                    }
+                }
+                Volatile.Write(ref _servedApiRoutes, apiRoutes);
+                Interlocked.Exchange(ref _servedRevision, revision);
+                Interlocked.Exchange(ref _appliedAtUnixMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            }
+        }
+    }
+
+    void IConfigChangeListener.ConfigurationApplyingFailed(IReadOnlyList<IProxyConfig> proxyConfigs, Exception exception)
+    {
+        foreach (var config in proxyConfigs)
+        {
+            EdgeLog.ConfigRejected(_logger, config.RevisionId ?? "?", ServedRevision, exception);
+        }
+    }
+
+    void IConfigChangeListener.ConfigurationLoaded(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+    }
+
+    void IConfigChangeListener.ConfigurationLoadingFailed(IProxyConfigProvider configProvider, Exception exception)
+    {
+    }
+}
