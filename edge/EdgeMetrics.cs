@@ -29,7 +29,7 @@ internal sealed class EdgeMetrics
             "Key and entitlement cache lookups by cache (api_key, entitlement) and result (hit, miss).");
         _authCalls = meter.CreateCounter<long>("veil.edge.auth.calls", "{call}",
             "Outbound calls to identity (ValidateApiKey) and subscriptions (CheckEntitlement) by service and result (ok, error).");
-        meter.CreateObservableGauge("veil.edge.config.revision", () => routes.ServedRevision, "{revision}",
+        meter.CreateObservableGauge("veil.edge.config.revision", () => Math.Max(0, routes.ServedRevision), "{revision}",
             "The catalog gateway-config revision this edge serves (0 before the first one).");
         meter.CreateObservableGauge("veil.edge.config.routes", () => routes.ServedApiRouteCount, "{route}",
             "API routes this edge serves.");

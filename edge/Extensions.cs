@@ -97,7 +97,7 @@ public static class EdgeExtensions
         app.UseMiddleware<RequestIdMiddleware>();
 
         app.MapGet("/_veil/edge", (GatewayRouteTable table) => TypedResults.Ok(new EdgeStatus(
-            table.ServedRevision, table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)));
+            table.ServedRevision >= 0 ? table.ServedRevision : null, table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)));
 
         app.MapReverseProxy(pipeline =>
         {
@@ -131,13 +131,13 @@ public static class EdgeExtensions
 }
 
 /// <summary>What <c>GET /_veil/edge</c> reports.</summary>
-internal sealed record EdgeStatus(long Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt);
+internal sealed record EdgeStatus(long? Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt);
 
 /// <summary>Ready once a catalog config is served; degraded (still serving management routes) before.</summary>
 internal sealed class GatewayConfigHealthCheck(GatewayRouteTable table) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(table.ServedRevision > 0
+        Task.FromResult(table.ServedRevision >= 0
             ? HealthCheckResult.Healthy($"Serving gateway config revision {table.ServedRevision}.")
             : HealthCheckResult.Degraded("No gateway config from catalog yet; serving management routes only."));
 }

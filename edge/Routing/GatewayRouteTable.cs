@@ -13,13 +13,14 @@ namespace Veil.Edge.Routing;
 /// </summary>
 internal sealed class GatewayRouteTable : IConfigChangeListener
 {
-    private const string ManagementOnlyRevision = "0";
+    // Not a number, so never mistaken for a catalog revision (catalog's first may be 0).
+    private const string ManagementOnlyRevision = "management-only";
 
     private readonly InMemoryConfigProvider _provider = new(ManagementRoutes.Routes, ManagementRoutes.Clusters, ManagementOnlyRevision);
     private readonly EdgeOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GatewayRouteTable> _logger;
-    private long _servedRevision;
+    private long _servedRevision = -1;
     private int _servedApiRoutes;
     private long _appliedAtUnixMs;
     private bool _watchConnected;
@@ -34,7 +35,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     /// <summary>The configuration source registered with YARP.</summary>
     public IProxyConfigProvider Provider => _provider;
 
-    /// <summary>The catalog revision YARP currently serves; 0 before the first snapshot.</summary>
+    /// <summary>The catalog revision YARP currently serves; -1 before the first snapshot.</summary>
     public long ServedRevision => Interlocked.Read(ref _servedRevision);
 
     /// <summary>API routes in the served revision.</summary>
@@ -81,7 +82,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     {
         foreach (var config in proxyConfigs)
         {
-            if (long.TryParse(config.RevisionId, NumberStyles.None, CultureInfo.InvariantCulture, out var revision) && revision > 0)
+            if (long.TryParse(config.RevisionId, NumberStyles.None, CultureInfo.InvariantCulture, out var revision))
             {
                 var apiRoutes = 0;
                 foreach (var route in config.Routes)

@@ -1,0 +1,58 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Veil.Testing;
+
+namespace Veil.Edge.Tests;
+
+/// <summary>
+/// A real provider upstream on Kestrel: <c>/slow</c> sleeps 5 s (longer than any timeout the tests
+/// set); every other path answers with the method, path, query and headers it received, as JSON.
+/// </summary>
+public sealed class EchoUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private EchoUpstream(WebApplication app, Uri url)
+    {
+        _app = app;
+        Url = url;
+    }
+
+    public Uri Url { get; }
+
+    public static async Task<EchoUpstream> StartAsync(CancellationToken cancellationToken)
+    {
+        var url = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(url.ToString());
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        app.MapGet("/slow", async (CancellationToken ct) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5), ct);
+            return Results.Text("late");
+        });
+        app.Map("/{**path}", (HttpRequest request) =>
+        {
+            var headers = new JsonObject();
+            foreach (var (name, value) in request.Headers)
+            {
+                headers[name.ToLowerInvariant()] = value.ToString();
+            }
+            return Results.Json(new JsonObject
+            {
+                ["method"] = request.Method,
+                ["path"] = request.Path.Value,
+                ["query"] = request.QueryString.Value,
+                ["headers"] = headers,
+            });
+        });
+        await app.StartAsync(cancellationToken);
+        return new EchoUpstream(app, url);
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Veil.Testing;
+
+namespace Veil.Edge.Tests;
+
+/// <summary>
+/// The edge on its own, with every service it talks to unreachable (nothing listens on their
+/// ports): what a user sees when the control plane is down.
+/// </summary>
+public sealed class EdgeStandaloneTests : IAsyncLifetime
+{
+    private readonly ServiceHost<EdgeOptions> _edge = new();
+
+    public ValueTask InitializeAsync()
+    {
+        foreach (var service in new[] { "identity", "catalog", "subscriptions" })
+        {
+            _edge.With($"services:{service}:http:0", $"http://127.0.0.1:{FreePort.Next()}")
+                .With($"services:{service}:grpc:0", $"http://127.0.0.1:{FreePort.Next()}");
+        }
+        _edge.Start();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => _edge.DisposeAsync();
+
+    [Fact]
+    public async Task UnknownPath_NoApiThere_Returns404Problem()
+    {
+        using var http = _edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var response = await http.GetAsync("no-such-api/anything?x=1", ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!;
+        Assert.Equal(404, problem["status"]!.GetValue<int>());
+        Assert.True(response.Headers.Contains("X-Request-Id"));
+    }
+
+    [Fact]
+    public async Task ManagementRoute_ServiceDown_Returns502ProblemQuickly()
+    {
+        using var http = _edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        var clock = Stopwatch.StartNew();
+
+        using var response = await http.GetAsync("v1/apis", ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Status_CatalogDown_ReportsNoRevisionAndStaysUp()
+    {
+        using var http = _edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var status = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!;
+        using var health = await http.GetAsync("health", ct);
+
+        Assert.Null(status["revision"]);
+        Assert.False(status["watchConnected"]!.GetValue<bool>());
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode); // degraded, not down: management routes still work
+    }
+}
