@@ -82,6 +82,13 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(Environments.Development);
+        // UseSetting makes the values visible while Program.cs still builds (minimal hosting applies
+        // ConfigureAppConfiguration only at Build, too late for e.g. AddVeilSqlite's data folder,
+        // dotnet/aspnetcore#37680); the in-memory source keeps them above appsettings.json.
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
     }
 
