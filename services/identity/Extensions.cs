@@ -1,0 +1,98 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Veil.Identity;
+using Veil.Identity.Data;
+using Veil.Identity.Grpc;
+using Veil.Identity.Security;
+using Veil.ServiceDefaults.Security;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>Identity's own registrations and endpoints.</summary>
+public static class IdentityExtensions
+{
+    /// <summary>Options, the store, token and key machinery, start-up work and self-validation of access tokens.</summary>
+    public static TBuilder AddIdentityServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var services = builder.Services;
+        services.AddOptions<IdentityOptions>()
+            .BindConfiguration(IdentityOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => ApiKeyHasher.IsValidSecret(o.ApiKeyHashSecret),
+                "Identity:ApiKeyHashSecret must be base64 of at least 32 bytes.")
+            .Validate(o => string.IsNullOrEmpty(o.Admin.Email) || InputRules.CheckEmail(InputRules.NormalizeEmail(o.Admin.Email)) is null,
+                "Identity:Admin:Email is not a valid email address.")
+            .Validate(o => string.IsNullOrEmpty(o.Admin.Password) || o.Admin.Password.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength,
+                $"Identity:Admin:Password must be {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
+            .ValidateOnStart();
+
+        // Every clock read in identity goes through TimeProvider, so tests can move time.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IdentityStore>();
+        services.AddSingleton<SigningKeys>();
+        services.AddSingleton<TokenIssuer>();
+        services.AddSingleton<ApiKeyHasher>();
+        services.AddSingleton<Passwords>();
+        services.AddHostedService<IdentityStartup>();
+        // The service's dependencies are internal types, so it is built here rather than by the activator.
+        services.AddScoped(sp => new IdentityGrpcService(
+            sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
+            sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
+
+        // Identity validates its own tokens from its key store: fetching its own metadata over HTTP
+        // would be a pointless round trip, and impossible before Kestrel listens.
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .PostConfigure<SigningKeys, IOptions<VeilAuthOptions>, TimeProvider>((jwt, keys, auth, time) =>
+            {
+                var configuration = new OpenIdConnectConfiguration { Issuer = auth.Value.Issuer };
+                jwt.Authority = null;
+                jwt.MetadataAddress = null!;
+                jwt.Configuration = configuration;
+                jwt.ConfigurationManager = new StaticConfigurationManager<OpenIdConnectConfiguration>(configuration);
+                jwt.TimeProvider = time;
+                // Lifetimes are judged by identity's clock (the one that stamped them), skew included.
+                jwt.TokenValidationParameters.LifetimeValidator = (notBefore, expires, _, parameters) =>
+                {
+                    var now = time.GetUtcNow().UtcDateTime;
+                    return expires is { } exp && exp > now - parameters.ClockSkew &&
+                        (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
+                };
+                // Resolved per token, so a key added by rotation is honoured without a restart.
+                jwt.TokenValidationParameters.IssuerSigningKeyResolver = (_, _, kid, _) => keys.Resolve(kid);
+            });
+        return builder;
+    }
+
+    /// <summary>
+    /// Maps <c>/.well-known/openid-configuration</c> and <c>/.well-known/jwks.json</c>, from which
+    /// every other service takes the keys that validate access tokens.
+    /// </summary>
+    public static IEndpointRouteBuilder MapIdentityEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/.well-known/openid-configuration", (HttpContext http, IOptions<VeilAuthOptions> auth) =>
+        {
+            var request = http.Request;
+            http.Response.Headers.CacheControl = "public, max-age=300";
+            return Results.Json(new Dictionary<string, object>
+            {
+                ["issuer"] = auth.Value.Issuer,
+                ["jwks_uri"] = $"{request.Scheme}://{request.Host}{request.PathBase}/.well-known/jwks.json",
+                ["id_token_signing_alg_values_supported"] = new[] { "ES256" },
+                ["token_endpoint_auth_methods_supported"] = Array.Empty<string>(),
+                ["scopes_supported"] = new[] { VeilClaims.Scopes.ApiRead, VeilClaims.Scopes.ApiWrite, VeilClaims.Scopes.KeysManage, VeilClaims.Scopes.UsageRead },
+                ["claims_supported"] = new[] { VeilClaims.Subject, VeilClaims.Role, VeilClaims.Scope, VeilClaims.Email },
+            });
+        }).ExcludeFromDescription();
+
+        app.MapGet("/.well-known/jwks.json", (HttpContext http, SigningKeys keys) =>
+        {
+            // Short enough that a rotation reaches every validator quickly; validators also refetch on an unknown kid.
+            http.Response.Headers.CacheControl = "public, max-age=300";
+            return Results.Json(new { keys = keys.PublicJwks() });
+        }).ExcludeFromDescription();
+        return app;
+    }
+}

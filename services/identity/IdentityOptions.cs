@@ -1,0 +1,33 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Veil.Identity;
+
+/// <summary>Identity's settings, bound from <c>Identity</c>.</summary>
+public sealed class IdentityOptions
+{
+    public const string SectionName = "Identity";
+
+    /// <summary>The administrator created at start when both values are set and the email is not taken.</summary>
+    public AdminOptions Admin { get; set; } = new();
+
+    /// <summary>
+    /// Base64 secret (≥ 32 bytes) keying the HMAC-SHA256 under which API keys are stored. Every
+    /// identity replica must share it. When empty, one is generated and kept in the database.
+    /// </summary>
+    public string? ApiKeyHashSecret { get; set; }
+
+    /// <summary>Lifetime of access tokens (design: 1 hour).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "01:00:00")]
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Lifetime of refresh tokens.</summary>
+    [Range(typeof(TimeSpan), "00:05:00", "90.00:00:00")]
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    public sealed class AdminOptions
+    {
+        public string? Email { get; set; }
+
+        public string? Password { get; set; }
+    }
+}

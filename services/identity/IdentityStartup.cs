@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+using Veil.Identity.Data;
+using Veil.Identity.Grpc;
+using Veil.Identity.Security;
+using Veil.ServiceDefaults.Security;
+
+namespace Veil.Identity;
+
+/// <summary>
+/// Work done before Kestrel accepts calls: load (or create) the signing keys and the API-key hash
+/// secret, and bootstrap the administrator from configuration.
+/// </summary>
+internal sealed class IdentityStartup(
+    IdentityStore store, SigningKeys signingKeys, ApiKeyHasher keyHasher, Passwords passwords,
+    IOptions<IdentityOptions> options, TimeProvider time, ILogger<IdentityStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await signingKeys.LoadAsync(cancellationToken);
+        IdentityLog.SigningKeysLoaded(logger, signingKeys.All.Count, signingKeys.Current.KeyId);
+        await keyHasher.LoadAsync(cancellationToken);
+        await BootstrapAdminAsync(cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task BootstrapAdminAsync(CancellationToken cancellationToken)
+    {
+        var admin = options.Value.Admin;
+        if (string.IsNullOrEmpty(admin.Email) && string.IsNullOrEmpty(admin.Password))
+        {
+            return;
+        }
+        if (string.IsNullOrEmpty(admin.Email) || string.IsNullOrEmpty(admin.Password))
+        {
+            IdentityLog.AdminBootstrapIncomplete(logger);
+            return;
+        }
+
+        var email = InputRules.NormalizeEmail(admin.Email);
+        // The configured password only seeds a new administrator; it never overwrites an existing account.
+        var existing = await store.FindAccountByEmailAsync(email, cancellationToken);
+        if (existing is not null)
+        {
+            if (existing.Role != VeilClaims.Roles.Admin)
+            {
+                IdentityLog.AdminEmailHasOtherRole(logger, existing.Id, existing.Role);
+            }
+            return;
+        }
+        var account = new AccountRecord(Ids.New("acc"), email, "Administrator", VeilClaims.Roles.Admin, passwords.Hash(admin.Password), time.GetUtcNow());
+        if (await store.TryCreateAccountAsync(account, AuditActions.AdminBootstrapped, cancellationToken))
+        {
+            IdentityLog.AdminBootstrapped(logger, account.Id);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Grpc.Core;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Veil.Identity.V1;
+
+namespace Veil.Identity.Tests;
+
+/// <summary>Access tokens, the published keys and refresh-token rotation.</summary>
+public sealed class TokenTests(IdentityFixture fixture) : IClassFixture<IdentityFixture>
+{
+    private readonly IdentityService.IdentityServiceClient _client = fixture.Client;
+    private readonly HttpClient _rest = fixture.Rest;
+
+    [Theory]
+    [InlineData(Role.Consumer, "consumer", "api:read keys:manage usage:read")]
+    [InlineData(Role.Provider, "provider", "api:read api:write keys:manage usage:read")]
+    public async Task AccessToken_FromSignUp_ValidatesAgainstServedJwks(Role role, string roleClaim, string scopes)
+    {
+        var account = await _client.SignUpAsync(role);
+
+        var result = await ValidateWithServedKeysAsync(_rest, account.Session.AccessToken);
+
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        var token = (JsonWebToken)result.SecurityToken;
+        Assert.Equal("ES256", token.Alg);
+        Assert.False(string.IsNullOrEmpty(token.Kid));
+        Assert.Equal(account.Account.Id, token.Subject);
+        Assert.Equal(roleClaim, token.GetClaim("role").Value);
+        Assert.Equal(scopes, token.GetClaim("scope").Value);
+        Assert.Equal(account.Account.Email, token.GetClaim("email").Value);
+        Assert.Equal(TimeSpan.FromHours(1), token.ValidTo - token.IssuedAt);
+        Assert.Equal(token.ValidTo, account.Session.AccessTokenExpireTime.ToDateTime());
+    }
+
+    [Fact]
+    public async Task AccessToken_SignedByAnotherKey_FailsAgainstServedJwksAndIsRefused()
+    {
+        var account = await _client.SignUpAsync(Role.Consumer);
+        var original = new JsonWebToken(account.Session.AccessToken);
+        using var stranger = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var forged = new JsonWebTokenHandler().CreateToken(original.EncodedPayload,
+            new SigningCredentials(new ECDsaSecurityKey(stranger) { KeyId = original.Kid }, SecurityAlgorithms.EcdsaSha256));
+
+        var result = await ValidateWithServedKeysAsync(_rest, forged);
+        var response = await _rest.GetAsync("v1/accounts/me", forged);
+
+        Assert.False(result.IsValid);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task OpenIdConfiguration_PointsAtJwksWithEcKeys()
+    {
+        var configuration = await _rest.GetFromJsonAsync<JsonObject>(".well-known/openid-configuration", Api.Ct);
+        var jwks = await _rest.GetFromJsonAsync<JsonObject>(new Uri((string)configuration!["jwks_uri"]!), Api.Ct);
+
+        Assert.Equal("veil-identity", (string?)configuration["issuer"]);
+        var key = Assert.Single(jwks!["keys"]!.AsArray())!;
+        Assert.Equal("EC", (string?)key["kty"]);
+        Assert.Equal("P-256", (string?)key["crv"]);
+        Assert.Equal("ES256", (string?)key["alg"]);
+        Assert.Equal("sig", (string?)key["use"]);
+        Assert.Null(key["d"]);
+        Assert.False(string.IsNullOrEmpty((string?)key["x"]));
+        Assert.False(string.IsNullOrEmpty((string?)key["y"]));
+    }
+
+    [Fact]
+    public async Task RefreshSession_LiveToken_RotatesAndIssuesWorkingTokens()
+    {
+        var account = await _client.SignUpAsync(Role.Consumer);
+
+        var response = await _rest.PostJsonAsync("v1/auth/refresh", new { refreshToken = account.Session.RefreshToken });
+
+        var body = await response.JsonAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body.ToJsonString());
+        var refreshed = body["session"]!;
+        Assert.NotEqual(account.Session.RefreshToken, (string?)refreshed["refreshToken"]);
+        var me = await _client.GetMeAsync(new GetMeRequest(), Api.Call((string)refreshed["accessToken"]!));
+        Assert.Equal(account.Account.Id, me.Account.Id);
+        var again = await _client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = (string)refreshed["refreshToken"]! }, Api.Call());
+        Assert.Equal("Bearer", again.Session.TokenType);
+    }
+
+    [Fact]
+    public async Task RefreshSession_UsedTokenPresentedAgain_RevokesTheWholeFamily()
+    {
+        var account = await _client.SignUpAsync(Role.Provider);
+        var first = account.Session.RefreshToken;
+        var second = (await _client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = first }, Api.Call())).Session.RefreshToken;
+        // An unrelated session of the same account (another sign-in) must survive.
+        var otherSession = (await _client.SignInAsync(new SignInRequest { Email = account.Account.Email, Password = Api.Password }, Api.Call())).Session;
+
+        var reuse = await Assert.ThrowsAsync<RpcException>(() =>
+            _client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = first }, Api.Call()).ResponseAsync);
+        var descendant = await _rest.PostJsonAsync("v1/auth/refresh", new { refreshToken = second });
+
+        Assert.Equal(StatusCode.Unauthenticated, reuse.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, descendant.StatusCode);
+        await _client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = otherSession.RefreshToken }, Api.Call());
+        var audit = await fixture.Host.QueryAsync("SELECT target FROM audit_log WHERE action = 'auth.refresh_reuse_detected' AND account_id = @id;", ("@id", account.Account.Id));
+        Assert.Single(audit);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not-a-token")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task RefreshSession_UnknownOrMalformedToken_Returns401(string token)
+    {
+        var response = await _rest.PostJsonAsync("v1/auth/refresh", new { refreshToken = token });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task RefreshSession_AfterThirtyDays_Returns401()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = new IdentityHost(time: clock);
+        using var channel = host.CreateGrpcChannel();
+        var client = host.CreateClient(channel);
+        var account = await client.SignUpAsync(Role.Consumer);
+        Assert.Equal(clock.GetUtcNow().AddDays(30).ToUnixTimeMilliseconds(), account.Session.RefreshTokenExpireTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+
+        clock.Advance(TimeSpan.FromDays(30));
+        var ex = await Assert.ThrowsAsync<RpcException>(() =>
+            client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = account.Session.RefreshToken }, Api.Call()).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task AccessToken_AfterOneHourAndSkew_IsRefused()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = new IdentityHost(time: clock);
+        using var channel = host.CreateGrpcChannel();
+        var client = host.CreateClient(channel);
+        var account = await client.SignUpAsync(Role.Consumer);
+
+        clock.Advance(TimeSpan.FromMinutes(60));
+        await client.GetMeAsync(new GetMeRequest(), Api.Call(account.Session.AccessToken)); // within the 30 s skew
+        clock.Advance(TimeSpan.FromSeconds(31));
+        var ex = await Assert.ThrowsAsync<RpcException>(() =>
+            client.GetMeAsync(new GetMeRequest(), Api.Call(account.Session.AccessToken)).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task Tokens_AfterRestart_StillValidWithTheSameKey()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("veil-test-").FullName;
+        try
+        {
+            SignUpResponse account;
+            string kid;
+            await using (var first = new IdentityHost(dataDirectory))
+            {
+                using var channel = first.CreateGrpcChannel();
+                account = await first.CreateClient(channel).SignUpAsync(Role.Provider);
+                kid = new JsonWebToken(account.Session.AccessToken).Kid;
+            }
+
+            await using var second = new IdentityHost(dataDirectory);
+            using var rest = second.CreateRestClient();
+            using var secondChannel = second.CreateGrpcChannel();
+            var client = second.CreateClient(secondChannel);
+            var me = await client.GetMeAsync(new GetMeRequest(), Api.Call(account.Session.AccessToken));
+            var refreshed = await client.RefreshSessionAsync(new RefreshSessionRequest { RefreshToken = account.Session.RefreshToken }, Api.Call());
+            var result = await ValidateWithServedKeysAsync(rest, account.Session.AccessToken);
+
+            Assert.Equal(account.Account.Id, me.Account.Id);
+            Assert.Equal(kid, new JsonWebToken(refreshed.Session.AccessToken).Kid);
+            Assert.True(result.IsValid, result.Exception?.ToString());
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Admin_ConfiguredEmailAndPassword_IsBootstrappedOnceWithAllScopes()
+    {
+        const string password = "admin password long enough";
+        var dataDirectory = Directory.CreateTempSubdirectory("veil-test-").FullName;
+        try
+        {
+            string adminId;
+            await using (var host = new IdentityHost(dataDirectory))
+            {
+                host.With("Identity:Admin:Email", "Root@Example.Test").With("Identity:Admin:Password", password);
+                using var channel = host.CreateGrpcChannel();
+                var signedIn = await host.CreateClient(channel).SignInAsync(new SignInRequest { Email = "root@example.test", Password = password }, Api.Call());
+                adminId = signedIn.Account.Id;
+                Assert.Equal(Role.Admin, signedIn.Account.Role);
+                var token = new JsonWebToken(signedIn.Session.AccessToken);
+                Assert.Equal("admin", token.GetClaim("role").Value);
+                Assert.Equal("api:read api:write keys:manage usage:read", token.GetClaim("scope").Value);
+            }
+
+            // A restart with another configured password neither duplicates nor changes the administrator.
+            await using var restarted = new IdentityHost(dataDirectory);
+            restarted.With("Identity:Admin:Email", "root@example.test").With("Identity:Admin:Password", "a different password");
+            using var restartedChannel = restarted.CreateGrpcChannel();
+            var client = restarted.CreateClient(restartedChannel);
+            var again = await client.SignInAsync(new SignInRequest { Email = "root@example.test", Password = password }, Api.Call());
+            var changed = await Assert.ThrowsAsync<RpcException>(() =>
+                client.SignInAsync(new SignInRequest { Email = "root@example.test", Password = "a different password" }, Api.Call()).ResponseAsync);
+
+            Assert.Equal(adminId, again.Account.Id);
+            Assert.Equal(StatusCode.Unauthenticated, changed.StatusCode);
+            Assert.Single(await restarted.QueryAsync("SELECT 1 FROM accounts WHERE role = 'admin';"));
+            Assert.Single(await restarted.QueryAsync("SELECT 1 FROM audit_log WHERE action = 'account.admin_bootstrapped';"));
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Admin_NotConfigured_NoAdministratorExists()
+    {
+        var rows = await fixture.Host.QueryAsync("SELECT 1 FROM accounts WHERE role = 'admin';");
+
+        Assert.Empty(rows);
+    }
+
+    /// <summary>Validates like any other service would: keys from the published JWKS, issuer, audience, ES256.</summary>
+    internal static async Task<TokenValidationResult> ValidateWithServedKeysAsync(HttpClient rest, string token)
+    {
+        var jwks = new JsonWebKeySet(await rest.GetStringAsync(".well-known/jwks.json", Api.Ct));
+        return await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            ValidIssuer = "veil-identity",
+            ValidAudience = "veil-api",
+            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ClockSkew = TimeSpan.FromSeconds(30),
+        });
+    }
+}
