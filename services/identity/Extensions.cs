@@ -36,11 +36,13 @@ public static class IdentityExtensions
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<ApiKeyHasher>();
         services.AddSingleton<Passwords>();
+        services.AddSingleton<IdentityMetrics>();
         services.AddHostedService<IdentityStartup>();
         // The service's dependencies are internal types, so it is built here rather than by the activator.
         services.AddScoped(sp => new IdentityGrpcService(
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
-            sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
+            sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
+            sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP
         // would be a pointless round trip, and impossible before Kestrel listens.

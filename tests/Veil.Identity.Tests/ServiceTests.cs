@@ -1,4 +1,7 @@
 using System.Net;
+using Veil.Identity.V1;
+using Veil.ServiceDefaults.Security;
+using Veil.Testing;
 
 namespace Veil.Identity.Tests;
 
@@ -30,5 +33,24 @@ public sealed class ServiceTests(IdentityFixture fixture) : IClassFixture<Identi
         var metrics = await fixture.Rest.GetStringAsync("metrics", Api.Ct);
 
         Assert.Contains("# ", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Metrics_AfterValidations_CountOutcomesWithoutKeys()
+    {
+        var malformed = "veil_live_not-a-key";
+        await fixture.Client.ValidateAsync(malformed);
+        await fixture.Client.ValidateAsync(ApiKeyFormat.Generate());
+
+        string metrics = "";
+        await Eventually.HoldsAsync(async () =>
+        {
+            metrics = await fixture.Rest.GetStringAsync("metrics", Api.Ct);
+            return metrics.Contains("veil_identity_api_key_validations_total{", StringComparison.Ordinal) &&
+                metrics.Contains("veil_outcome=\"malformed\"", StringComparison.Ordinal) &&
+                metrics.Contains("veil_outcome=\"unknown\"", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(10), "the Veil.Identity meter is exported with validation outcomes");
+
+        Assert.DoesNotContain(malformed, metrics, StringComparison.Ordinal);
     }
 }

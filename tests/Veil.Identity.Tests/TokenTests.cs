@@ -4,6 +4,8 @@ using System.Text.Json.Nodes;
 using Grpc.Core;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
 using Veil.Identity.V1;
 
@@ -67,6 +69,28 @@ public sealed class TokenTests(IdentityFixture fixture) : IClassFixture<Identity
         Assert.Null(key["d"]);
         Assert.False(string.IsNullOrEmpty((string?)key["x"]));
         Assert.False(string.IsNullOrEmpty((string?)key["y"]));
+    }
+
+    [Fact]
+    public async Task AccessToken_ValidatedLikeOtherServices_ThroughOpenIdMetadata()
+    {
+        var account = await _client.SignUpAsync(Role.Consumer);
+        // What JwtBearer does in every other service: metadata, then the JWKS it points at.
+        var manager = new ConfigurationManager<OpenIdConnectConfiguration>(
+            new Uri(fixture.Host.HttpUrl, ".well-known/openid-configuration").ToString(),
+            new OpenIdConnectConfigurationRetriever(), new HttpDocumentRetriever { RequireHttps = false });
+
+        var configuration = await manager.GetConfigurationAsync(Api.Ct);
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(account.Session.AccessToken, new TokenValidationParameters
+        {
+            ValidIssuer = configuration.Issuer,
+            ValidAudience = "veil-api",
+            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+            IssuerSigningKeys = configuration.SigningKeys,
+        });
+
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        Assert.Equal(account.Account.Id, result.Claims["sub"]);
     }
 
     [Fact]

@@ -22,15 +22,18 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly TokenIssuer _tokens;
     private readonly ApiKeyHasher _keyHasher;
     private readonly TimeProvider _time;
+    private readonly IdentityMetrics _metrics;
     private readonly ILogger<IdentityGrpcService> _logger;
 
-    internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher, TimeProvider time, ILogger<IdentityGrpcService> logger)
+    internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
+        TimeProvider time, IdentityMetrics metrics, ILogger<IdentityGrpcService> logger)
     {
         _store = store;
         _passwords = passwords;
         _tokens = tokens;
         _keyHasher = keyHasher;
         _time = time;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -70,6 +73,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             throw RpcErrors.AlreadyExists("An account with this email already exists.");
         }
         IdentityLog.AccountCreated(_logger, account.Id, account.Role);
+        _metrics.SignedUp(account.Role);
         return new SignUpResponse { Account = ToProto(account), Session = await StartSessionAsync(account, now, context.CancellationToken) };
     }
 
@@ -87,6 +91,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             await _store.AppendAuditAsync(now, AuditActions.SignInFailed, account?.Id,
                 email.Length <= InputRules.MaxEmailLength ? email : email[..InputRules.MaxEmailLength], null, context.CancellationToken);
             IdentityLog.SignInFailed(_logger, account is not null);
+            _metrics.SignIn(success: false);
             throw RpcErrors.Unauthenticated(SignInFailedMessage);
         }
         if (result == PasswordVerificationResult.SuccessRehashNeeded)
@@ -95,6 +100,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             IdentityLog.PasswordRehashed(_logger, account.Id);
         }
         IdentityLog.SignedIn(_logger, account.Id);
+        _metrics.SignIn(success: true);
         return new SignInResponse { Account = ToProto(account), Session = await StartSessionAsync(account, now, context.CancellationToken) };
     }
 
@@ -102,6 +108,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     {
         if (!TokenIssuer.IsRefreshTokenShaped(request.RefreshToken))
         {
+            _metrics.Refresh("invalid");
             throw RpcErrors.Unauthenticated(RefreshFailedMessage);
         }
         var now = Now();
@@ -116,8 +123,10 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var account = outcome == RefreshOutcome.Rotated ? await _store.GetAccountAsync(accountId!, context.CancellationToken) : null;
         if (account is null)
         {
+            _metrics.Refresh(outcome == RefreshOutcome.ReuseDetected ? "reuse_detected" : "invalid");
             throw RpcErrors.Unauthenticated(RefreshFailedMessage);
         }
+        _metrics.Refresh("rotated");
         return new RefreshSessionResponse { Session = _tokens.CreateSession(account, next, nextExpiresAt, now) };
     }
 
@@ -180,13 +189,22 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         // Malformed keys cost no lookup at all.
         if (!ApiKeyFormat.IsWellFormed(request.Key))
         {
-            return Invalid;
+            return Invalid("malformed");
         }
         var found = await _store.FindApiKeyByHashAsync(_keyHasher.Hash(request.Key), context.CancellationToken);
-        if (found is null || found.Revoked || found.ExpiresAtMs <= Now().ToUnixTimeMilliseconds())
+        if (found is null)
         {
-            return Invalid;
+            return Invalid("unknown");
         }
+        if (found.Revoked)
+        {
+            return Invalid("revoked");
+        }
+        if (found.ExpiresAtMs <= Now().ToUnixTimeMilliseconds())
+        {
+            return Invalid("expired");
+        }
+        _metrics.KeyValidated("valid");
         return new ValidateApiKeyResponse
         {
             Valid = true,
@@ -201,7 +219,12 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     // Times are stored as Unix milliseconds: answer with the same precision the database keeps.
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
 
-    private static ValidateApiKeyResponse Invalid => new() { Valid = false };
+    // The caller learns nothing but "no"; the reason goes to the metric only.
+    private ValidateApiKeyResponse Invalid(string reason)
+    {
+        _metrics.KeyValidated(reason);
+        return new ValidateApiKeyResponse { Valid = false };
+    }
 
     private async Task<AccountRecord> CurrentAccountAsync(ServerCallContext context)
     {
