@@ -76,12 +76,12 @@ public static class IdentityExtensions
     {
         app.MapGet("/.well-known/openid-configuration", (HttpContext http, IOptions<VeilAuthOptions> auth) =>
         {
-            var request = http.Request;
             http.Response.Headers.CacheControl = "public, max-age=300";
+            http.Response.Headers.Vary = "X-Forwarded-Host, X-Forwarded-Proto";
             return Results.Json(new Dictionary<string, object>
             {
                 ["issuer"] = auth.Value.Issuer,
-                ["jwks_uri"] = $"{request.Scheme}://{request.Host}{request.PathBase}/.well-known/jwks.json",
+                ["jwks_uri"] = PublicBaseUrl(http.Request) + "/.well-known/jwks.json",
                 ["id_token_signing_alg_values_supported"] = new[] { "ES256" },
                 ["token_endpoint_auth_methods_supported"] = Array.Empty<string>(),
                 ["scopes_supported"] = new[] { VeilClaims.Scopes.ApiRead, VeilClaims.Scopes.ApiWrite, VeilClaims.Scopes.KeysManage, VeilClaims.Scopes.UsageRead },
@@ -96,5 +96,23 @@ public static class IdentityExtensions
             return Results.Json(new { keys = keys.PublicJwks() });
         }).ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>
+    /// The base URL the caller used: identity's own address when called directly (the fleet's
+    /// validators), the edge's public address when the edge forwarded the call (it drops
+    /// client-sent X-Forwarded-* and sets its own).
+    /// </summary>
+    private static string PublicBaseUrl(HttpRequest request)
+    {
+        var forwardedHost = request.Headers["X-Forwarded-Host"].ToString().Split(',')[0].Trim();
+        var forwardedProto = request.Headers["X-Forwarded-Proto"].ToString().Split(',')[0].Trim();
+        var hostName = HostString.FromUriComponent(forwardedHost).Host;
+        if (forwardedHost.Length > 0 && Uri.CheckHostName(hostName) != UriHostNameType.Unknown &&
+            forwardedProto is "" or "http" or "https")
+        {
+            return $"{(forwardedProto.Length > 0 ? forwardedProto : request.Scheme)}://{forwardedHost}";
+        }
+        return $"{request.Scheme}://{request.Host}{request.PathBase}";
     }
 }

@@ -93,6 +93,23 @@ public sealed class TokenTests(IdentityFixture fixture) : IClassFixture<Identity
         Assert.Equal(account.Account.Id, result.Claims["sub"]);
     }
 
+    [Theory]
+    [InlineData("api.veil.example", "https", "https://api.veil.example/.well-known/jwks.json")]
+    [InlineData("api.veil.example:8443", "https", "https://api.veil.example:8443/.well-known/jwks.json")]
+    [InlineData("bad host/evil", "https", null)]
+    [InlineData("api.veil.example", "gopher", null)]
+    public async Task OpenIdConfiguration_ForwardedByEdge_PointsAtPublicJwks(string host, string proto, string? expected)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, ".well-known/openid-configuration");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Host", host);
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", proto);
+
+        using var response = await _rest.SendAsync(request, Api.Ct);
+
+        var configuration = await response.JsonAsync();
+        Assert.Equal(expected ?? new Uri(fixture.Host.HttpUrl, ".well-known/jwks.json").ToString(), (string?)configuration["jwks_uri"]);
+    }
+
     [Fact]
     public async Task RefreshSession_LiveToken_RotatesAndIssuesWorkingTokens()
     {
