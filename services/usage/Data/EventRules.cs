@@ -1,0 +1,124 @@
+using Google.Protobuf.WellKnownTypes;
+using Veil.Usage.V1;
+
+namespace Veil.Usage.Data;
+
+/// <summary>
+/// What makes a usage event countable. A malformed event is not an error of the batch: it is
+/// quarantined with the first problem found, so one bad event never blocks the edge's spool.
+/// </summary>
+internal static class EventRules
+{
+    public const int MaxIdLength = 128;
+    public const int MaxRouteLength = 512;
+    public const int MaxMethodLength = 16;
+
+    // Anything outside these years is a bug, not a clock: it keeps cycle arithmetic in range.
+    private static readonly long MinTimeMs = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+    private static readonly long MaxTimeMs = new DateTimeOffset(3000, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+    private static readonly long MaxStartAheadMs = (long)TimeSpan.FromDays(1).TotalMilliseconds;
+
+    /// <summary>Null when the event can be counted; otherwise "field: why".</summary>
+    public static string? Check(UsageEvent e)
+    {
+        if (!IsValidEventId(e.EventId))
+        {
+            return "event_id: required, at most 128 printable ASCII characters";
+        }
+        if (e.OccurredAt is null || !InRange(e.OccurredAt))
+        {
+            return "occurred_at: required, between the years 2000 and 3000";
+        }
+        if (!IsId(e.ApiId, required: true))
+        {
+            return "api_id: required, at most 128 printable ASCII characters";
+        }
+        if (!IsId(e.ProviderId, required: true))
+        {
+            return "provider_id: required, at most 128 printable ASCII characters";
+        }
+        if (!IsId(e.EdgeId, required: false) || !IsId(e.KeyId, required: false) || !IsId(e.ConsumerId, required: false) ||
+            !IsId(e.SubscriptionId, required: false) || !IsId(e.PlanId, required: false))
+        {
+            return "edge_id, key_id, consumer_id, subscription_id, plan_id: at most 128 printable ASCII characters";
+        }
+        if (e.SubscriptionId.Length > 0)
+        {
+            if (e.ConsumerId.Length == 0 || e.PlanId.Length == 0)
+            {
+                return "consumer_id, plan_id: required with a subscription_id";
+            }
+            if (e.SubscriptionStart is null || !InRange(e.SubscriptionStart) ||
+                ToMs(e.SubscriptionStart) > ToMs(e.OccurredAt) + MaxStartAheadMs)
+            {
+                return "subscription_start: required with a subscription_id, and not after occurred_at";
+            }
+        }
+        if (e.Billable && (e.SubscriptionId.Length == 0 || e.KeyId.Length == 0))
+        {
+            return "subscription_id, key_id: required when billable";
+        }
+        if (e.Method.Length is 0 or > MaxMethodLength || !e.Method.All(char.IsAsciiLetterUpper))
+        {
+            return "method: 1 to 16 upper-case ASCII letters";
+        }
+        if (e.Route.Length > MaxRouteLength || e.Route.Contains('?', StringComparison.Ordinal) || e.Route.Contains('#', StringComparison.Ordinal))
+        {
+            return "route: at most 512 characters, a template without query string or fragment";
+        }
+        if (e.StatusCode is < 100 or > 599)
+        {
+            return "status_code: 100 to 599";
+        }
+        if (e.LatencyMs < 0 || e.BytesIn < 0 || e.BytesOut < 0 || e.ConfigVersion < 0)
+        {
+            return "latency_ms, bytes_in, bytes_out, config_version: not negative";
+        }
+        if (e.MonthlyQuota < 0 || e.PricePerCallMinor < 0)
+        {
+            return "monthly_quota, price_per_call_minor: not negative";
+        }
+        if (e.Currency.Length > 0 ? e.Currency.Length != 3 || !e.Currency.All(char.IsAsciiLetterUpper) : e.PricePerCallMinor > 0)
+        {
+            return "currency: an ISO 4217 code (three upper-case letters), required when priced";
+        }
+        return null;
+    }
+
+    /// <summary>True when <paramref name="eventId"/> can serve as the deduplication key.</summary>
+    public static bool IsValidEventId(string eventId) => IsId(eventId, required: true);
+
+    public static long ToMs(Timestamp t) => (t.Seconds * 1000) + (t.Nanos / 1_000_000);
+
+    public static Timestamp FromMs(long ms) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
+
+    private static bool InRange(Timestamp t)
+    {
+        if (t.Seconds is < -62_135_596_800 or > 253_402_300_799)
+        {
+            return false;
+        }
+        var ms = ToMs(t);
+        return ms >= MinTimeMs && ms < MaxTimeMs;
+    }
+
+    private static bool IsId(string value, bool required)
+    {
+        if (value.Length == 0)
+        {
+            return !required;
+        }
+        if (value.Length > MaxIdLength)
+        {
+            return false;
+        }
+        foreach (var c in value)
+        {
+            if (c is < '!' or > '~')
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,50 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Veil.Usage.Data;
+using Veil.Usage.Grpc;
+using Veil.Usage.Webhooks;
+
+namespace Veil.Usage;
+
+internal static class Extensions
+{
+    /// <summary>
+    /// Usage's own registrations: validated options, the store, the quota-state feed and the
+    /// webhook dispatcher (both background services), metrics, and data protection for secrets.
+    /// </summary>
+    public static IHostApplicationBuilder AddUsageServices(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<UsageOptions>()
+            .BindConfiguration(UsageOptions.SectionName)
+            .Validate(o => o.Webhooks.MaxBackoff >= o.Webhooks.InitialBackoff,
+                "Usage:Webhooks:MaxBackoff must not be shorter than Usage:Webhooks:InitialBackoff.")
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<UsageOptions>, UsageOptionsValidator>());
+
+        // Every clock read in usage goes through TimeProvider, so tests can move time.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<UsageMetrics>();
+        services.AddSingleton<UsageStore>();
+        services.AddSingleton<QuotaStateFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<QuotaStateFeed>());
+        services.AddSingleton<WebhookDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
+        services.AddScoped<UsageGrpcService>();
+
+        // Webhook secrets are needed in clear to sign, so they are encrypted rather than hashed.
+        // Keys rotate every 90 days by default; old keys keep decrypting. Production should also
+        // protect the key ring at rest (ProtectKeysWith…) or share it through a key store.
+        var dataDirectory = builder.Configuration["Veil:DataDirectory"];
+        dataDirectory = string.IsNullOrWhiteSpace(dataDirectory) ? Path.Combine(builder.Environment.ContentRootPath, ".data") : dataDirectory;
+        services.AddDataProtection()
+            .SetApplicationName("veil-usage")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "usage-keys")));
+        return builder;
+    }
+}
+
+/// <summary>Data-annotation rules of <see cref="UsageOptions"/>, nested webhook options included (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class UsageOptionsValidator : IValidateOptions<UsageOptions>;

@@ -1,0 +1,410 @@
+using System.Globalization;
+using System.Text;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
+using Veil.Usage.Data;
+using Veil.Usage.V1;
+using Veil.Usage.Webhooks;
+
+namespace Veil.Usage.Grpc;
+
+/// <summary>Metering, quotas and quota notifications (veil.usage.v1.UsageService).</summary>
+public sealed class UsageGrpcService(
+    UsageStore store, QuotaStateFeed quotas, WebhookDispatcher webhooks, UsageMetrics metrics,
+    IOptions<UsageOptions> options, TimeProvider time, ILogger<UsageGrpcService> logger) : UsageService.UsageServiceBase
+{
+    private const int DefaultPageSize = 50;
+    private const int MaxPageSize = 100;
+    private const int DefaultCyclePageSize = 500;
+    private const int MaxCyclePageSize = 1000;
+
+    /// <summary>Longest range per granularity, so one query reads a bounded number of buckets.</summary>
+    private static readonly Dictionary<Granularity, (TimeSpan Max, TimeSpan Default)> Ranges = new()
+    {
+        [Granularity.Minute] = (TimeSpan.FromDays(2), TimeSpan.FromHours(1)),
+        [Granularity.Hour] = (TimeSpan.FromDays(90), TimeSpan.FromDays(1)),
+        [Granularity.Day] = (TimeSpan.FromDays(400), TimeSpan.FromDays(30)),
+    };
+
+    public override async Task<IngestEventsResponse> IngestEvents(IngestEventsRequest request, ServerCallContext context)
+    {
+        var max = options.Value.MaxBatchSize;
+        if (request.Events.Count == 0)
+        {
+            throw RpcErrors.InvalidArgument("events", "At least one event is required.");
+        }
+        if (request.Events.Count > max)
+        {
+            UsageLog.BatchTooLarge(logger, request.Events.Count, max);
+            throw RpcErrors.InvalidArgument("events", $"At most {max} events per batch; split the batch.");
+        }
+
+        var started = time.GetTimestamp();
+        var result = await store.IngestAsync(request.Events, context.CancellationToken);
+        var elapsed = time.GetElapsedTime(started);
+
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        metrics.Ingested(result.Accepted, result.Duplicates, result.Quarantined, elapsed,
+            result.OldestAcceptedMs is { } oldest ? TimeSpan.FromMilliseconds(nowMs - oldest) : null);
+        UsageLog.BatchIngested(logger, request.Events.Count, result.Accepted, result.Duplicates, result.Quarantined, elapsed.TotalMilliseconds);
+        if (result.Quarantined > 0)
+        {
+            UsageLog.EventsQuarantined(logger, result.Quarantined, result.OutsideWindow, result.Future, result.Invalid);
+        }
+        if (result.HardCapReached)
+        {
+            quotas.RequestRefresh();
+        }
+        if (result.Notifications.Count > 0)
+        {
+            foreach (var n in result.Notifications)
+            {
+                metrics.NotificationQueued(n.ThresholdPercent);
+                UsageLog.ThresholdReached(logger, n.SubscriptionId, n.ThresholdPercent, DateTimeOffset.FromUnixTimeMilliseconds(n.CycleStartMs));
+            }
+            webhooks.Wake();
+        }
+        return new IngestEventsResponse { Accepted = result.Accepted, Duplicates = result.Duplicates, Quarantined = result.Quarantined };
+    }
+
+    public override async Task<QueryUsageResponse> QueryUsage(QueryUsageRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.UsageRead);
+        var errors = new FieldViolations();
+        var granularity = ParseGranularity(errors, request.Granularity);
+        var (maxRange, defaultRange) = Ranges[granularity];
+        var endMs = TimeField(errors, "end_time", request.EndTime) ?? time.GetUtcNow().ToUnixTimeMilliseconds();
+        var startMs = TimeField(errors, "start_time", request.StartTime) ?? endMs - (long)defaultRange.TotalMilliseconds;
+        if (errors.IsEmpty)
+        {
+            if (endMs <= startMs)
+            {
+                errors.Add("end_time", "Must be after start_time.");
+            }
+            else if (endMs - startMs > (long)maxRange.TotalMilliseconds)
+            {
+                errors.Add("end_time", $"A {Name(granularity)} query may span at most {maxRange.TotalDays:0} days; narrow the range or use a coarser granularity.");
+            }
+        }
+        errors.ThrowIfAny();
+
+        var unit = UsageStore.UnitMs(granularity);
+        startMs -= startMs % unit;
+        var response = new QueryUsageResponse
+        {
+            Granularity = Name(granularity),
+            StartTime = EventRules.FromMs(startMs),
+            EndTime = EventRules.FromMs(endMs),
+            Totals = new UsageBucket { StartTime = EventRules.FromMs(startMs) },
+        };
+        if (ScopeOf(caller) is not { } scope)
+        {
+            return response;
+        }
+        var filter = new UsageFilter(NullIfEmpty(request.ApiId), NullIfEmpty(request.SubscriptionId), NullIfEmpty(request.KeyId));
+        foreach (var row in await store.QueryBucketsAsync(granularity, startMs, endMs, scope, filter, context.CancellationToken))
+        {
+            response.Buckets.Add(new UsageBucket
+            {
+                StartTime = EventRules.FromMs(row.StartMs),
+                TotalCalls = row.Total,
+                BillableCalls = row.Billable,
+                BytesIn = row.BytesIn,
+                BytesOut = row.BytesOut,
+            });
+            response.Totals.TotalCalls += row.Total;
+            response.Totals.BillableCalls += row.Billable;
+            response.Totals.BytesIn += row.BytesIn;
+            response.Totals.BytesOut += row.BytesOut;
+        }
+        return response;
+    }
+
+    public override async Task<GetQuotaStatusResponse> GetQuotaStatus(GetQuotaStatusRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.UsageRead);
+        if (string.IsNullOrEmpty(request.SubscriptionId))
+        {
+            throw RpcErrors.InvalidArgument("subscription_id", "Required.");
+        }
+        var terms = ScopeOf(caller) is { } scope
+            ? await store.GetSubscriptionAsync(request.SubscriptionId, scope, context.CancellationToken)
+            : null;
+        if (terms is null)
+        {
+            // Also the answer for another tenant's subscription: existence is not revealed.
+            throw RpcErrors.NotFound($"No usage is recorded for subscription '{request.SubscriptionId}'.");
+        }
+
+        var cycle = BillingCycle.Containing(terms.SubscriptionStartMs, time.GetUtcNow().ToUnixTimeMilliseconds());
+        var counts = await store.GetCycleCountsAsync(terms.SubscriptionId, cycle.StartMs, context.CancellationToken);
+        var unlimited = terms.MonthlyQuota == 0;
+        return new GetQuotaStatusResponse
+        {
+            Status = new QuotaStatus
+            {
+                SubscriptionId = terms.SubscriptionId,
+                ConsumerId = terms.ConsumerId,
+                ApiId = terms.ApiId,
+                PlanId = terms.PlanId,
+                CycleStart = EventRules.FromMs(cycle.StartMs),
+                CycleEnd = EventRules.FromMs(cycle.EndMs),
+                Used = counts.Billable,
+                TotalCalls = counts.Total,
+                MonthlyQuota = terms.MonthlyQuota,
+                Unlimited = unlimited,
+                Remaining = unlimited ? 0 : Math.Max(0, terms.MonthlyQuota - counts.Billable),
+                OverageAllowed = terms.OverageAllowed,
+                Exhausted = !unlimited && counts.Billable >= terms.MonthlyQuota,
+                OverageCalls = unlimited ? 0 : Math.Max(0, counts.Billable - terms.MonthlyQuota),
+            },
+        };
+    }
+
+    public override async Task WatchQuotaStates(WatchQuotaStatesRequest request, IServerStreamWriter<QuotaStates> responseStream, ServerCallContext context)
+    {
+        var edge = string.IsNullOrEmpty(request.EdgeId) ? "(unnamed)" : request.EdgeId;
+        metrics.WatcherConnected();
+        UsageLog.QuotaWatcherConnected(logger, edge);
+        try
+        {
+            long revision = 0;
+            while (!context.CancellationToken.IsCancellationRequested)
+            {
+                var states = await quotas.WaitNewerThanAsync(revision, context.CancellationToken);
+                await responseStream.WriteAsync(states, context.CancellationToken);
+                revision = states.Revision;
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The edge disconnected or the server is stopping.
+        }
+        finally
+        {
+            metrics.WatcherDisconnected();
+            UsageLog.QuotaWatcherDisconnected(logger, edge);
+        }
+    }
+
+    public override async Task<SetWebhookResponse> SetWebhook(SetWebhookRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
+        var errors = new FieldViolations();
+        WebhookTargets.CheckUrl(errors, request.Url, options.Value.AllowPrivateWebhooks);
+        WebhookTargets.CheckSecret(errors, request.Secret);
+        errors.ThrowIfAny();
+
+        var record = await store.SetWebhookAsync(caller.AccountId, request.Url, webhooks.ProtectSecret(request.Secret), context.CancellationToken);
+        UsageLog.WebhookSet(logger, caller.AccountId);
+        return new SetWebhookResponse { Webhook = ToProto(record) };
+    }
+
+    public override async Task<GetWebhookResponse> GetWebhook(GetWebhookRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
+        var record = await store.GetWebhookAsync(caller.AccountId, context.CancellationToken)
+            ?? throw RpcErrors.NotFound("No webhook is set.");
+        return new GetWebhookResponse { Webhook = ToProto(record) };
+    }
+
+    public override async Task<DeleteWebhookResponse> DeleteWebhook(DeleteWebhookRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
+        if (!await store.DeleteWebhookAsync(caller.AccountId, context.CancellationToken))
+        {
+            throw RpcErrors.NotFound("No webhook is set.");
+        }
+        UsageLog.WebhookDeleted(logger, caller.AccountId);
+        return new DeleteWebhookResponse();
+    }
+
+    public override async Task<ListWebhookDeliveriesResponse> ListWebhookDeliveries(ListWebhookDeliveriesRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
+        var errors = new FieldViolations();
+        var pageSize = PageSize(errors, request.PageSize, DefaultPageSize, MaxPageSize);
+        var before = IdToken(errors, request.PageToken);
+        errors.ThrowIfAny();
+
+        var rows = await store.ListDeliveriesAsync(caller.AccountId, pageSize + 1, before, context.CancellationToken);
+        var response = new ListWebhookDeliveriesResponse();
+        response.Deliveries.AddRange(rows.Take(pageSize).Select(d => new WebhookDelivery
+        {
+            NotificationId = d.NotificationId,
+            SubscriptionId = d.SubscriptionId,
+            ThresholdPercent = d.ThresholdPercent,
+            Attempt = d.Attempt,
+            AttemptTime = EventRules.FromMs(d.AttemptedAtMs),
+            Url = d.Url,
+            StatusCode = d.StatusCode,
+            Error = d.Error,
+            Succeeded = d.Succeeded,
+            DurationMs = d.DurationMs,
+        }));
+        if (rows.Count > pageSize)
+        {
+            response.NextPageToken = rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture);
+        }
+        return response;
+    }
+
+    public override async Task<ListQuarantinedEventsResponse> ListQuarantinedEvents(ListQuarantinedEventsRequest request, ServerCallContext context)
+    {
+        Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
+        var errors = new FieldViolations();
+        var pageSize = PageSize(errors, request.PageSize, DefaultPageSize, MaxPageSize);
+        var before = IdToken(errors, request.PageToken);
+        errors.ThrowIfAny();
+
+        var rows = await store.ListQuarantineAsync(pageSize + 1, before, context.CancellationToken);
+        var response = new ListQuarantinedEventsResponse();
+        response.Events.AddRange(rows.Take(pageSize).Select(q => new QuarantinedEvent
+        {
+            Event = q.Event,
+            Reason = q.Reason,
+            Detail = q.Detail,
+            QuarantineTime = EventRules.FromMs(q.ReceivedAtMs),
+        }));
+        if (rows.Count > pageSize)
+        {
+            response.NextPageToken = rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture);
+        }
+        return response;
+    }
+
+    public override async Task<ListCycleUsageResponse> ListCycleUsage(ListCycleUsageRequest request, ServerCallContext context)
+    {
+        var errors = new FieldViolations();
+        var pageSize = PageSize(errors, request.PageSize, DefaultCyclePageSize, MaxCyclePageSize);
+        var endAfter = TimeField(errors, "cycle_end_after", request.CycleEndAfter);
+        var startBefore = TimeField(errors, "cycle_start_before", request.CycleStartBefore);
+        var after = CycleToken(errors, request.PageToken);
+        errors.ThrowIfAny();
+
+        var rows = await store.ListCyclesAsync(NullIfEmpty(request.SubscriptionId), endAfter, startBefore,
+            request.RecountFromEvents, pageSize + 1, after, context.CancellationToken);
+        var response = new ListCycleUsageResponse();
+        response.Cycles.AddRange(rows.Take(pageSize).Select(c => new CycleUsage
+        {
+            SubscriptionId = c.Terms.SubscriptionId,
+            ConsumerId = c.Terms.ConsumerId,
+            ProviderId = c.Terms.ProviderId,
+            ApiId = c.Terms.ApiId,
+            PlanId = c.Terms.PlanId,
+            CycleStart = EventRules.FromMs(c.CycleStartMs),
+            CycleEnd = EventRules.FromMs(c.CycleEndMs),
+            TotalCalls = c.Total,
+            BillableCalls = c.Billable,
+            MonthlyQuota = c.Terms.MonthlyQuota,
+            OverageAllowed = c.Terms.OverageAllowed,
+            PricePerCallMinor = c.Terms.PricePerCallMinor,
+            Currency = c.Terms.Currency,
+        }));
+        if (rows.Count > pageSize)
+        {
+            var last = rows[pageSize - 1];
+            response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{last.Terms.SubscriptionId}\n{last.CycleStartMs}"));
+        }
+        return response;
+    }
+
+    /// <summary>Whose usage the caller may read; null: nobody's.</summary>
+    private static UsageScope? ScopeOf(Caller caller) => caller.Role switch
+    {
+        VeilClaims.Roles.Admin or VeilClaims.Roles.BillingManager => UsageScope.Everything,
+        VeilClaims.Roles.Consumer => new UsageScope(caller.AccountId, null),
+        VeilClaims.Roles.Provider => new UsageScope(null, caller.AccountId),
+        _ => null,
+    };
+
+    private static Granularity ParseGranularity(FieldViolations errors, string value)
+    {
+        switch (value.ToUpperInvariant())
+        {
+            case "" or "HOUR":
+                return Granularity.Hour;
+            case "MINUTE":
+                return Granularity.Minute;
+            case "DAY":
+                return Granularity.Day;
+            default:
+                errors.Add("granularity", "Must be MINUTE, HOUR or DAY.");
+                return Granularity.Hour;
+        }
+    }
+
+    private static string Name(Granularity granularity) => granularity.ToString().ToUpperInvariant();
+
+    private static long? TimeField(FieldViolations errors, string field, Timestamp? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+        // Years 1970 to 9000: anything else is a typo, and keeps the arithmetic in range.
+        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
+        {
+            errors.Add(field, "Must be a time between 1970 and 9000.");
+            return null;
+        }
+        return EventRules.ToMs(value);
+    }
+
+    private static int PageSize(FieldViolations errors, int pageSize, int defaultSize, int max)
+    {
+        if (pageSize is < 0 || pageSize > max)
+        {
+            errors.Add("page_size", $"Must be 0 (default {defaultSize}) to {max}.");
+        }
+        return pageSize <= 0 ? defaultSize : Math.Min(pageSize, max);
+    }
+
+    private static long? IdToken(FieldViolations errors, string token)
+    {
+        if (token.Length == 0)
+        {
+            return null;
+        }
+        if (long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        {
+            return id;
+        }
+        errors.Add("page_token", "Not a token from a previous page.");
+        return null;
+    }
+
+    private static (string, long)? CycleToken(FieldViolations errors, string token)
+    {
+        if (token.Length == 0)
+        {
+            return null;
+        }
+        try
+        {
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split('\n');
+            if (parts.Length == 2 && long.TryParse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var start))
+            {
+                return (parts[0], start);
+            }
+        }
+        catch (FormatException)
+        {
+            // Falls through to the field error.
+        }
+        errors.Add("page_token", "Not a token from a previous page.");
+        return null;
+    }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    private static Webhook ToProto(WebhookRecord record) => new()
+    {
+        Url = record.Url,
+        CreateTime = EventRules.FromMs(record.CreatedAtMs),
+        UpdateTime = EventRules.FromMs(record.UpdatedAtMs),
+    };
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics.Metrics;
+
+namespace Veil.Usage;
+
+/// <summary>The <c>Veil.Usage</c> meter: ingest outcomes and speed, quota states, webhook deliveries.</summary>
+public sealed class UsageMetrics
+{
+    public const string MeterName = "Veil.Usage";
+
+    private readonly Counter<long> _events;
+    private readonly Histogram<double> _batchDuration;
+    private readonly Histogram<double> _lag;
+    private readonly Counter<long> _notifications;
+    private readonly Counter<long> _deliveries;
+    private readonly UpDownCounter<long> _watchers;
+    private int _exhausted;
+
+    public UsageMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _events = meter.CreateCounter<long>("veil.usage.events", unit: "{event}",
+            description: "Events received by IngestEvents, by outcome (accepted, duplicate, quarantined).");
+        _batchDuration = meter.CreateHistogram<double>("veil.usage.ingest.duration", unit: "s",
+            description: "Time to store one ingest batch, commit included.");
+        _lag = meter.CreateHistogram<double>("veil.usage.ingest.lag", unit: "s",
+            description: "Age of the oldest accepted event of each batch when it was stored (edge spool + ship delay).");
+        _notifications = meter.CreateCounter<long>("veil.usage.notifications", unit: "{notification}",
+            description: "Quota notifications queued, by threshold (80, 100).");
+        _deliveries = meter.CreateCounter<long>("veil.usage.webhook.attempts", unit: "{attempt}",
+            description: "Webhook delivery attempts, by outcome (delivered, retry, failed, no_webhook).");
+        _watchers = meter.CreateUpDownCounter<long>("veil.usage.quota_watchers", unit: "{stream}",
+            description: "Connected WatchQuotaStates streams.");
+        meter.CreateObservableGauge("veil.usage.quota.exhausted", () => Volatile.Read(ref _exhausted), unit: "{subscription}",
+            description: "Hard-capped subscriptions whose current cycle is exhausted.");
+    }
+
+    public void Ingested(int accepted, int duplicates, int quarantined, TimeSpan elapsed, TimeSpan? oldestLag)
+    {
+        _events.Add(accepted, new KeyValuePair<string, object?>("veil.outcome", "accepted"));
+        _events.Add(duplicates, new KeyValuePair<string, object?>("veil.outcome", "duplicate"));
+        _events.Add(quarantined, new KeyValuePair<string, object?>("veil.outcome", "quarantined"));
+        _batchDuration.Record(elapsed.TotalSeconds);
+        if (oldestLag is { } lag)
+        {
+            _lag.Record(Math.Max(0, lag.TotalSeconds));
+        }
+    }
+
+    public void NotificationQueued(int thresholdPercent) =>
+        _notifications.Add(1, new KeyValuePair<string, object?>("veil.threshold", thresholdPercent));
+
+    public void DeliveryAttempt(string outcome) =>
+        _deliveries.Add(1, new KeyValuePair<string, object?>("veil.outcome", outcome));
+
+    public void WatcherConnected() => _watchers.Add(1);
+
+    public void WatcherDisconnected() => _watchers.Add(-1);
+
+    public void ExhaustedSubscriptions(int count) => Volatile.Write(ref _exhausted, count);
+}

@@ -1,0 +1,138 @@
+using Grpc.Core;
+using Veil.Identity.V1;
+using Veil.Usage.V1;
+
+namespace Veil.Usage.Tests;
+
+public sealed class IngestTests(IdentityFixture identity)
+{
+    [Fact]
+    public async Task IngestEvents_DuplicateAndOutOfOrderBatches_CountedOnce()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        await using var usage = new UsageHost(identity);
+        var now = DateTimeOffset.UtcNow;
+        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3));
+        var events = sub.Calls(300, now.AddMinutes(-30));
+
+        // Out of order, overlapping, and repeating ids within one batch.
+        var first = await usage.Client.IngestAsync(events.Take(200).OrderBy(_ => Random.Shared.Next()));
+        var overlapping = events.Skip(100).Reverse().Concat(events.Skip(290)).ToList();
+        var second = await usage.Client.IngestAsync(overlapping);
+        var replay = await usage.Client.IngestAsync(events.Take(200));
+
+        Assert.Equal((200, 0, 0), (first.Accepted, first.Duplicates, first.Quarantined));
+        Assert.Equal((100, 110, 0), (second.Accepted, second.Duplicates, second.Quarantined));
+        Assert.Equal((0, 200, 0), (replay.Accepted, replay.Duplicates, replay.Quarantined));
+
+        var status = await usage.Client.QuotaAsync(consumer.Token, sub.Id);
+        Assert.Equal(300, status.Used);
+        Assert.Equal(300, status.TotalCalls);
+        var query = await usage.Client.QueryAsync(consumer.Token, new QueryUsageRequest { Granularity = "DAY", StartTime = Api.Ts(now.AddDays(-2)) });
+        Assert.Equal(300, query.Totals.TotalCalls);
+        Assert.Equal(300L, (await usage.QueryAsync("SELECT COUNT(*) FROM events"))[0][0]);
+    }
+
+    [Fact]
+    public async Task IngestEvents_ReplayOlderThanWindow_QuarantinedAndNotCounted()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var admin = await identity.AdminAsync();
+        await using var usage = new UsageHost(identity);
+        var now = DateTimeOffset.UtcNow;
+        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-30));
+        var fresh = sub.Call(now.AddMinutes(-1));
+        var old = sub.Call(now.AddDays(-8));
+        await usage.Client.IngestAsync([fresh]);
+
+        var result = await usage.Client.IngestAsync([old, fresh]);
+        var again = await usage.Client.IngestAsync([old]);
+
+        Assert.Equal((0, 1, 1), (result.Accepted, result.Duplicates, result.Quarantined));
+        Assert.Equal((0, 0, 1), (again.Accepted, again.Duplicates, again.Quarantined));
+        Assert.Equal(1, (await usage.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+        var quarantined = await usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(admin.Token));
+        var entry = Assert.Single(quarantined.Events);
+        Assert.Equal(old.EventId, entry.Event.EventId);
+        Assert.Equal(QuarantineReason.OutsideWindow, entry.Reason);
+        Assert.Equal(old, entry.Event);
+        // Quarantine is for administrators and billing managers only.
+        var denied = await Assert.ThrowsAsync<RpcException>(() =>
+            usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(consumer.Token)).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+    }
+
+    [Fact]
+    public async Task IngestEvents_FutureAndMalformedEvents_QuarantinedOnceWithReason()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var admin = await identity.AdminAsync();
+        await using var usage = new UsageHost(identity);
+        var now = DateTimeOffset.UtcNow;
+        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1));
+        var future = sub.Call(now.AddHours(1));
+        var withQuery = sub.Call(now);
+        withQuery.Route = "/weather?city=Paris";
+        var withoutId = sub.Call(now, id: "");
+        var billableWithoutKey = sub.Call(now);
+        billableWithoutKey.KeyId = "";
+        var good = sub.Call(now);
+        List<UsageEvent> batch = [future, withQuery, withoutId, billableWithoutKey, good];
+
+        var result = await usage.Client.IngestAsync(batch);
+        var retried = await usage.Client.IngestAsync(batch);
+
+        Assert.Equal((1, 0, 4), (result.Accepted, result.Duplicates, result.Quarantined));
+        Assert.Equal((0, 1, 4), (retried.Accepted, retried.Duplicates, retried.Quarantined));
+        var list = await usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(admin.Token));
+        Assert.Equal(4, list.Events.Count);
+        Assert.Equal(QuarantineReason.Future, list.Events.Single(e => e.Event.EventId == future.EventId).Reason);
+        var route = list.Events.Single(e => e.Event.EventId == withQuery.EventId);
+        Assert.Equal(QuarantineReason.Invalid, route.Reason);
+        Assert.StartsWith("route", route.Detail);
+        Assert.Contains(list.Events, e => e.Event.EventId == "" && e.Reason == QuarantineReason.Invalid);
+        Assert.Equal(1, (await usage.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+    }
+
+    [Fact]
+    public async Task IngestEvents_AfterRestart_KeepsCountsAndDeduplicates()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var data = Directory.CreateTempSubdirectory("veil-usage-restart-").FullName;
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1));
+            var events = sub.Calls(50, now.AddMinutes(-5));
+            await using (var first = new UsageHost(identity, data))
+            {
+                Assert.Equal(50, (await first.Client.IngestAsync(events)).Accepted);
+            }
+
+            await using var second = new UsageHost(identity, data);
+            var replay = await second.Client.IngestAsync(events);
+
+            Assert.Equal((0, 50), (replay.Accepted, replay.Duplicates));
+            Assert.Equal(50, (await second.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task IngestEvents_EmptyOrOversizedBatch_InvalidArgument()
+    {
+        await using var usage = new UsageHost(identity);
+        usage.With("Usage:MaxBatchSize", "10");
+        var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
+
+        var empty = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync([]));
+        var oversized = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync(sub.Calls(11, DateTimeOffset.UtcNow.AddMinutes(-1))));
+
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, oversized.StatusCode);
+        Assert.Empty(await usage.QueryAsync("SELECT 1 FROM events"));
+    }
+}
