@@ -1,0 +1,23 @@
+namespace Veil.Catalog;
+
+/// <summary>The catalog's log messages (EventIds 2000–2999).</summary>
+internal static partial class CatalogLog
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "API {ApiId} ({Slug}) created by {AccountId}; gateway revision {Revision}")]
+    public static partial void ApiCreated(ILogger logger, string apiId, string slug, string accountId, long revision);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "API {ApiId} moved to version {Version} by {AccountId}; gateway revision {Revision}")]
+    public static partial void ApiUpdated(ILogger logger, string apiId, long version, string accountId, long revision);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Upstream of API {ApiId} rejected: {Reason}")]
+    public static partial void UpstreamRejected(ILogger logger, string apiId, string reason);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Gateway config watcher {EdgeId} connected")]
+    public static partial void WatcherConnected(ILogger logger, string edgeId);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Gateway config watcher {EdgeId} disconnected after revision {Revision}")]
+    public static partial void WatcherDisconnected(ILogger logger, string edgeId, long revision);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Debug, Message = "Sent gateway config revision {Revision} ({Routes} routes) to {EdgeId}")]
+    public static partial void ConfigSent(ILogger logger, string edgeId, long revision, int routes);
+}

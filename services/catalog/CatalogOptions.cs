@@ -1,0 +1,14 @@
+namespace Veil.Catalog;
+
+/// <summary>Catalog settings, bound from the <c>Catalog</c> section.</summary>
+public sealed class CatalogOptions
+{
+    public const string SectionName = "Catalog";
+
+    /// <summary>
+    /// Allows upstream URLs that name loopback, private, link-local or unspecified addresses and
+    /// <c>localhost</c>. Off by default (SSRF guard); the local fleet and the tests turn it on
+    /// because their sample upstreams listen on loopback.
+    /// </summary>
+    public bool AllowPrivateUpstreams { get; set; }
+}
