@@ -24,7 +24,7 @@ internal static partial class EdgeLog
     public static partial void RouteSkipped(ILogger logger, string apiId, string slug, string reason);
 
     [LoggerMessage(4006, LogLevel.Error, "The proxy rejected gateway config revision {Revision}; still serving revision {Served}")]
-    public static partial void ConfigRejected(ILogger logger, string revision, long served, Exception exception);
+    public static partial void ConfigRejected(ILogger logger, long revision, long served, Exception exception);
 
     [LoggerMessage(4007, LogLevel.Warning, "Catalog is unreachable ({Status}); serving management routes only until it answers")]
     public static partial void WatchUnavailableAtStart(ILogger logger, StatusCode status, Exception? exception);

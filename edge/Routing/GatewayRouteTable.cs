@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.V1;
 using Yarp.ReverseProxy.Configuration;
@@ -24,6 +25,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     private int _servedApiRoutes;
     private long _appliedAtUnixMs;
     private bool _watchConnected;
+    private readonly ConditionalWeakTable<IReadOnlyList<RouteConfig>, Snapshot> _revisions = new();
 
     public GatewayRouteTable(IOptions<EdgeOptions> options, TimeProvider time, ILogger<GatewayRouteTable> logger)
     {
@@ -75,6 +77,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
             clusters.Add(cluster);
         }
         EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
+        _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count));
         _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));
     }
 
@@ -82,18 +85,12 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     {
         foreach (var config in proxyConfigs)
         {
-            if (long.TryParse(config.RevisionId, NumberStyles.None, CultureInfo.InvariantCulture, out var revision))
+            // With a destination resolver YARP hands listeners a wrapper whose RevisionId is not the
+            // provider's, but whose Routes is the very list given to Update: recognise it by that.
+            if (config.Routes is not null && _revisions.TryGetValue(config.Routes, out var applied))
             {
-                var apiRoutes = 0;
-                foreach (var route in config.Routes)
-                {
-                    if (route.Metadata?.ContainsKey(ApiRoutes.ApiIdKey) == true)
-                    {
-                        apiRoutes++;
-                    }
-                }
-                Volatile.Write(ref _servedApiRoutes, apiRoutes);
-                Interlocked.Exchange(ref _servedRevision, revision);
+                Volatile.Write(ref _servedApiRoutes, applied.ApiRoutes);
+                Interlocked.Exchange(ref _servedRevision, applied.Revision);
                 Interlocked.Exchange(ref _appliedAtUnixMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
             }
         }
@@ -103,7 +100,8 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     {
         foreach (var config in proxyConfigs)
         {
-            EdgeLog.ConfigRejected(_logger, config.RevisionId ?? "?", ServedRevision, exception);
+            var revision = config.Routes is not null && _revisions.TryGetValue(config.Routes, out var rejected) ? rejected.Revision : -1;
+            EdgeLog.ConfigRejected(_logger, revision, ServedRevision, exception);
         }
     }
 
@@ -114,4 +112,6 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     void IConfigChangeListener.ConfigurationLoadingFailed(IProxyConfigProvider configProvider, Exception exception)
     {
     }
+
+    private sealed record Snapshot(long Revision, int ApiRoutes);
 }

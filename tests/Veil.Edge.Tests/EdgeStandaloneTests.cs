@@ -5,26 +5,29 @@ using Veil.Testing;
 
 namespace Veil.Edge.Tests;
 
-/// <summary>
-/// The edge on its own, with every service it talks to unreachable (nothing listens on their
-/// ports): what a user sees when the control plane is down.
-/// </summary>
-public sealed class EdgeStandaloneTests : IAsyncLifetime
+/// <summary>An edge whose services are all unreachable (nothing listens on their ports).</summary>
+public sealed class StandaloneEdgeFixture : IAsyncLifetime
 {
-    private readonly ServiceHost<EdgeOptions> _edge = new();
+    public ServiceHost<EdgeOptions> Edge { get; } = new();
 
     public ValueTask InitializeAsync()
     {
         foreach (var service in new[] { "identity", "catalog", "subscriptions" })
         {
-            _edge.With($"services:{service}:http:0", $"http://127.0.0.1:{FreePort.Next()}")
+            Edge.With($"services:{service}:http:0", $"http://127.0.0.1:{FreePort.Next()}")
                 .With($"services:{service}:grpc:0", $"http://127.0.0.1:{FreePort.Next()}");
         }
-        _edge.Start();
+        Edge.Start();
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask DisposeAsync() => _edge.DisposeAsync();
+    public ValueTask DisposeAsync() => Edge.DisposeAsync();
+}
+
+/// <summary>The edge on its own with the control plane down: what a user sees then.</summary>
+public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassFixture<StandaloneEdgeFixture>
+{
+    private readonly ServiceHost<EdgeOptions> _edge = fixture.Edge;
 
     [Fact]
     public async Task UnknownPath_NoApiThere_Returns404Problem()
