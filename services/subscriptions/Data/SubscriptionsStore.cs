@@ -1,0 +1,253 @@
+using System.Security.Cryptography;
+using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Data;
+
+namespace Veil.Subscriptions.Data;
+
+/// <summary>A plan as stored. Prices are integer minor units of <see cref="Currency"/>.</summary>
+public sealed record PlanRecord(
+    string Id, string ApiId, string ProviderId, string Name, int RequestsPerSecond, int Burst,
+    long MonthlyQuota, long PricePerCallMinor, string Currency, bool OverageAllowed, long CreatedAt);
+
+/// <summary>A subscription as stored.</summary>
+public sealed record SubscriptionRecord(
+    string Id, string ConsumerId, string ApiId, string PlanId, string ProviderId, bool Active, long CreatedAt, long? CanceledAt);
+
+/// <summary>Who is asking, for the visibility rules in the queries.</summary>
+public sealed record Viewer(string AccountId, bool IsAdmin);
+
+/// <summary>
+/// The subscriptions SQLite store. Ownership and visibility are part of every query: a row the
+/// viewer may not see is simply not found.
+/// </summary>
+public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
+{
+    private const string IdAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    private const long Active = 1;
+    private const long Canceled = 2;
+    private const int SqliteConstraintUnique = 2067;
+
+    private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at";
+    private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at";
+
+    private static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
+
+    /// <summary>Stores a new plan; null when the API already has a plan of that name.</summary>
+    public async Task<PlanRecord?> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
+        long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, CancellationToken cancellationToken)
+    {
+        var plan = new PlanRecord(NewId("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
+            currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds());
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO plans (id, api_id, provider_id, name, requests_per_second, burst, monthly_quota, price_per_call_minor, currency, overage_allowed, created_at)
+            VALUES (@id, @api_id, @provider_id, @name, @rps, @burst, @quota, @price, @currency, @overage, @created_at);
+            """;
+        Bind(command, ("@id", plan.Id), ("@api_id", apiId), ("@provider_id", providerId), ("@name", name), ("@rps", requestsPerSecond),
+            ("@burst", burst), ("@quota", monthlyQuota), ("@price", pricePerCallMinor), ("@currency", currency),
+            ("@overage", overageAllowed ? 1 : 0), ("@created_at", plan.CreatedAt));
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
+        {
+            return null;
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return plan;
+    }
+
+    /// <summary>The plan, or null.</summary>
+    public async Task<PlanRecord?> FindPlanAsync(string planId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {PlanColumns} FROM plans p WHERE p.id = @id;";
+        Bind(command, ("@id", planId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadPlan(reader, 0) : null;
+    }
+
+    /// <summary>The API's plans, oldest first.</summary>
+    public async Task<IReadOnlyList<PlanRecord>> ListPlansAsync(string apiId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {PlanColumns} FROM plans p WHERE p.api_id = @api_id ORDER BY p.created_at, p.rowid;";
+        Bind(command, ("@api_id", apiId));
+        var plans = new List<PlanRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            plans.Add(ReadPlan(reader, 0));
+        }
+        return plans;
+    }
+
+    /// <summary>
+    /// Starts an active subscription of <paramref name="consumerId"/> to <paramref name="plan"/>;
+    /// null when the consumer already has an active subscription to the plan's API.
+    /// </summary>
+    public async Task<SubscriptionRecord?> SubscribeAsync(string consumerId, PlanRecord plan, CancellationToken cancellationToken)
+    {
+        var subscription = new SubscriptionRecord(NewId("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true,
+            time.GetUtcNow().ToUnixTimeMilliseconds(), null);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at)
+            VALUES (@id, @consumer_id, @api_id, @plan_id, @provider_id, 1, @created_at, NULL);
+            """;
+        Bind(command, ("@id", subscription.Id), ("@consumer_id", consumerId), ("@api_id", plan.ApiId), ("@plan_id", plan.Id),
+            ("@provider_id", plan.ProviderId), ("@created_at", subscription.CreatedAt));
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
+        {
+            return null;
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return subscription;
+    }
+
+    /// <summary>
+    /// Subscriptions the viewer may see, newest first: admins all, everyone else those they hold
+    /// as consumer or sell as provider. Optionally only those to one API.
+    /// </summary>
+    public async Task<IReadOnlyList<SubscriptionRecord>> ListSubscriptionsAsync(Viewer viewer, string? apiId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // Two indexed branches (consumer, provider) rather than one OR the planner cannot index.
+        command.CommandText = viewer.IsAdmin
+            ? $"""
+               SELECT {SubscriptionColumns} FROM subscriptions s
+               WHERE (@api_id IS NULL OR s.api_id = @api_id)
+               ORDER BY s.created_at DESC, s.rowid DESC;
+               """
+            : $"""
+               SELECT {SubscriptionColumns} FROM subscriptions s
+               WHERE s.rowid IN (
+                 SELECT rowid FROM subscriptions WHERE consumer_id = @viewer
+                 UNION
+                 SELECT rowid FROM subscriptions WHERE provider_id = @viewer)
+                 AND (@api_id IS NULL OR s.api_id = @api_id)
+               ORDER BY s.created_at DESC, s.rowid DESC;
+               """;
+        Bind(command, ("@viewer", viewer.AccountId), ("@api_id", apiId));
+        var subscriptions = new List<SubscriptionRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            subscriptions.Add(ReadSubscription(reader, 0));
+        }
+        return subscriptions;
+    }
+
+    /// <summary>The subscription when the viewer is its consumer, the API's provider or an admin; else null.</summary>
+    public async Task<SubscriptionRecord?> FindSubscriptionAsync(string subscriptionId, Viewer viewer, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await FindSubscriptionAsync(connection, null, subscriptionId, viewer, cancellationToken);
+    }
+
+    /// <summary>
+    /// Cancels the subscription when the viewer is its consumer or an admin (idempotent: an already
+    /// cancelled one is returned unchanged). Null when the viewer may not see it; the subscription
+    /// with <c>changed = false</c> when the viewer may see but not cancel it (its provider).
+    /// </summary>
+    public async Task<(SubscriptionRecord Subscription, bool MayCancel, bool Changed)?> CancelAsync(string subscriptionId, Viewer viewer, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        var subscription = await FindSubscriptionAsync(connection, transaction, subscriptionId, viewer, cancellationToken);
+        if (subscription is null)
+        {
+            return null;
+        }
+        var mayCancel = viewer.IsAdmin || subscription.ConsumerId == viewer.AccountId;
+        if (!mayCancel || !subscription.Active)
+        {
+            return (subscription, mayCancel, false);
+        }
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE subscriptions SET status = @canceled, canceled_at = @now WHERE id = @id AND status = @active;";
+        Bind(command, ("@id", subscription.Id), ("@now", now), ("@canceled", Canceled), ("@active", Active));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return (subscription with { Active = false, CanceledAt = now }, true, true);
+    }
+
+    /// <summary>The consumer's active subscription to the API and its plan, or null. One read of the partial unique index.</summary>
+    public async Task<(SubscriptionRecord Subscription, PlanRecord Plan)?> FindEntitlementAsync(string consumerId, string apiId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {SubscriptionColumns}, {PlanColumns}
+            FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+            WHERE s.consumer_id = @consumer_id AND s.api_id = @api_id AND s.status = 1;
+            """;
+        Bind(command, ("@consumer_id", consumerId), ("@api_id", apiId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        return (ReadSubscription(reader, 0), ReadPlan(reader, 8));
+    }
+
+    private static async Task<SubscriptionRecord?> FindSubscriptionAsync(SqliteConnection connection, SqliteTransaction? transaction, string subscriptionId, Viewer viewer, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"""
+            SELECT {SubscriptionColumns} FROM subscriptions s
+            WHERE s.id = @id AND (@admin = 1 OR s.consumer_id = @viewer OR s.provider_id = @viewer);
+            """;
+        Bind(command, ("@id", subscriptionId), ("@admin", viewer.IsAdmin ? 1 : 0), ("@viewer", viewer.AccountId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadSubscription(reader, 0) : null;
+    }
+
+    private static PlanRecord ReadPlan(SqliteDataReader reader, int at) => new(
+        Id: reader.GetString(at),
+        ApiId: reader.GetString(at + 1),
+        ProviderId: reader.GetString(at + 2),
+        Name: reader.GetString(at + 3),
+        RequestsPerSecond: reader.GetInt32(at + 4),
+        Burst: reader.GetInt32(at + 5),
+        MonthlyQuota: reader.GetInt64(at + 6),
+        PricePerCallMinor: reader.GetInt64(at + 7),
+        Currency: reader.GetString(at + 8),
+        OverageAllowed: reader.GetInt64(at + 9) == 1,
+        CreatedAt: reader.GetInt64(at + 10));
+
+    private static SubscriptionRecord ReadSubscription(SqliteDataReader reader, int at) => new(
+        Id: reader.GetString(at),
+        ConsumerId: reader.GetString(at + 1),
+        ApiId: reader.GetString(at + 2),
+        PlanId: reader.GetString(at + 3),
+        ProviderId: reader.GetString(at + 4),
+        Active: reader.GetInt64(at + 5) == Active,
+        CreatedAt: reader.GetInt64(at + 6),
+        CanceledAt: reader.IsDBNull(at + 7) ? null : reader.GetInt64(at + 7));
+
+    private static void Bind(SqliteCommand command, params (string Name, object? Value)[] parameters)
+    {
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Veil.Catalog.V1;
+using Veil.Subscriptions.Data;
+
+namespace Veil.Subscriptions;
+
+internal static class Extensions
+{
+    /// <summary>The service's own registrations: options, store, the catalog client, metrics.</summary>
+    public static IHostApplicationBuilder AddSubscriptionsServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<SubscriptionsOptions>()
+            .BindConfiguration(SubscriptionsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<SubscriptionsStore>();
+        builder.Services.AddSingleton<SubscriptionsMetrics>();
+        // Transient like the typed gRPC client it wraps, so the client factory can rotate handlers.
+        builder.Services.AddTransient<CatalogApis>();
+
+        // "_grpc." picks catalog's gRPC endpoint from services:catalog:grpc:0. Only idempotent reads
+        // (GetApi) go to catalog, so the client may retry Unavailable, within each call's deadline.
+        builder.Services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
+            .ConfigureChannel(o => o.ServiceConfig = new ServiceConfig
+            {
+                MethodConfigs =
+                {
+                    new MethodConfig
+                    {
+                        Names = { MethodName.Default },
+                        RetryPolicy = new RetryPolicy
+                        {
+                            MaxAttempts = 3,
+                            InitialBackoff = TimeSpan.FromMilliseconds(100),
+                            MaxBackoff = TimeSpan.FromMilliseconds(500),
+                            BackoffMultiplier = 2,
+                            RetryableStatusCodes = { StatusCode.Unavailable },
+                        },
+                    },
+                },
+            });
+        return builder;
+    }
+}

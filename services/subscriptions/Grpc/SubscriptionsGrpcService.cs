@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
+using Veil.Subscriptions.Data;
+using Veil.Subscriptions.V1;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace Veil.Subscriptions.Grpc;
+
+/// <summary>
+/// Plans, subscriptions and entitlements over gRPC (and REST through JSON transcoding). API
+/// ownership comes from catalog when a plan is created; from then on the plan carries the API's
+/// canonical id and provider, so listings and entitlement checks never call catalog.
+/// </summary>
+public sealed partial class SubscriptionsGrpcService : SubscriptionService.SubscriptionServiceBase
+{
+    private const int MaxPlanNameLength = 60;
+    private const int MaxRate = 100_000;
+    private const string DefaultCurrency = "USD";
+
+    private readonly SubscriptionsStore _store;
+    private readonly CatalogApis _catalog;
+    private readonly SubscriptionsMetrics _metrics;
+    private readonly ILogger<SubscriptionsGrpcService> _logger;
+
+    public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, SubscriptionsMetrics metrics, ILogger<SubscriptionsGrpcService> logger)
+    {
+        _store = store;
+        _catalog = catalog;
+        _metrics = metrics;
+        _logger = logger;
+    }
+
+    public override async Task<CreatePlanResponse> CreatePlan(CreatePlanRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context)
+            .RequireRole(VeilClaims.Roles.Provider)
+            .RequireScope(VeilClaims.Scopes.ApiWrite);
+
+        var errors = new FieldViolations();
+        if (string.IsNullOrWhiteSpace(request.ApiId))
+        {
+            errors.Add("api_id", "Required: an API id (api_…) or slug.");
+        }
+        if (string.IsNullOrWhiteSpace(request.Name))
+        {
+            errors.Add("name", "Required.");
+        }
+        else if (request.Name.Length > MaxPlanNameLength)
+        {
+            errors.Add("name", $"Must be at most {MaxPlanNameLength} characters.");
+        }
+        if (request.RequestsPerSecond is < 1 or > MaxRate)
+        {
+            errors.Add("requests_per_second", $"Must be 1 to {MaxRate}.");
+        }
+        if (request.Burst != 0 && request.Burst is < 1 or > MaxRate)
+        {
+            errors.Add("burst", $"Must be 0 (same as requests_per_second) or 1 to {MaxRate}.");
+        }
+        if (request.MonthlyQuota < 0)
+        {
+            errors.Add("monthly_quota", "Must be 0 (unlimited) or more.");
+        }
+        if (request.PricePerCallMinor < 0)
+        {
+            errors.Add("price_per_call_minor", "Must be 0 (free) or more, in minor units of the currency.");
+        }
+        if (request.Currency.Length > 0 && !CurrencyCode().IsMatch(request.Currency))
+        {
+            errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD; empty means USD.");
+        }
+        errors.ThrowIfAny();
+
+        // Ownership comes from catalog; someone else's API is NotFound, exactly like a missing one.
+        var api = await _catalog.GetApiAsync(request.ApiId, context);
+        if (!caller.IsAdmin && api.ProviderId != caller.AccountId)
+        {
+            throw RpcErrors.NotFound($"API '{request.ApiId}' was not found.");
+        }
+
+        var plan = await _store.CreatePlanAsync(
+            api.Id,
+            api.ProviderId,
+            request.Name,
+            request.RequestsPerSecond,
+            request.Burst == 0 ? request.RequestsPerSecond : request.Burst,
+            request.MonthlyQuota,
+            request.PricePerCallMinor,
+            request.Currency.Length == 0 ? DefaultCurrency : request.Currency,
+            request.OverageAllowed,
+            context.CancellationToken) ?? throw RpcErrors.AlreadyExists($"The API already has a plan named '{request.Name}'.");
+
+        Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
+        _metrics.Changed("plan_created");
+        SubscriptionsLog.PlanCreated(_logger, plan.Id, plan.Name, plan.ApiId, caller.AccountId);
+        return new CreatePlanResponse { Plan = ToProto(plan) };
+    }
+
+    public override async Task<ListPlansResponse> ListPlans(ListPlansRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.ApiId))
+        {
+            throw RpcErrors.InvalidArgument("api_id", "Required: an API id (api_…) or slug.");
+        }
+        // Resolving through catalog turns a slug into the canonical id and an unknown API into NotFound.
+        var api = await _catalog.GetApiAsync(request.ApiId, context);
+        var plans = await _store.ListPlansAsync(api.Id, context.CancellationToken);
+        var response = new ListPlansResponse();
+        response.Plans.AddRange(plans.Select(ToProto));
+        return response;
+    }
+
+    public override async Task<GetPlanResponse> GetPlan(GetPlanRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.PlanId))
+        {
+            throw RpcErrors.InvalidArgument("plan_id", "Required.");
+        }
+        var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
+        return new GetPlanResponse { Plan = ToProto(plan) };
+    }
+
+    public override async Task<SubscribeResponse> Subscribe(SubscribeRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
+        if (string.IsNullOrWhiteSpace(request.PlanId))
+        {
+            throw RpcErrors.InvalidArgument("plan_id", "Required.");
+        }
+        var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
+        var subscription = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
+            ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
+
+        Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
+        _metrics.Changed("subscribed");
+        SubscriptionsLog.Subscribed(_logger, subscription.Id, caller.AccountId, plan.Id, plan.ApiId);
+        return new SubscribeResponse { Subscription = ToProto(subscription) };
+    }
+
+    public override async Task<ListSubscriptionsResponse> ListSubscriptions(ListSubscriptionsRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.Provider);
+        string? apiId = null;
+        if (request.ApiId.Length > 0)
+        {
+            // Subscriptions store canonical ids; a slug is resolved through catalog first.
+            apiId = request.ApiId.StartsWith("api_", StringComparison.Ordinal)
+                ? request.ApiId
+                : (await _catalog.GetApiAsync(request.ApiId, context)).Id;
+        }
+        var subscriptions = await _store.ListSubscriptionsAsync(ViewerOf(caller), apiId, context.CancellationToken);
+        var response = new ListSubscriptionsResponse();
+        response.Subscriptions.AddRange(subscriptions.Select(ToProto));
+        return response;
+    }
+
+    public override async Task<GetSubscriptionResponse> GetSubscription(GetSubscriptionRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (string.IsNullOrWhiteSpace(request.SubscriptionId))
+        {
+            throw RpcErrors.InvalidArgument("subscription_id", "Required.");
+        }
+        var subscription = await _store.FindSubscriptionAsync(request.SubscriptionId, ViewerOf(caller), context.CancellationToken)
+            ?? throw SubscriptionNotFound(request.SubscriptionId);
+        return new GetSubscriptionResponse { Subscription = ToProto(subscription) };
+    }
+
+    public override async Task<CancelSubscriptionResponse> CancelSubscription(CancelSubscriptionRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (string.IsNullOrWhiteSpace(request.SubscriptionId))
+        {
+            throw RpcErrors.InvalidArgument("subscription_id", "Required.");
+        }
+        var result = await _store.CancelAsync(request.SubscriptionId, ViewerOf(caller), context.CancellationToken)
+            ?? throw SubscriptionNotFound(request.SubscriptionId);
+        var (subscription, mayCancel, changed) = result;
+        if (!mayCancel)
+        {
+            // The API's provider can see the subscription (so NotFound would be a lie) but only the
+            // consumer or an admin may end it.
+            throw RpcErrors.PermissionDenied("Only the subscribing consumer or an administrator can cancel a subscription.");
+        }
+        if (changed)
+        {
+            _metrics.Changed("canceled");
+            SubscriptionsLog.Canceled(_logger, subscription.Id, caller.AccountId);
+        }
+        return new CancelSubscriptionResponse { Subscription = ToProto(subscription) };
+    }
+
+    public override async Task<CheckEntitlementResponse> CheckEntitlement(CheckEntitlementRequest request, ServerCallContext context)
+    {
+        // Internal (no HTTP binding): the edge asks on a key's first call and caches the answer for 1 s.
+        var errors = new FieldViolations();
+        if (request.ConsumerId.Length == 0)
+        {
+            errors.Add("consumer_id", "Required.");
+        }
+        if (request.ApiId.Length == 0)
+        {
+            errors.Add("api_id", "Required: the API's canonical id.");
+        }
+        errors.ThrowIfAny();
+
+        var found = await _store.FindEntitlementAsync(request.ConsumerId, request.ApiId, context.CancellationToken);
+        _metrics.EntitlementChecked(found is not null);
+        if (found is not { } entitlement)
+        {
+            return new CheckEntitlementResponse { Entitled = false };
+        }
+        return new CheckEntitlementResponse
+        {
+            Entitled = true,
+            Subscription = ToProto(entitlement.Subscription),
+            Plan = ToProto(entitlement.Plan),
+        };
+    }
+
+    private static Viewer ViewerOf(Caller caller) => new(caller.AccountId, caller.IsAdmin);
+
+    private static RpcException PlanNotFound(string planId) => RpcErrors.NotFound($"Plan '{planId}' was not found.");
+
+    private static RpcException SubscriptionNotFound(string subscriptionId) => RpcErrors.NotFound($"Subscription '{subscriptionId}' was not found.");
+
+    private static Plan ToProto(PlanRecord plan) => new()
+    {
+        Id = plan.Id,
+        ApiId = plan.ApiId,
+        Name = plan.Name,
+        RequestsPerSecond = plan.RequestsPerSecond,
+        Burst = plan.Burst,
+        MonthlyQuota = plan.MonthlyQuota,
+        PricePerCallMinor = plan.PricePerCallMinor,
+        Currency = plan.Currency,
+        OverageAllowed = plan.OverageAllowed,
+        CreateTime = ToTimestamp(plan.CreatedAt),
+    };
+
+    private static Subscription ToProto(SubscriptionRecord subscription) => new()
+    {
+        Id = subscription.Id,
+        ConsumerId = subscription.ConsumerId,
+        ApiId = subscription.ApiId,
+        PlanId = subscription.PlanId,
+        Status = subscription.Active ? SubscriptionStatus.Active : SubscriptionStatus.Canceled,
+        CreateTime = ToTimestamp(subscription.CreatedAt),
+        CancelTime = subscription.CanceledAt is { } canceledAt ? ToTimestamp(canceledAt) : null,
+    };
+
+    private static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
+
+    [GeneratedRegex("^[A-Z]{3}$", RegexOptions.CultureInvariant)]
+    private static partial Regex CurrencyCode();
+}

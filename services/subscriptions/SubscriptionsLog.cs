@@ -1,0 +1,19 @@
+using Grpc.Core;
+
+namespace Veil.Subscriptions;
+
+/// <summary>The subscriptions service's log messages (EventIds 3000–3999).</summary>
+internal static partial class SubscriptionsLog
+{
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Plan {PlanId} ({PlanName}) created on API {ApiId} by {AccountId}")]
+    public static partial void PlanCreated(ILogger logger, string planId, string planName, string apiId, string accountId);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Subscription {SubscriptionId}: {ConsumerId} subscribed to plan {PlanId} of API {ApiId}")]
+    public static partial void Subscribed(ILogger logger, string subscriptionId, string consumerId, string planId, string apiId);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} cancelled by {AccountId}")]
+    public static partial void Canceled(ILogger logger, string subscriptionId, string accountId);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Catalog did not answer {Method} ({StatusCode})")]
+    public static partial void CatalogUnavailable(ILogger logger, string method, StatusCode statusCode, Exception exception);
+}

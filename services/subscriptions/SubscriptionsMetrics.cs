@@ -1,0 +1,27 @@
+using System.Diagnostics.Metrics;
+
+namespace Veil.Subscriptions;
+
+/// <summary>The <c>Veil.Subscriptions</c> meter.</summary>
+public sealed class SubscriptionsMetrics
+{
+    public const string MeterName = "Veil.Subscriptions";
+
+    private readonly Counter<long> _changes;
+    private readonly Counter<long> _entitlementChecks;
+    private readonly Counter<long> _catalogFailures;
+
+    public SubscriptionsMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _changes = meter.CreateCounter<long>("veil.subscriptions.changes", description: "Plans created, subscriptions started and cancelled.");
+        _entitlementChecks = meter.CreateCounter<long>("veil.subscriptions.entitlement_checks", description: "CheckEntitlement answers by result.");
+        _catalogFailures = meter.CreateCounter<long>("veil.subscriptions.catalog_failures", description: "Calls to catalog that failed or timed out.");
+    }
+
+    public void Changed(string kind) => _changes.Add(1, new KeyValuePair<string, object?>("veil.change", kind));
+
+    public void EntitlementChecked(bool entitled) => _entitlementChecks.Add(1, new KeyValuePair<string, object?>("veil.entitled", entitled));
+
+    public void CatalogFailed() => _catalogFailures.Add(1);
+}

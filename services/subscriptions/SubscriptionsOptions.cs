@@ -1,0 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Veil.Subscriptions;
+
+/// <summary>Subscriptions settings, bound from the <c>Subscriptions</c> section.</summary>
+public sealed class SubscriptionsOptions
+{
+    public const string SectionName = "Subscriptions";
+
+    /// <summary>Deadline of each call to catalog, retries included.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan CatalogTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
