@@ -34,6 +34,9 @@ internal sealed record FleetSettings(string DataDirectory, IConfiguration Config
             builder.Configuration["Veil:Admin:Password"] ?? "change-me-admin-password");
     }
 
+    /// <summary>A loopback base URL (a plain string: WithEnvironment would take an interpolated one as an expression).</summary>
+    public static string LocalUrl(int port) => "http://localhost:" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     public int Port(string resource, string endpoint) =>
         Configuration.GetValue<int?>($"Veil:Ports:{resource}:{endpoint}") ?? DefaultPorts[$"{resource}:{endpoint}"];
 }
@@ -52,8 +55,8 @@ internal static class FleetExtensions
         return builder.AddProject<TProject>(name)
             .WithHttpEndpoint(port: http, name: "http", isProxied: false)
             .WithHttpEndpoint(port: grpc, name: "grpc", isProxied: false)
-            .WithEnvironment("Kestrel__Endpoints__Http__Url", $"http://localhost:{http}")
-            .WithEnvironment("Kestrel__Endpoints__Grpc__Url", $"http://localhost:{grpc}")
+            .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(http))
+            .WithEnvironment("Kestrel__Endpoints__Grpc__Url", FleetSettings.LocalUrl(grpc))
             .WithEnvironment("Kestrel__Endpoints__Grpc__Protocols", "Http2")
             .WithEnvironment("Veil__DataDirectory", fleet.DataDirectory)
             .WithHttpHealthCheck("/health", endpointName: "http");

@@ -19,7 +19,7 @@ var subscriptions = builder.AddVeilService<Projects.Veil_Subscriptions>("subscri
 
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
-    .WithEnvironment("Kestrel__Endpoints__Http__Url", $"http://localhost:{fleet.Port("edge", "http")}")
+    .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
     .WithReference(identity.GetEndpoint("http"))
     .WithReference(identity.GetEndpoint("grpc"))
     .WithReference(catalog.GetEndpoint("http"))
@@ -33,7 +33,7 @@ builder.AddProject<Projects.Veil_Edge>("edge")
 
 builder.AddProject<Projects.Veil_Samples_Upstream>("upstream")
     .WithHttpEndpoint(port: fleet.Port("upstream", "http"), name: "http", isProxied: false)
-    .WithEnvironment("Kestrel__Endpoints__Http__Url", $"http://localhost:{fleet.Port("upstream", "http")}")
+    .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("upstream", "http")))
     .WithHttpHealthCheck("/health");
 
 builder.Build().Run();
