@@ -119,5 +119,9 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
 
 internal static class ProblemJson
 {
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+    // Relaxed escaping: problem+json is never embedded in HTML, and "'" should read as "'".
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 }
