@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Veil.Testing;
@@ -27,9 +26,12 @@ public sealed class EchoUpstream : IAsyncDisposable
     {
         var url = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls(url.ToString());
+        // The test folder holds the services' appsettings.json (with their Kestrel endpoints); this
+        // host listens only where it is told.
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         var app = builder.Build();
+        app.Urls.Add(url.ToString());
         app.MapGet("/slow", async (CancellationToken ct) =>
         {
             await Task.Delay(TimeSpan.FromSeconds(5), ct);

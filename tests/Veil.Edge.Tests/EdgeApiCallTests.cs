@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Veil.ServiceDefaults.Security;
+using Veil.Testing;
+
+namespace Veil.Edge.Tests;
+
+/// <summary>
+/// Calls to published APIs through the real edge, with real identity, catalog and subscriptions
+/// behind it and a real upstream after it. Every account, API and key is made
+/// through the edge's own management REST API, as a user would.
+/// </summary>
+public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixture>
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Call_ValidKey_UpstreamGetsVeilHeadersButNotTheKeyOrSpoofs()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        // No propagator on the client: the hosts in this process trace, and the client would
+        // otherwise replace the traceparent below with its own.
+        using var http = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null })
+        {
+            BaseAddress = fleet.Edge.HttpUrl,
+            Timeout = Bound,
+        };
+        var ct = TestContext.Current.CancellationToken;
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/echo/a/b?x=1&y=two");
+        request.Headers.Add("X-Api-Key", consumer.Key);
+        request.Headers.Add("X-Veil-Consumer", "acc_spoofed");
+        request.Headers.Add("X-Veil-Plan", "plan_spoofed");
+        request.Headers.Add("X-Veil-Anything", "spoofed");
+        request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+        request.Headers.Add("X-Forwarded-Host", "evil.example");
+        request.Headers.Add("X-Forwarded-Port", "1");
+        request.Headers.Add("X-Request-Id", "client-req.42_A");
+        request.Headers.Add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        using var response = await http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var echo = JsonNode.Parse(body)!;
+        var headers = echo["headers"]!.AsObject();
+        Assert.Equal("GET", echo["method"]!.GetValue<string>());
+        Assert.Equal("/echo/a/b", echo["path"]!.GetValue<string>());
+        Assert.Equal("?x=1&y=two", echo["query"]!.GetValue<string>());
+        Assert.False(headers.ContainsKey("x-api-key"));
+        Assert.DoesNotContain(consumer.Key, body);
+        Assert.Equal(consumer.Account.Id, headers["x-veil-consumer"]!.GetValue<string>());
+        Assert.Equal(consumer.SubscriptionId, headers["x-veil-subscription"]!.GetValue<string>());
+        Assert.Equal(api.PlanId, headers["x-veil-plan"]!.GetValue<string>());
+        Assert.False(headers.ContainsKey("x-veil-anything"));
+        Assert.False(headers.ContainsKey("x-forwarded-port"));
+        Assert.Equal("127.0.0.1", headers["x-forwarded-for"]!.GetValue<string>());
+        Assert.Equal(fleet.Edge.HttpUrl.Authority, headers["x-forwarded-host"]!.GetValue<string>());
+        Assert.Equal("http", headers["x-forwarded-proto"]!.GetValue<string>());
+        Assert.Equal("client-req.42_A", headers["x-request-id"]!.GetValue<string>());
+        Assert.Equal("client-req.42_A", Assert.Single(response.Headers.GetValues("X-Request-Id")));
+        // The trace continues through the edge: same trace id, the edge's own parent span.
+        var traceparent = headers["traceparent"]!.GetValue<string>();
+        Assert.StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-", traceparent);
+        Assert.DoesNotContain("00f067aa0ba902b7", traceparent);
+    }
+
+    [Fact]
+    public async Task Call_BearerVeilKeyAndInsaneRequestId_AuthorizationDroppedAndIdReplaced()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{api.Slug}/echo") { Content = new StringContent("{}") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        request.Headers.TryAddWithoutValidation("X-Request-Id", "not sane; " + new string('x', 200));
+        using var response = await http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var headers = JsonNode.Parse(body)!["headers"]!.AsObject();
+        Assert.False(headers.ContainsKey("authorization"));
+        Assert.DoesNotContain(consumer.Key, body);
+        var requestId = Assert.Single(response.Headers.GetValues("X-Request-Id"));
+        Assert.Matches("^[0-9a-f]{32}$", requestId);
+        Assert.Equal(requestId, headers["x-request-id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Call_NoKey_Returns401AskingForOne()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var response = await http.GetAsync($"{api.Slug}/echo", ct);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("An API key is required", await response.Content.ReadAsStringAsync(ct));
+    }
+
+    [Fact]
+    public async Task Call_MalformedUnknownAndRevokedKeys_IdenticalBodiesAndMalformedCostsNoCall()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        using var identityCalls = EdgeFixture.AuthCalls(fleet.Edge, "identity");
+        var ct = TestContext.Current.CancellationToken;
+
+        var malformedKey = consumer.Key[..^1] + (consumer.Key[^1] == 'A' ? 'B' : 'A'); // checksum broken
+        var malformed = await CallAsync(http, api.Slug, malformedKey, ct);
+        Assert.Equal(0, identityCalls.Total);
+
+        var unknown = await CallAsync(http, api.Slug, ApiKeyFormat.Generate(), ct);
+        Assert.Equal(1, identityCalls.Total);
+
+        await fleet.RevokeKeyAsync(consumer);
+        (HttpStatusCode Status, string Body) revoked = default;
+        await Eventually.HoldsAsync(async () =>
+        {
+            revoked = await CallAsync(http, api.Slug, consumer.Key, ct);
+            return revoked.Status == HttpStatusCode.Unauthorized;
+        }, Bound, "the revoked key is refused");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, malformed.Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, unknown.Status);
+        Assert.Equal(malformed.Body, unknown.Body);
+        Assert.Equal(malformed.Body, revoked.Body);
+        Assert.Contains("not valid", malformed.Body);
+    }
+
+    [Fact]
+    public async Task Call_KeyRevoked_RefusedWithinOneSecond()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status); // warm: cached as valid
+
+        await fleet.RevokeKeyAsync(consumer);
+        var clock = Stopwatch.StartNew();
+        await Eventually.HoldsAsync(async () => (await CallAsync(http, api.Slug, consumer.Key, ct)).Status == HttpStatusCode.Unauthorized,
+            TimeSpan.FromSeconds(3), "the revoked key is refused");
+
+        // 1 s of cache plus one call to identity.
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(1500), $"revocation took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Call_WarmKey_MakesNoIdentityOrSubscriptionsCall()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.LongCacheEdge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status);
+
+        using var identityCalls = EdgeFixture.AuthCalls(fleet.LongCacheEdge, "identity");
+        using var subscriptionCalls = EdgeFixture.AuthCalls(fleet.LongCacheEdge, "subscriptions");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status);
+        }
+
+        Assert.Equal(0, identityCalls.Total);
+        Assert.Equal(0, subscriptionCalls.Total);
+    }
+
+    [Fact]
+    public async Task Call_ConcurrentColdKey_OneIdentityCall()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.LongCacheEdge.CreateRestClient();
+        using var identityCalls = EdgeFixture.AuthCalls(fleet.LongCacheEdge, "identity");
+        var ct = TestContext.Current.CancellationToken;
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => CallAsync(http, api.Slug, consumer.Key, ct)))
+            .WaitAsync(Bound, ct);
+
+        Assert.All(results, r => Assert.Equal(HttpStatusCode.OK, r.Status));
+        Assert.Equal(1, identityCalls.Total);
+    }
+
+    [Fact]
+    public async Task Call_NoSubscription_Returns403()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(planId: null);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var (status, body) = await CallAsync(http, api.Slug, consumer.Key, ct);
+
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Contains("no active subscription to this API", body);
+    }
+
+    [Fact]
+    public async Task CreateApi_NewApi_RoutedWithinOneSecond()
+    {
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        var provider = await EdgeFixture.PostAsync(http, "v1/auth/signup", null,
+            new { email = $"p-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "ROLE_PROVIDER" }, ct);
+        var token = provider["session"]!["accessToken"]!.GetValue<string>();
+        var slug = "new-" + Guid.NewGuid().ToString("N")[..12];
+        var before = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!["revision"]?.GetValue<long>() ?? -1;
+
+        await EdgeFixture.PostAsync(http, "v1/apis", token, new { slug, name = "New", upstreamUrl = fleet.Upstream.Url.ToString() }, ct);
+        var clock = Stopwatch.StartNew();
+        await EdgeFixture.WaitRoutedAsync(fleet.Edge, slug, TimeSpan.FromSeconds(1));
+
+        Assert.True(clock.Elapsed <= TimeSpan.FromSeconds(1), $"routed after {clock.Elapsed}");
+        var status = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!;
+        Assert.True(status["revision"]!.GetValue<long>() > before);
+        Assert.True(status["apiRoutes"]!.GetValue<int>() >= 1);
+        Assert.True(status["watchConnected"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Call_DeadUpstream_Returns502Quickly()
+    {
+        var api = await fleet.PublishApiAsync(new Uri($"http://127.0.0.1:{FreePort.Next()}/"));
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var clock = Stopwatch.StartNew();
+        var (status, body) = await CallAsync(http, api.Slug, consumer.Key, ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, status);
+        Assert.Contains("\"status\":502", body);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Call_SlowUpstream_Returns504AtTheApiTimeout()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url, timeoutMs: 300);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status); // warm caches and connections
+
+        var clock = Stopwatch.StartNew();
+        var (status, body) = await CallAsync(http, api.Slug, consumer.Key, ct, "slow");
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, status);
+        Assert.Contains("\"status\":504", body);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(3)); // the upstream sleeps 5 s
+    }
+
+    [Fact]
+    public async Task Call_IdentityDown_Returns503NotAPass()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.IdentityDownEdge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var clock = Stopwatch.StartNew();
+        var (status, body) = await CallAsync(http, api.Slug, consumer.Key, ct);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("\"status\":503", body);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Call_BodyOverTheLimit_Returns413()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{api.Slug}/echo") { Content = new ByteArrayContent(new byte[11 * 1024 * 1024]) };
+        request.Headers.Add("X-Api-Key", consumer.Key);
+        // The client waits for "100 Continue", which the edge never sends: it refuses on the
+        // Content-Length alone, and the body is never uploaded.
+        request.Headers.ExpectContinue = true;
+        using var response = await http.SendAsync(request, ct);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Call_UnknownSlug_Returns404Problem()
+    {
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var response = await http.GetAsync($"nothing-{Guid.NewGuid():N}/echo", ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task OpenApi_PerService_ServedThroughEdge()
+    {
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        Assert.Contains("/v1/auth/signup", await http.GetStringAsync("openapi/identity.json", ct));
+        Assert.Contains("/v1/apis", await http.GetStringAsync("openapi/catalog.json", ct));
+        Assert.Contains("/v1/plans", await http.GetStringAsync("openapi/subscriptions.json", ct));
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body)> CallAsync(HttpClient http, string slug, string key, CancellationToken ct, string path = "echo")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{slug}/{path}");
+        request.Headers.TryAddWithoutValidation("X-Api-Key", key);
+        using var response = await http.SendAsync(request, ct);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+    }
+}

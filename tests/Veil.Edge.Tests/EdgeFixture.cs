@@ -1,0 +1,159 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Veil.Catalog.Grpc;
+using Veil.Identity.Grpc;
+using Veil.Subscriptions.Grpc;
+using Veil.Testing;
+
+namespace Veil.Edge.Tests;
+
+/// <summary>
+/// Real identity, catalog and subscriptions hosts (each with its own SQLite folder) wired to each
+/// other, a real echo upstream, and three real edges in front of them:
+/// <see cref="Edge"/> with the default 1 s caches, <see cref="LongCacheEdge"/> whose 10 s caches make
+/// "no call while warm" deterministic, and <see cref="IdentityDownEdge"/> whose identity is a dead port.
+/// Started once per test class; every test makes its own accounts, APIs and keys.
+/// </summary>
+public sealed class EdgeFixture : IAsyncLifetime
+{
+    private static readonly TimeSpan RouteWait = TimeSpan.FromSeconds(10);
+
+    public ServiceHost<IdentityGrpcService> Identity { get; } = new();
+    public ServiceHost<CatalogGrpcService> Catalog { get; } = new();
+    public ServiceHost<SubscriptionsGrpcService> Subscriptions { get; } = new();
+    public ServiceHost<EdgeOptions> Edge { get; } = new();
+    public ServiceHost<EdgeOptions> LongCacheEdge { get; } = new();
+    public ServiceHost<EdgeOptions> IdentityDownEdge { get; } = new();
+    public EchoUpstream Upstream { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
+        Identity.Start();
+        var authority = Identity.HttpUrl.ToString().TrimEnd('/');
+        Catalog.With("Veil:Auth:Authority", authority)
+            .With("services:identity:http:0", authority)
+            .With("Catalog:AllowPrivateUpstreams", "true")
+            .Start();
+        Subscriptions.With("Veil:Auth:Authority", authority)
+            .With("services:identity:http:0", authority)
+            .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
+            .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
+            .Start();
+
+        Wire(Edge).Start();
+        Wire(LongCacheEdge).With("Edge:AuthCacheTtl", "00:00:10").Start();
+        Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
+    }
+
+    private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge) => edge
+        .With("services:identity:http:0", Identity.HttpUrl.ToString())
+        .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
+        .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
+        .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
+        .With("services:subscriptions:http:0", Subscriptions.HttpUrl.ToString())
+        .With("services:subscriptions:grpc:0", Subscriptions.GrpcUrl.ToString());
+
+    public async ValueTask DisposeAsync()
+    {
+        await IdentityDownEdge.DisposeAsync();
+        await LongCacheEdge.DisposeAsync();
+        await Edge.DisposeAsync();
+        await Subscriptions.DisposeAsync();
+        await Catalog.DisposeAsync();
+        await Identity.DisposeAsync();
+        await Upstream.DisposeAsync();
+    }
+
+    /// <summary>Counts <c>veil.edge.auth.calls</c> to <paramref name="service"/> made by one edge.</summary>
+    public static MeterCounter AuthCalls(ServiceHost<EdgeOptions> edge, string service) =>
+        new(edge.Services.GetRequiredService<IMeterFactory>(), "Veil.Edge", "veil.edge.auth.calls", "service", service);
+
+    /// <summary>
+    /// A provider publishes an API (through the edge's REST API) with one plan; returns once
+    /// <paramref name="edges"/> (default: all three) route it.
+    /// </summary>
+    public async Task<PublishedApi> PublishApiAsync(Uri upstream, int timeoutMs = 5000, params ServiceHost<EdgeOptions>[] edges)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = Edge.CreateRestClient();
+        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var slug = "api-" + Guid.NewGuid().ToString("N")[..12];
+        var api = await PostAsync(http, "v1/apis", provider.Token,
+            new { slug, name = "Echo " + slug, upstreamUrl = upstream.ToString(), timeoutMs }, ct);
+        var apiId = api["api"]!["id"]!.GetValue<string>();
+        var plan = await PostAsync(http, "v1/plans", provider.Token,
+            new { apiId, name = "Free", requestsPerSecond = 100, burst = 100 }, ct);
+        var published = new PublishedApi(apiId, slug, plan["plan"]!["id"]!.GetValue<string>(), provider);
+        foreach (var edge in edges.Length > 0 ? edges : [Edge, LongCacheEdge, IdentityDownEdge])
+        {
+            await WaitRoutedAsync(edge, slug, RouteWait);
+        }
+        return published;
+    }
+
+    /// <summary>Waits until <paramref name="edge"/> routes <paramref name="slug"/> (answers anything but 404).</summary>
+    public static async Task WaitRoutedAsync(ServiceHost<EdgeOptions> edge, string slug, TimeSpan bound)
+    {
+        using var http = edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var response = await http.GetAsync($"{slug}/", ct);
+            return response.StatusCode != HttpStatusCode.NotFound;
+        }, bound, $"the edge routes /{slug}/");
+    }
+
+    /// <summary>A consumer signs up, subscribes to <paramref name="planId"/> (unless null) and creates a key.</summary>
+    public async Task<Consumer> ConsumerAsync(string? planId)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = Edge.CreateRestClient();
+        var account = await SignUpAsync(http, "ROLE_CONSUMER");
+        string? subscriptionId = null;
+        if (planId is not null)
+        {
+            var subscription = await PostAsync(http, "v1/subscriptions", account.Token, new { planId }, ct);
+            subscriptionId = subscription["subscription"]!["id"]!.GetValue<string>();
+        }
+        var key = await PostAsync(http, "v1/keys", account.Token, new { name = "test" }, ct);
+        return new Consumer(account, subscriptionId, key["apiKey"]!["id"]!.GetValue<string>(), key["key"]!.GetValue<string>());
+    }
+
+    public async Task RevokeKeyAsync(Consumer consumer)
+    {
+        using var http = Edge.CreateRestClient();
+        await PostAsync(http, $"v1/keys/{consumer.KeyId}:revoke", consumer.Account.Token, new { }, TestContext.Current.CancellationToken);
+    }
+
+    private static async Task<Account> SignUpAsync(HttpClient http, string role)
+    {
+        var email = $"{role[5..].ToLowerInvariant()}-{Guid.NewGuid():N}@example.com";
+        var response = await PostAsync(http, "v1/auth/signup", null,
+            new { email, password = "correct-horse-battery-staple", role }, TestContext.Current.CancellationToken);
+        return new Account(response["account"]!["id"]!.GetValue<string>(), response["session"]!["accessToken"]!.GetValue<string>());
+    }
+
+    public static async Task<JsonObject> PostAsync(HttpClient http, string path, string? token, object body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        using var response = await http.SendAsync(request, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.IsSuccessStatusCode, $"POST {path} → {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+}
+
+public sealed record Account(string Id, string Token);
+
+public sealed record PublishedApi(string ApiId, string Slug, string PlanId, Account Provider);
+
+public sealed record Consumer(Account Account, string? SubscriptionId, string KeyId, string Key);
