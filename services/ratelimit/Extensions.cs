@@ -102,26 +102,18 @@ internal static class Extensions
 }
 
 /// <summary>Logs the chosen store and, in Redis mode, connects and preloads the script in the background.</summary>
-internal sealed class StoreStartup(IBucketStore store, ILogger<StoreStartup> logger) : IHostedService, IDisposable
+internal sealed class StoreStartup(IBucketStore store, IHostApplicationLifetime lifetime, ILogger<StoreStartup> logger) : IHostedService
 {
-    private readonly CancellationTokenSource _stopping = new();
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         RateLimitLog.StoreSelected(logger, store.Name);
         if (store is RedisBucketStore redis)
         {
             // Not awaited: the service starts (and answers UNAVAILABLE) while Redis is down.
-            _ = redis.WarmUpAsync(logger, _stopping.Token);
+            _ = redis.WarmUpAsync(logger, lifetime.ApplicationStopping);
         }
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
-    {
-        _stopping.Cancel();
-        return Task.CompletedTask;
-    }
-
-    public void Dispose() => _stopping.Dispose();
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

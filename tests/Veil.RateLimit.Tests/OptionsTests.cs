@@ -1,8 +1,13 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Veil.RateLimit.Tests;
 
-/// <summary>Settings are validated at start, nested sections included.</summary>
+/// <summary>
+/// Settings are validated at start, nested sections included. The service's own registrations
+/// on a plain host (no Kestrel): what matters is that start refuses, naming the setting.
+/// </summary>
 public sealed class OptionsTests
 {
     [Theory]
@@ -11,13 +16,11 @@ public sealed class OptionsTests
     [InlineData("RateLimit:Memory:SweepInterval", "00:00:00", "SweepInterval")]
     public async Task Start_InvalidSetting_FailsNamingIt(string key, string value, string name)
     {
-        await using var host = new RateLimitHost();
-        host.With(key, value);
+        using var host = Build(new() { [key] = value });
 
-        var ex = Assert.ThrowsAny<Exception>(() => host.Start());
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
 
-        var validation = Assert.IsType<OptionsValidationException>(ex.GetBaseException());
-        Assert.Contains(name, validation.Message);
+        Assert.Contains(name, ex.Message);
     }
 
     [Theory]
@@ -26,12 +29,26 @@ public sealed class OptionsTests
     [InlineData("RateLimit:Redis:KeyPrefix", "", "KeyPrefix")]
     public async Task Start_InvalidRedisSetting_FailsNamingIt(string key, string value, string name)
     {
-        await using var host = RateLimitHost.ForRedis("127.0.0.1:1");
-        host.With(key, value);
+        using var host = Build(new() { ["RateLimit:Redis:Configuration"] = "127.0.0.1:1", [key] = value });
 
-        var ex = Assert.ThrowsAny<Exception>(() => host.Start());
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
 
-        var validation = Assert.IsType<OptionsValidationException>(ex.GetBaseException());
-        Assert.Contains(name, validation.Message);
+        Assert.Contains(name, ex.Message);
+    }
+
+    [Fact]
+    public async Task Start_DefaultSettings_Starts()
+    {
+        using var host = Build([]);
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    private static IHost Build(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddRateLimitServices();
+        return builder.Build();
     }
 }
