@@ -14,6 +14,15 @@ internal static partial class SubscriptionsLog
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} cancelled by {AccountId}")]
     public static partial void Canceled(ILogger logger, string subscriptionId, string accountId);
 
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Paid subscription refused: account {AccountId} is on credit hold")]
+    public static partial void RefusedOnCreditHold(ILogger logger, string accountId);
+
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Catalog did not answer {Method} ({StatusCode})")]
     public static partial void CatalogUnavailable(ILogger logger, string method, StatusCode statusCode, Exception exception);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Billing did not answer CheckCreditHold ({StatusCode}); the paid subscription was refused")]
+    public static partial void BillingUnavailable(ILogger logger, StatusCode statusCode, Exception exception);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "services:billing:grpc:0 is not configured: credit holds are not enforced and accounts on hold can subscribe to paid plans")]
+    public static partial void CreditHoldsNotEnforced(ILogger logger);
 }

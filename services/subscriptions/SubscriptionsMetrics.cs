@@ -10,6 +10,7 @@ public sealed class SubscriptionsMetrics
     private readonly Counter<long> _changes;
     private readonly Counter<long> _entitlementChecks;
     private readonly Counter<long> _catalogFailures;
+    private readonly Counter<long> _creditHoldChecks;
 
     public SubscriptionsMetrics(IMeterFactory meterFactory)
     {
@@ -17,6 +18,7 @@ public sealed class SubscriptionsMetrics
         _changes = meter.CreateCounter<long>("veil.subscriptions.changes", description: "Plans created, subscriptions started and cancelled.");
         _entitlementChecks = meter.CreateCounter<long>("veil.subscriptions.entitlement_checks", description: "CheckEntitlement answers by result.");
         _catalogFailures = meter.CreateCounter<long>("veil.subscriptions.catalog_failures", description: "Calls to catalog that failed or timed out.");
+        _creditHoldChecks = meter.CreateCounter<long>("veil.subscriptions.credit_hold_checks", description: "Credit-hold checks before paid subscriptions, by outcome.");
     }
 
     public void Changed(string kind) => _changes.Add(1, new KeyValuePair<string, object?>("veil.change", kind));
@@ -24,4 +26,7 @@ public sealed class SubscriptionsMetrics
     public void EntitlementChecked(bool entitled) => _entitlementChecks.Add(1, new KeyValuePair<string, object?>("veil.entitled", entitled));
 
     public void CatalogFailed() => _catalogFailures.Add(1);
+
+    /// <summary><paramref name="outcome"/>: clear, on_hold or unavailable.</summary>
+    public void CreditHoldChecked(string outcome) => _creditHoldChecks.Add(1, new KeyValuePair<string, object?>("veil.outcome", outcome));
 }

@@ -10,4 +10,8 @@ public sealed class SubscriptionsOptions
     /// <summary>Deadline of each call to catalog, retries included.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan CatalogTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Deadline of the credit-hold check made to billing before a paid subscription, retries included.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan BillingTimeout { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -22,6 +22,8 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
         PricePerCallMinor = 2,
         Currency = "EUR",
         OverageAllowed = true,
+        BasePriceMinor = 4_900,
+        OveragePricePerCallMinor = 3,
     };
 
     [Fact]
@@ -36,6 +38,7 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
         Assert.Equal(api.Id, plan.ApiId);
         Assert.Equal(("Pro", 50, 100, 1_000_000L, 2L, "EUR", true),
             (plan.Name, plan.RequestsPerSecond, plan.Burst, plan.MonthlyQuota, plan.PricePerCallMinor, plan.Currency, plan.OverageAllowed));
+        Assert.Equal((4_900L, 3L), (plan.BasePriceMinor, plan.OveragePricePerCallMinor));
         Assert.NotNull(plan.CreateTime);
         var fetched = (await Client.GetPlanAsync(new GetPlanRequest { PlanId = plan.Id }, deadline: SubscriptionsFixture.Deadline, cancellationToken: Ct)).Plan;
         Assert.Equal(plan, fetched);
@@ -51,6 +54,7 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
             provider.Headers, SubscriptionsFixture.Deadline, Ct)).Plan;
 
         Assert.Equal((7, "USD", 0L, 0L, false), (plan.Burst, plan.Currency, plan.MonthlyQuota, plan.PricePerCallMinor, plan.OverageAllowed));
+        Assert.Equal((0L, 0L), (plan.BasePriceMinor, plan.OveragePricePerCallMinor));
     }
 
     [Fact]
@@ -61,12 +65,16 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
         var request = Valid(api.Id);
         request.PricePerCallMinor = 9_007_199_254_740_993; // 2^53 + 1: a double would round it
         request.MonthlyQuota = long.MaxValue;
+        request.BasePriceMinor = long.MaxValue;
+        request.OveragePricePerCallMinor = 9_007_199_254_740_995;
 
         var plan = (await Client.CreatePlanAsync(request, provider.Headers, SubscriptionsFixture.Deadline, Ct)).Plan;
         var fetched = (await Client.GetPlanAsync(new GetPlanRequest { PlanId = plan.Id }, deadline: SubscriptionsFixture.Deadline, cancellationToken: Ct)).Plan;
 
         Assert.Equal(9_007_199_254_740_993, fetched.PricePerCallMinor);
         Assert.Equal(long.MaxValue, fetched.MonthlyQuota);
+        Assert.Equal(long.MaxValue, fetched.BasePriceMinor);
+        Assert.Equal(9_007_199_254_740_995, fetched.OveragePricePerCallMinor);
     }
 
     [Fact]
@@ -77,12 +85,13 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
         using var rest = fixture.Rest(provider);
 
         using var response = await rest.PostAsJsonAsync("v1/plans",
-            new { apiId = api.Slug, name = "Free", requestsPerSecond = 10, burst = 20, monthlyQuota = 10000, pricePerCallMinor = 0 }, Ct);
+            new { apiId = api.Slug, name = "Free", requestsPerSecond = 10, burst = 20, monthlyQuota = 10000, pricePerCallMinor = 0, basePriceMinor = "1500" }, Ct);
 
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(response.IsSuccessStatusCode, body.ToString());
         Assert.Equal(api.Id, body.GetProperty("plan").GetProperty("apiId").GetString());
         Assert.Equal("USD", body.GetProperty("plan").GetProperty("currency").GetString());
+        Assert.Equal(1500, body.GetProperty("plan").GetProperty("basePriceMinor").GetInt64());
     }
 
     [Theory]
@@ -97,6 +106,8 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
     [InlineData("burst:100001")]
     [InlineData("monthly_quota:-1")]
     [InlineData("price_per_call_minor:-1")]
+    [InlineData("base_price_minor:-1")]
+    [InlineData("overage_price_per_call_minor:-1")]
     [InlineData("currency:usd")]
     [InlineData("currency:US")]
     [InlineData("currency:USDD")]
@@ -115,6 +126,8 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
             case "burst": request.Burst = int.Parse(value); break;
             case "monthly_quota": request.MonthlyQuota = long.Parse(value); break;
             case "price_per_call_minor": request.PricePerCallMinor = long.Parse(value); break;
+            case "base_price_minor": request.BasePriceMinor = long.Parse(value); break;
+            case "overage_price_per_call_minor": request.OveragePricePerCallMinor = long.Parse(value); break;
             case "currency": request.Currency = value; break;
         }
 
@@ -142,10 +155,15 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
     public async Task CreatePlan_ManyInvalidFields_ReportsEveryOneAtOnce()
     {
         var provider = await fixture.SignUpProviderAsync();
-        var request = new CreatePlanRequest { ApiId = "", Name = "", RequestsPerSecond = 0, Burst = -2, MonthlyQuota = -1, PricePerCallMinor = -1, Currency = "eur" };
+        var request = new CreatePlanRequest
+        {
+            ApiId = "", Name = "", RequestsPerSecond = 0, Burst = -2, MonthlyQuota = -1, PricePerCallMinor = -1, Currency = "eur",
+            BasePriceMinor = -5, OveragePricePerCallMinor = -1,
+        };
 
         var fields = await Expect.FieldErrorsAsync(() => Client.CreatePlanAsync(request, provider.Headers, SubscriptionsFixture.Deadline, Ct).ResponseAsync);
-        Assert.Equal(["api_id", "burst", "currency", "monthly_quota", "name", "price_per_call_minor", "requests_per_second"], fields.Order().ToArray());
+        Assert.Equal(["api_id", "base_price_minor", "burst", "currency", "monthly_quota", "name", "overage_price_per_call_minor", "price_per_call_minor", "requests_per_second"],
+            fields.Order().ToArray());
 
         using var rest = fixture.Rest(provider);
         using var response = await rest.PostAsJsonAsync("v1/plans", new { apiId = "x-api", name = new string('n', 61), requestsPerSecond = 100_001, currency = "Usd" }, Ct);

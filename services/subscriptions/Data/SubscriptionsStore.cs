@@ -7,7 +7,15 @@ namespace Veil.Subscriptions.Data;
 /// <summary>A plan as stored. Prices are integer minor units of <see cref="Currency"/>.</summary>
 public sealed record PlanRecord(
     string Id, string ApiId, string ProviderId, string Name, int RequestsPerSecond, int Burst,
-    long MonthlyQuota, long PricePerCallMinor, string Currency, bool OverageAllowed, long CreatedAt);
+    long MonthlyQuota, long PricePerCallMinor, string Currency, bool OverageAllowed, long CreatedAt,
+    long BasePriceMinor = 0, long OveragePricePerCallMinor = 0)
+{
+    /// <summary>
+    /// True when subscribing can cost money: a per-call price, a fee per cycle, or an overage price
+    /// that applies (a quota is set). Paid plans are refused to accounts on credit hold.
+    /// </summary>
+    public bool IsPaid => PricePerCallMinor > 0 || BasePriceMinor > 0 || (MonthlyQuota > 0 && OveragePricePerCallMinor > 0);
+}
 
 /// <summary>A subscription as stored.</summary>
 public sealed record SubscriptionRecord(
@@ -27,28 +35,31 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     private const long Canceled = 2;
     private const int SqliteConstraintUnique = 2067;
 
-    private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at";
+    private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at, p.base_price_minor, p.overage_price_per_call_minor";
     private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at";
 
     private static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>Stores a new plan; null when the API already has a plan of that name.</summary>
     public async Task<PlanRecord?> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
-        long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, CancellationToken cancellationToken)
+        long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, long basePriceMinor, long overagePricePerCallMinor,
+        CancellationToken cancellationToken)
     {
         var plan = new PlanRecord(NewId("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
-            currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds());
+            currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds(), basePriceMinor, overagePricePerCallMinor);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            INSERT INTO plans (id, api_id, provider_id, name, requests_per_second, burst, monthly_quota, price_per_call_minor, currency, overage_allowed, created_at)
-            VALUES (@id, @api_id, @provider_id, @name, @rps, @burst, @quota, @price, @currency, @overage, @created_at);
+            INSERT INTO plans (id, api_id, provider_id, name, requests_per_second, burst, monthly_quota, price_per_call_minor, currency, overage_allowed, created_at,
+                               base_price_minor, overage_price_per_call_minor)
+            VALUES (@id, @api_id, @provider_id, @name, @rps, @burst, @quota, @price, @currency, @overage, @created_at, @base_price, @overage_price);
             """;
         Bind(command, ("@id", plan.Id), ("@api_id", apiId), ("@provider_id", providerId), ("@name", name), ("@rps", requestsPerSecond),
             ("@burst", burst), ("@quota", monthlyQuota), ("@price", pricePerCallMinor), ("@currency", currency),
-            ("@overage", overageAllowed ? 1 : 0), ("@created_at", plan.CreatedAt));
+            ("@overage", overageAllowed ? 1 : 0), ("@created_at", plan.CreatedAt), ("@base_price", basePriceMinor),
+            ("@overage_price", overagePricePerCallMinor));
         try
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -231,7 +242,9 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         PricePerCallMinor: reader.GetInt64(at + 7),
         Currency: reader.GetString(at + 8),
         OverageAllowed: reader.GetInt64(at + 9) == 1,
-        CreatedAt: reader.GetInt64(at + 10));
+        CreatedAt: reader.GetInt64(at + 10),
+        BasePriceMinor: reader.GetInt64(at + 11),
+        OveragePricePerCallMinor: reader.GetInt64(at + 12));
 
     private static SubscriptionRecord ReadSubscription(SqliteDataReader reader, int at) => new(
         Id: reader.GetString(at),

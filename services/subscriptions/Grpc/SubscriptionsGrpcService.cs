@@ -22,13 +22,16 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
 
     private readonly SubscriptionsStore _store;
     private readonly CatalogApis _catalog;
+    private readonly CreditHolds _creditHolds;
     private readonly SubscriptionsMetrics _metrics;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
 
-    public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, SubscriptionsMetrics metrics, ILogger<SubscriptionsGrpcService> logger)
+    public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
+        ILogger<SubscriptionsGrpcService> logger)
     {
         _store = store;
         _catalog = catalog;
+        _creditHolds = creditHolds;
         _metrics = metrics;
         _logger = logger;
     }
@@ -68,6 +71,14 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         {
             errors.Add("price_per_call_minor", "Must be 0 (free) or more, in minor units of the currency.");
         }
+        if (request.BasePriceMinor < 0)
+        {
+            errors.Add("base_price_minor", "Must be 0 (no fee) or more, in minor units of the currency per billing cycle.");
+        }
+        if (request.OveragePricePerCallMinor < 0)
+        {
+            errors.Add("overage_price_per_call_minor", "Must be 0 (same as price_per_call_minor) or more, in minor units of the currency.");
+        }
         if (request.Currency.Length > 0 && !CurrencyCode().IsMatch(request.Currency))
         {
             errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD; empty means USD.");
@@ -91,6 +102,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             request.PricePerCallMinor,
             request.Currency.Length == 0 ? DefaultCurrency : request.Currency,
             request.OverageAllowed,
+            request.BasePriceMinor,
+            request.OveragePricePerCallMinor,
             context.CancellationToken) ?? throw RpcErrors.AlreadyExists($"The API already has a plan named '{request.Name}'.");
 
         Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
@@ -131,6 +144,11 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             throw RpcErrors.InvalidArgument("plan_id", "Required.");
         }
         var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
+        if (plan.IsPaid)
+        {
+            // Free plans never ask billing, so they keep working whatever billing's state.
+            await _creditHolds.EnsureNotOnHoldAsync(caller.AccountId, context);
+        }
         var subscription = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
             ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
 
@@ -239,6 +257,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         Currency = plan.Currency,
         OverageAllowed = plan.OverageAllowed,
         CreateTime = ToTimestamp(plan.CreatedAt),
+        BasePriceMinor = plan.BasePriceMinor,
+        OveragePricePerCallMinor = plan.OveragePricePerCallMinor,
     };
 
     private static Subscription ToProto(SubscriptionRecord subscription) => new()
