@@ -33,6 +33,6 @@ public sealed record BucketBatch(BucketDecision[] Decisions, long ServerTimeUnix
 /// <summary>The store could not decide in time; the caller answers UNAVAILABLE so the edge degrades.</summary>
 public sealed class StoreUnavailableException(string cause, string message, Exception? inner = null) : Exception(message, inner)
 {
-    /// <summary>Short machine-readable cause: <c>timeout</c>, <c>breaker_open</c>, <c>connection</c>, <c>not_connected</c>, <c>error</c>.</summary>
+    /// <summary>Short machine-readable cause: <c>timeout</c>, <c>breaker_open</c>, <c>connection</c>, <c>error</c>.</summary>
     public string Cause { get; } = cause;
 }
