@@ -27,6 +27,10 @@ public static class IdentityExtensions
                 "Identity:Admin:Email is not a valid email address.")
             .Validate(o => string.IsNullOrEmpty(o.Admin.Password) || o.Admin.Password.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength,
                 $"Identity:Admin:Password must be {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
+            .Validate(o => o.BillingManagers.All(m => !string.IsNullOrEmpty(m.Email) && InputRules.CheckEmail(InputRules.NormalizeEmail(m.Email)) is null),
+                "Every Identity:BillingManagers entry needs a valid Email.")
+            .Validate(o => o.BillingManagers.All(m => m.Password?.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength),
+                $"Every Identity:BillingManagers entry needs a Password of {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
             .ValidateOnStart();
 
         // Every clock read in identity goes through TimeProvider, so tests can move time.

@@ -36,6 +36,12 @@ internal static partial class IdentityLog
     [LoggerMessage(EventId = 1032, Level = LogLevel.Warning, Message = "Only one of Identity:Admin:Email and Identity:Admin:Password is set; no administrator is bootstrapped")]
     public static partial void AdminBootstrapIncomplete(ILogger logger);
 
+    [LoggerMessage(EventId = 1033, Level = LogLevel.Information, Message = "Billing manager account {AccountId} created from configuration")]
+    public static partial void BillingManagerBootstrapped(ILogger logger, string accountId);
+
+    [LoggerMessage(EventId = 1034, Level = LogLevel.Warning, Message = "A configured billing manager email belongs to account {AccountId} with role {Role}; it was left unchanged")]
+    public static partial void BillingManagerEmailHasOtherRole(ILogger logger, string accountId, string role);
+
     [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Identity:ApiKeyHashSecret is not configured: API keys are hashed with a secret kept in the identity database (generated now: {Generated}). Configure a base64 secret of at least 32 bytes in production, shared by every replica.")]
     public static partial void ApiKeyHashSecretNotConfigured(ILogger logger, bool generated);
 

@@ -11,6 +11,13 @@ public sealed class IdentityOptions
     public AdminOptions Admin { get; set; } = new();
 
     /// <summary>
+    /// Billing managers created at start (no RPC creates one): each entry whose email is not taken
+    /// becomes a <c>billing_manager</c> account with that first password. Existing accounts are
+    /// never changed.
+    /// </summary>
+    public List<AdminOptions> BillingManagers { get; set; } = [];
+
+    /// <summary>
     /// Base64 secret (≥ 32 bytes) keying the HMAC-SHA256 under which API keys are stored. Every
     /// identity replica must share it. When empty, one is generated and kept in the database.
     /// </summary>
@@ -24,6 +31,7 @@ public sealed class IdentityOptions
     [Range(typeof(TimeSpan), "00:05:00", "90.00:00:00")]
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>An account seeded from configuration: its email and first password.</summary>
     public sealed class AdminOptions
     {
         public string? Email { get; set; }

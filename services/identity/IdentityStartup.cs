@@ -20,9 +20,34 @@ internal sealed class IdentityStartup(
         IdentityLog.SigningKeysLoaded(logger, signingKeys.All.Count, signingKeys.Current.KeyId);
         await keyHasher.LoadAsync(cancellationToken);
         await BootstrapAdminAsync(cancellationToken);
+        await BootstrapBillingManagersAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task BootstrapBillingManagersAsync(CancellationToken cancellationToken)
+    {
+        // Validated at start: every entry has a valid email and an acceptable password.
+        foreach (var manager in options.Value.BillingManagers)
+        {
+            var email = InputRules.NormalizeEmail(manager.Email!);
+            var existing = await store.FindAccountByEmailAsync(email, cancellationToken);
+            if (existing is not null)
+            {
+                if (existing.Role != VeilClaims.Roles.BillingManager)
+                {
+                    IdentityLog.BillingManagerEmailHasOtherRole(logger, existing.Id, existing.Role);
+                }
+                continue;
+            }
+            var account = new AccountRecord(Ids.New("acc"), email, "Billing manager", VeilClaims.Roles.BillingManager,
+                passwords.Hash(manager.Password!), time.GetUtcNow());
+            if (await store.TryCreateAccountAsync(account, AuditActions.BillingManagerBootstrapped, cancellationToken))
+            {
+                IdentityLog.BillingManagerBootstrapped(logger, account.Id);
+            }
+        }
+    }
 
     private async Task BootstrapAdminAsync(CancellationToken cancellationToken)
     {

@@ -267,6 +267,54 @@ public sealed class TokenTests(IdentityFixture fixture) : IClassFixture<Identity
     }
 
     [Fact]
+    public async Task BillingManagers_Configured_BootstrappedWithBillingScopesAndExistingAccountsLeftAlone()
+    {
+        const string password = "billing password long enough";
+        var dataDirectory = Directory.CreateTempSubdirectory("veil-test-").FullName;
+        try
+        {
+            string consumerEmail;
+            await using (var first = new IdentityHost(dataDirectory))
+            {
+                using var channel = first.CreateGrpcChannel();
+                consumerEmail = (await first.CreateClient(channel).SignUpAsync(Role.Consumer)).Account.Email;
+            }
+
+            await using var host = new IdentityHost(dataDirectory);
+            host.With("Identity:BillingManagers:0:Email", "Money@Example.Test").With("Identity:BillingManagers:0:Password", password)
+                .With("Identity:BillingManagers:1:Email", consumerEmail).With("Identity:BillingManagers:1:Password", password);
+            using var hostChannel = host.CreateGrpcChannel();
+            var client = host.CreateClient(hostChannel);
+
+            var signedIn = await client.SignInAsync(new SignInRequest { Email = "money@example.test", Password = password }, Api.Call());
+            var token = new JsonWebToken(signedIn.Session.AccessToken);
+            Assert.Equal(Role.BillingManager, signedIn.Account.Role);
+            Assert.Equal("billing_manager", token.GetClaim("role").Value);
+            Assert.Equal("api:read usage:read", token.GetClaim("scope").Value);
+            // An email already taken keeps its account, role and password.
+            Assert.Equal(["consumer"], (await host.QueryAsync("SELECT role FROM accounts WHERE email = @email;", ("@email", consumerEmail))).Select(r => (string)r[0]!).ToArray());
+            await Assert.ThrowsAsync<RpcException>(() =>
+                client.SignInAsync(new SignInRequest { Email = consumerEmail, Password = password }, Api.Call()).ResponseAsync);
+            Assert.Single(await host.QueryAsync("SELECT 1 FROM audit_log WHERE action = 'account.billing_manager_bootstrapped';"));
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BillingManagers_EntryWithoutPassword_StartFails()
+    {
+        await using var host = new IdentityHost();
+        host.With("Identity:BillingManagers:0:Email", "money@example.test");
+
+        var ex = Assert.ThrowsAny<Exception>(() => host.Start());
+
+        Assert.Contains("Identity:BillingManagers", ex.ToString());
+    }
+
+    [Fact]
     public async Task Admin_NotConfigured_NoAdministratorExists()
     {
         var rows = await fixture.Host.QueryAsync("SELECT 1 FROM accounts WHERE role = 'admin';");

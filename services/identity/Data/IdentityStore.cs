@@ -31,6 +31,7 @@ internal static class AuditActions
 {
     public const string SignUp = "account.signup";
     public const string AdminBootstrapped = "account.admin_bootstrapped";
+    public const string BillingManagerBootstrapped = "account.billing_manager_bootstrapped";
     public const string SignInFailed = "auth.signin_failed";
     public const string RefreshReuse = "auth.refresh_reuse_detected";
     public const string KeyCreated = "apikey.created";
