@@ -10,8 +10,8 @@ namespace Veil.Usage;
 internal static class Extensions
 {
     /// <summary>
-    /// Usage's own registrations: validated options, the store, the quota-state feed and the
-    /// webhook dispatcher (both background services), metrics, and data protection for secrets.
+    /// Usage's own registrations: validated options, the store, the background rollup worker,
+    /// quota-state feed and webhook dispatcher, metrics, and data protection for secrets.
     /// </summary>
     public static IHostApplicationBuilder AddUsageServices(this IHostApplicationBuilder builder)
     {
@@ -27,6 +27,7 @@ internal static class Extensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<UsageMetrics>();
         services.AddSingleton<UsageStore>();
+        services.AddHostedService<RollupWorker>();
         services.AddSingleton<QuotaStateFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<QuotaStateFeed>());
         services.AddSingleton<WebhookDispatcher>();

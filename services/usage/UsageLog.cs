@@ -15,6 +15,9 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "Rejected an ingest batch of {Count} events: more than {Max}")]
     public static partial void BatchTooLarge(ILogger logger, int count, int max);
 
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Error, Message = "Rolling up events failed; retrying")]
+    public static partial void RollupFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 6010, Level = LogLevel.Information, Message = "Quota states revision {Revision}: {Count} hard-capped subscription(s) exhausted")]
     public static partial void QuotaStatesChanged(ILogger logger, long revision, int count);
 

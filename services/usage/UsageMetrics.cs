@@ -10,6 +10,8 @@ public sealed class UsageMetrics
     private readonly Counter<long> _events;
     private readonly Histogram<double> _batchDuration;
     private readonly Histogram<double> _lag;
+    private readonly Counter<long> _rolledUp;
+    private readonly Histogram<double> _rollupLag;
     private readonly Counter<long> _notifications;
     private readonly Counter<long> _deliveries;
     private readonly UpDownCounter<long> _watchers;
@@ -24,6 +26,10 @@ public sealed class UsageMetrics
             description: "Time to store one ingest batch, commit included.");
         _lag = meter.CreateHistogram<double>("veil.usage.ingest.lag", unit: "s",
             description: "Age of the oldest accepted event of each batch when it was stored (edge spool + ship delay).");
+        _rolledUp = meter.CreateCounter<long>("veil.usage.rollup.events", unit: "{event}",
+            description: "Events folded into the minute/hour/day rollups.");
+        _rollupLag = meter.CreateHistogram<double>("veil.usage.rollup.lag", unit: "s",
+            description: "Time from an event's ingest to its rollup step (the oldest event of each step). Promise: under 300 s.");
         _notifications = meter.CreateCounter<long>("veil.usage.notifications", unit: "{notification}",
             description: "Quota notifications queued, by threshold (80, 100).");
         _deliveries = meter.CreateCounter<long>("veil.usage.webhook.attempts", unit: "{attempt}",
@@ -44,6 +50,12 @@ public sealed class UsageMetrics
         {
             _lag.Record(Math.Max(0, lag.TotalSeconds));
         }
+    }
+
+    public void RolledUp(int events, TimeSpan lag)
+    {
+        _rolledUp.Add(events);
+        _rollupLag.Record(Math.Max(0, lag.TotalSeconds));
     }
 
     public void NotificationQueued(int thresholdPercent) =>

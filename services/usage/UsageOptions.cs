@@ -31,6 +31,13 @@ public sealed class UsageOptions
     /// </summary>
     public bool AllowPrivateWebhooks { get; set; }
 
+    /// <summary>
+    /// Least time between two rollup steps. Longer intervals write each rollup row less often
+    /// under load; the rollups trail the raw events by about this much.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan RollupInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How often the quota state is recomputed even when nothing signals a change (a safety net).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan QuotaRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);

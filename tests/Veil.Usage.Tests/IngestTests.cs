@@ -28,6 +28,7 @@ public sealed class IngestTests(IdentityFixture identity)
         var status = await usage.Client.QuotaAsync(consumer.Token, sub.Id);
         Assert.Equal(300, status.Used);
         Assert.Equal(300, status.TotalCalls);
+        await usage.RolledUpAsync();
         var query = await usage.Client.QueryAsync(consumer.Token, new QueryUsageRequest { Granularity = "DAY", StartTime = Api.Ts(now.AddDays(-2)) });
         Assert.Equal(300, query.Totals.TotalCalls);
         Assert.Equal(300L, (await usage.QueryAsync("SELECT COUNT(*) FROM events"))[0][0]);

@@ -32,6 +32,7 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
         Time = time;
         With("Veil:Auth:Authority", identity.Host.HttpUrl.ToString());
         With("Usage:AllowPrivateWebhooks", "true");
+        With("Usage:RollupInterval", "00:00:00.020");
         With("Usage:Webhooks:InitialBackoff", "00:00:00.050");
         With("Usage:Webhooks:MaxBackoff", "00:00:00.400");
     }
@@ -40,6 +41,11 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
 
     /// <summary>A client on a channel owned (and disposed) by this host.</summary>
     public UsageService.UsageServiceClient Client => new(_channel ??= CreateGrpcChannel());
+
+    /// <summary>Waits until the rollups include every stored event (the roller runs behind ingest).</summary>
+    public Task RolledUpAsync() => Eventually.HoldsAsync(async () =>
+        (await QueryAsync("SELECT (SELECT COALESCE(MAX(id), 0) FROM events) - last_event_id FROM rollup_watermark"))[0][0] is 0L,
+        TimeSpan.FromSeconds(20), "the rollups catch up with the raw events");
 
     /// <summary>Rows of a SQL query against usage's own database file, as the service left them.</summary>
     public async Task<List<object?[]>> QueryAsync(string sql)

@@ -187,7 +187,7 @@ public sealed partial class UsageStore
         await _writeGate.WaitAsync(cancellationToken);
         try
         {
-            await using var connection = await database.OpenAsync(cancellationToken);
+            await using var connection = await OpenWriterAsync(cancellationToken);
             await using var transaction = connection.BeginTransaction();
             var result = await work(connection, transaction);
             await transaction.CommitAsync(cancellationToken);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -43,27 +44,69 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
 
     private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
+    /// <summary>Most events one group-commit transaction takes (bounds its duration and memory).</summary>
+    private const int MaxGroupEvents = 20_000;
+
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly LinkedList<Batch> _queue = new();
+    private readonly Channel<bool> _eventsCommitted = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>Completes when events were committed since the last call (the roller's cue).</summary>
+    public ValueTask<bool> WaitForNewEventsAsync(CancellationToken cancellationToken) =>
+        _eventsCommitted.Reader.ReadAsync(cancellationToken);
 
     internal static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>
-    /// Stores a batch in one immediate transaction: every countable event is inserted with
-    /// <c>INSERT OR IGNORE</c> on its id through one reused command, and only the rows that were
-    /// really inserted (changes() = 1) feed the rollups, the cycle counters and the threshold
-    /// checks, so a duplicate never counts twice and the counters always equal the raw rows.
+    /// Stores a batch: every countable event is inserted with <c>INSERT OR IGNORE</c> on its id
+    /// through one reused statement, and only the rows that were really inserted (changes() = 1)
+    /// feed the cycle counters and the threshold checks, so a duplicate never counts twice.
+    /// Batches that arrive while another is being written are committed together in the next
+    /// immediate transaction (group commit): one fsync for all of them, and each caller returns
+    /// only after the transaction holding its batch has committed.
     /// </summary>
     public async Task<IngestResult> IngestAsync(IReadOnlyList<UsageEvent> events, CancellationToken cancellationToken)
+    {
+        var batch = Classify(events);
+        lock (_queue)
+        {
+            _queue.AddLast(batch);
+        }
+        try
+        {
+            await _writeGate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_queue)
+            {
+                // Still queued: nobody will write it. Already taken: it is committed (or fails) anyway.
+                _queue.Remove(batch);
+            }
+            throw;
+        }
+        try
+        {
+            if (!batch.Completion.Task.IsCompleted)
+            {
+                await WriteGroupAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+        return await batch.Completion.Task;
+    }
+
+    /// <summary>Validation, the dedup window and cycle arithmetic: everything that needs no database.</summary>
+    private Batch Classify(IReadOnlyList<UsageEvent> events)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var settings = options.Value;
         var oldestAllowed = now - (long)settings.DedupWindow.TotalMilliseconds;
         var newestAllowed = now + (long)settings.MaxClockSkew.TotalMilliseconds;
-
-        // Classify outside the write lock: validation and cycle arithmetic need no database.
-        var candidates = new List<Candidate>(events.Count);
-        var quarantined = new List<Quarantined>();
-        int outsideWindow = 0, future = 0, invalid = 0;
+        var batch = new Batch(new List<Candidate>(events.Count), []);
         var lastCycle = (Anchor: long.MinValue, Cycle: default(BillingCycle));
         foreach (var e in events)
         {
@@ -71,21 +114,21 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             {
                 var key = EventRules.IsValidEventId(e.EventId) ? e.EventId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(e.ToByteArray()));
                 var occurred = e.OccurredAt is null ? 0 : SafeMs(e.OccurredAt);
-                quarantined.Add(new(key, QuarantineReason.Invalid, problem, occurred, e));
-                invalid++;
+                batch.Quarantined.Add(new(key, QuarantineReason.Invalid, problem, occurred, e));
+                batch.Invalid++;
                 continue;
             }
             var occurredMs = EventRules.ToMs(e.OccurredAt!); // checked by EventRules
             if (occurredMs < oldestAllowed)
             {
-                quarantined.Add(new(e.EventId, QuarantineReason.OutsideWindow, $"occurred_at is older than the {settings.DedupWindow.TotalDays:0.##}-day deduplication window", occurredMs, e));
-                outsideWindow++;
+                batch.Quarantined.Add(new(e.EventId, QuarantineReason.OutsideWindow, $"occurred_at is older than the {settings.DedupWindow.TotalDays:0.##}-day deduplication window", occurredMs, e));
+                batch.OutsideWindow++;
                 continue;
             }
             if (occurredMs > newestAllowed)
             {
-                quarantined.Add(new(e.EventId, QuarantineReason.Future, $"occurred_at is more than {settings.MaxClockSkew} ahead of the usage service's clock", occurredMs, e));
-                future++;
+                batch.Quarantined.Add(new(e.EventId, QuarantineReason.Future, $"occurred_at is more than {settings.MaxClockSkew} ahead of the usage service's clock", occurredMs, e));
+                batch.Future++;
                 continue;
             }
             var cycle = default(BillingCycle);
@@ -99,171 +142,129 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 }
                 cycle = lastCycle.Cycle;
             }
-            candidates.Add(new(e, occurredMs, cycle));
+            batch.Candidates.Add(new(e, occurredMs, cycle));
         }
-
-        await _writeGate.WaitAsync(cancellationToken);
-        try
-        {
-            await using var connection = await database.OpenAsync(cancellationToken);
-            await using var transaction = connection.BeginTransaction();
-            var inserted = InsertEvents(connection, transaction, candidates, now);
-            InsertQuarantined(connection, transaction, quarantined, now);
-            UpsertRollups(connection, transaction, inserted);
-            UpsertSubscriptions(connection, transaction, inserted);
-            var (hardCapReached, notifications) = UpsertCycles(connection, transaction, inserted, now);
-            await transaction.CommitAsync(cancellationToken);
-
-            long? oldestAccepted = inserted.Count == 0 ? null : inserted.Min(c => c.OccurredMs);
-            return new IngestResult(inserted.Count, candidates.Count - inserted.Count, outsideWindow, future, invalid,
-                hardCapReached, notifications, oldestAccepted);
-        }
-        finally
-        {
-            _writeGate.Release();
-        }
+        return batch;
     }
 
-    private static List<Candidate> InsertEvents(SqliteConnection connection, SqliteTransaction transaction, List<Candidate> candidates, long now)
+    /// <summary>Writes every queued batch (up to a bound) in one transaction; called holding the write gate.</summary>
+    private async Task WriteGroupAsync(CancellationToken cancellationToken)
     {
-        var inserted = new List<Candidate>(candidates.Count);
+        var group = new List<Batch>();
+        lock (_queue)
+        {
+            var events = 0;
+            while (_queue.First is { } first && (group.Count == 0 || events + first.Value.Candidates.Count <= MaxGroupEvents))
+            {
+                group.Add(first.Value);
+                events += first.Value.Candidates.Count;
+                _queue.RemoveFirst();
+            }
+        }
+        try
+        {
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            await using var connection = await OpenWriterAsync(CancellationToken.None);
+            await using var transaction = connection.BeginTransaction();
+            var inserted = new List<Candidate>();
+            foreach (var batch in group)
+            {
+                var before = inserted.Count;
+                InsertEvents(connection, batch.Candidates, now, inserted);
+                batch.Accepted = inserted.Count - before;
+                InsertQuarantined(connection, batch.Quarantined, now);
+            }
+            UpsertSubscriptions(connection, inserted);
+            var (hardCapReached, notifications) = UpsertCycles(connection, inserted, now);
+            // Not cancellable from here: a group holds other callers' batches too.
+            await transaction.CommitAsync(CancellationToken.None);
+            _eventsCommitted.Writer.TryWrite(true);
+
+            long? oldestAccepted = inserted.Count == 0 ? null : inserted.Min(c => c.OccurredMs);
+            for (var i = 0; i < group.Count; i++)
+            {
+                var b = group[i];
+                // Effects of the whole group (signals, notifications) are reported once, to the writer's caller.
+                var first = i == 0;
+                b.Completion.SetResult(new IngestResult(b.Accepted, b.Candidates.Count - b.Accepted, b.OutsideWindow, b.Future, b.Invalid,
+                    first && hardCapReached, first ? notifications : [], first ? oldestAccepted : null));
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var b in group)
+            {
+                b.Completion.TrySetException(ex);
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>
+    /// A connection for a write under the gate, with a page cache large enough for the working
+    /// set of ingest and rollups (the default 2 MiB made most B-tree steps a pread) and memory-
+    /// mapped reads. Writes are serialised, so the pool mostly hands back the same connection
+    /// and its cache stays warm.
+    /// </summary>
+    private async Task<SqliteConnection> OpenWriterAsync(CancellationToken cancellationToken)
+    {
+        var connection = await database.OpenAsync(cancellationToken);
+        using var pragma = new FastStatement(connection, "PRAGMA cache_size=-65536;");
+        pragma.Execute();
+        using var mmap = new FastStatement(connection, "PRAGMA mmap_size=268435456;");
+        mmap.ExecuteScalar();
+        return connection;
+    }
+
+    private static void InsertEvents(SqliteConnection connection, List<Candidate> candidates, long now, List<Candidate> inserted)
+    {
         if (candidates.Count == 0)
         {
-            return inserted;
+            return;
         }
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
+        using var insert = new FastStatement(connection, """
             INSERT OR IGNORE INTO events (
               event_id, occurred_at, received_at, edge_id, api_id, provider_id, config_version, key_id,
               consumer_id, subscription_id, plan_id, method, route, status_code, latency_ms, bytes_in,
               bytes_out, billable, monthly_quota, overage_allowed, price_per_call_minor, currency,
               subscription_start, cycle_start)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24);
-            """;
-        var p = new SqliteParameter[24];
-        for (var i = 0; i < p.Length; i++)
-        {
-            p[i] = command.Parameters.Add(new SqliteParameter("$" + (i + 1), null));
-        }
-        command.Prepare();
-        p[2].Value = now;
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24);
+            """);
+        insert.Bind(3, now);
         foreach (var c in candidates)
         {
             var e = c.Event;
-            p[0].Value = e.EventId;
-            p[1].Value = c.OccurredMs;
-            p[3].Value = e.EdgeId;
-            p[4].Value = e.ApiId;
-            p[5].Value = e.ProviderId;
-            p[6].Value = e.ConfigVersion;
-            p[7].Value = e.KeyId;
-            p[8].Value = e.ConsumerId;
-            p[9].Value = e.SubscriptionId;
-            p[10].Value = e.PlanId;
-            p[11].Value = e.Method;
-            p[12].Value = e.Route;
-            p[13].Value = e.StatusCode;
-            p[14].Value = e.LatencyMs;
-            p[15].Value = e.BytesIn;
-            p[16].Value = e.BytesOut;
-            p[17].Value = e.Billable ? 1 : 0;
-            p[18].Value = e.MonthlyQuota;
-            p[19].Value = e.OverageAllowed ? 1 : 0;
-            p[20].Value = e.PricePerCallMinor;
-            p[21].Value = e.Currency;
-            p[22].Value = e.SubscriptionStart is null ? 0L : EventRules.ToMs(e.SubscriptionStart);
-            p[23].Value = c.Cycle.StartMs;
+            insert.Bind(1, e.EventId).Bind(2, c.OccurredMs).Bind(4, e.EdgeId).Bind(5, e.ApiId).Bind(6, e.ProviderId)
+                .Bind(7, e.ConfigVersion).Bind(8, e.KeyId).Bind(9, e.ConsumerId).Bind(10, e.SubscriptionId).Bind(11, e.PlanId)
+                .Bind(12, e.Method).Bind(13, e.Route).Bind(14, e.StatusCode).Bind(15, e.LatencyMs).Bind(16, e.BytesIn)
+                .Bind(17, e.BytesOut).Bind(18, e.Billable).Bind(19, e.MonthlyQuota).Bind(20, e.OverageAllowed)
+                .Bind(21, e.PricePerCallMinor).Bind(22, e.Currency)
+                .Bind(23, e.SubscriptionStart is null ? 0L : EventRules.ToMs(e.SubscriptionStart)).Bind(24, c.Cycle.StartMs);
             // 1 = new row; 0 = the id is already stored (earlier batch or earlier in this one).
-            if (command.ExecuteNonQuery() == 1)
+            if (insert.Execute() == 1)
             {
                 inserted.Add(c);
             }
         }
-        return inserted;
     }
 
-    private static void InsertQuarantined(SqliteConnection connection, SqliteTransaction transaction, List<Quarantined> quarantined, long now)
+    private static void InsertQuarantined(SqliteConnection connection, List<Quarantined> quarantined, long now)
     {
         if (quarantined.Count == 0)
         {
             return;
         }
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
+        using var insert = new FastStatement(connection, """
             INSERT OR IGNORE INTO quarantine (quarantine_key, reason, detail, occurred_at, event, received_at)
-            VALUES ($key, $reason, $detail, $occurred_at, $event, $now);
-            """;
-        var key = command.Parameters.Add("$key", SqliteType.Text);
-        var reason = command.Parameters.Add("$reason", SqliteType.Integer);
-        var detail = command.Parameters.Add("$detail", SqliteType.Text);
-        var occurred = command.Parameters.Add("$occurred_at", SqliteType.Integer);
-        var payload = command.Parameters.Add("$event", SqliteType.Blob);
-        command.Parameters.AddWithValue("$now", now);
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6);
+            """);
         foreach (var q in quarantined)
         {
-            key.Value = q.Key;
-            reason.Value = (int)q.Reason;
-            detail.Value = q.Detail;
-            occurred.Value = q.OccurredMs;
-            payload.Value = q.Event.ToByteArray();
-            command.ExecuteNonQuery();
+            insert.Bind(1, q.Key).Bind(2, (long)q.Reason).Bind(3, q.Detail).Bind(4, q.OccurredMs).Bind(5, q.Event.ToByteArray()).Bind(6, now).Execute();
         }
     }
 
-    private static void UpsertRollups(SqliteConnection connection, SqliteTransaction transaction, List<Candidate> inserted)
-    {
-        if (inserted.Count == 0)
-        {
-            return;
-        }
-        // Aggregate in memory first: a batch of 1000 events touches a handful of buckets.
-        var sums = new Dictionary<RollupKey, Sums>();
-        foreach (var c in inserted)
-        {
-            var e = c.Event;
-            foreach (var (granularity, unit) in Units)
-            {
-                var key = new RollupKey(granularity, c.OccurredMs - (c.OccurredMs % unit), e.SubscriptionId, e.KeyId, e.ApiId, e.ConsumerId, e.ProviderId);
-                sums[key] = sums.GetValueOrDefault(key).Add(e);
-            }
-        }
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
-            INSERT INTO rollups (granularity, bucket_start, subscription_id, key_id, api_id, consumer_id, provider_id,
-                                 total_calls, billable_calls, bytes_in, bytes_out)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT DO UPDATE SET
-              total_calls = total_calls + excluded.total_calls,
-              billable_calls = billable_calls + excluded.billable_calls,
-              bytes_in = bytes_in + excluded.bytes_in,
-              bytes_out = bytes_out + excluded.bytes_out;
-            """;
-        var p = new SqliteParameter[11];
-        for (var i = 0; i < p.Length; i++)
-        {
-            p[i] = command.Parameters.Add(new SqliteParameter("$" + (i + 1), null));
-        }
-        foreach (var (key, sum) in sums)
-        {
-            p[0].Value = (int)key.Granularity;
-            p[1].Value = key.BucketStart;
-            p[2].Value = key.SubscriptionId;
-            p[3].Value = key.KeyId;
-            p[4].Value = key.ApiId;
-            p[5].Value = key.ConsumerId;
-            p[6].Value = key.ProviderId;
-            p[7].Value = sum.Total;
-            p[8].Value = sum.Billable;
-            p[9].Value = sum.BytesIn;
-            p[10].Value = sum.BytesOut;
-            command.ExecuteNonQuery();
-        }
-    }
-
-    private static void UpsertSubscriptions(SqliteConnection connection, SqliteTransaction transaction, List<Candidate> inserted)
+    private static void UpsertSubscriptions(SqliteConnection connection, List<Candidate> inserted)
     {
         var latest = new Dictionary<string, Candidate>(StringComparer.Ordinal);
         foreach (var c in inserted)
@@ -278,51 +279,40 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         {
             return;
         }
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        // The newest snapshot wins, whatever order the batches arrive in.
-        command.CommandText = """
+        // The newest snapshot wins, whatever order the batches arrive in. Unchanged terms are not
+        // rewritten (the WHERE fails), so the steady state dirties no page here.
+        using var upsert = new FastStatement(connection, """
             INSERT INTO subscriptions (subscription_id, consumer_id, provider_id, api_id, plan_id, monthly_quota,
                                        overage_allowed, price_per_call_minor, currency, subscription_start, terms_observed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
             ON CONFLICT (subscription_id) DO UPDATE SET
               consumer_id = excluded.consumer_id, provider_id = excluded.provider_id, api_id = excluded.api_id,
               plan_id = excluded.plan_id, monthly_quota = excluded.monthly_quota, overage_allowed = excluded.overage_allowed,
               price_per_call_minor = excluded.price_per_call_minor, currency = excluded.currency,
               subscription_start = excluded.subscription_start, terms_observed_at = excluded.terms_observed_at
-            WHERE excluded.terms_observed_at >= subscriptions.terms_observed_at;
-            """;
-        var p = new SqliteParameter[11];
-        for (var i = 0; i < p.Length; i++)
-        {
-            p[i] = command.Parameters.Add(new SqliteParameter("$" + (i + 1), null));
-        }
+            WHERE excluded.terms_observed_at > subscriptions.terms_observed_at
+              AND (consumer_id, provider_id, api_id, plan_id, monthly_quota, overage_allowed, price_per_call_minor, currency, subscription_start)
+               IS NOT (excluded.consumer_id, excluded.provider_id, excluded.api_id, excluded.plan_id, excluded.monthly_quota,
+                       excluded.overage_allowed, excluded.price_per_call_minor, excluded.currency, excluded.subscription_start);
+            """);
         foreach (var c in latest.Values)
         {
             var e = c.Event;
-            p[0].Value = e.SubscriptionId;
-            p[1].Value = e.ConsumerId;
-            p[2].Value = e.ProviderId;
-            p[3].Value = e.ApiId;
-            p[4].Value = e.PlanId;
-            p[5].Value = e.MonthlyQuota;
-            p[6].Value = e.OverageAllowed ? 1 : 0;
-            p[7].Value = e.PricePerCallMinor;
-            p[8].Value = e.Currency;
-            p[9].Value = EventRules.ToMs(e.SubscriptionStart);
-            p[10].Value = c.OccurredMs;
-            command.ExecuteNonQuery();
+            upsert.Bind(1, e.SubscriptionId).Bind(2, e.ConsumerId).Bind(3, e.ProviderId).Bind(4, e.ApiId).Bind(5, e.PlanId)
+                .Bind(6, e.MonthlyQuota).Bind(7, e.OverageAllowed).Bind(8, e.PricePerCallMinor).Bind(9, e.Currency)
+                .Bind(10, EventRules.ToMs(e.SubscriptionStart)).Bind(11, c.OccurredMs)
+                .Execute();
         }
     }
 
     /// <summary>
-    /// Adds the batch to the per-cycle counters and, where this batch moved a counter across 80%
-    /// or 100% of the quota, queues a notification in the same transaction. The counter only
-    /// grows, so each threshold is crossed by exactly one batch per cycle; the outbox's unique
-    /// key makes that hold even against a bug.
+    /// Adds the new events to the per-cycle counters and, where this transaction moved a counter
+    /// across 80% or 100% of the quota, queues a notification in the same transaction. A counter
+    /// only grows, so each threshold is crossed by exactly one transaction per cycle; the outbox's
+    /// unique key makes that hold even against a bug.
     /// </summary>
-    private (bool HardCapReached, List<QueuedNotification> Notifications) UpsertCycles(
-        SqliteConnection connection, SqliteTransaction transaction, List<Candidate> inserted, long now)
+    private static (bool HardCapReached, List<QueuedNotification> Notifications) UpsertCycles(
+        SqliteConnection connection, List<Candidate> inserted, long now)
     {
         var notifications = new List<QueuedNotification>();
         var cycles = new Dictionary<(string Subscription, long Start), CycleSums>();
@@ -341,81 +331,63 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             return (false, notifications);
         }
 
-        using var upsert = connection.CreateCommand();
-        upsert.Transaction = transaction;
-        upsert.CommandText = """
+        using var upsert = new FastStatement(connection, """
             INSERT INTO cycles (subscription_id, cycle_start, cycle_end, total_calls, billable_calls)
-            VALUES ($subscription_id, $cycle_start, $cycle_end, $total, $billable)
+            VALUES (?1, ?2, ?3, ?4, ?5)
             ON CONFLICT (subscription_id, cycle_start) DO UPDATE SET
               total_calls = total_calls + excluded.total_calls,
               billable_calls = billable_calls + excluded.billable_calls
             RETURNING billable_calls;
-            """;
-        var subscription = upsert.Parameters.Add("$subscription_id", SqliteType.Text);
-        var cycleStart = upsert.Parameters.Add("$cycle_start", SqliteType.Integer);
-        var cycleEnd = upsert.Parameters.Add("$cycle_end", SqliteType.Integer);
-        var total = upsert.Parameters.Add("$total", SqliteType.Integer);
-        var billable = upsert.Parameters.Add("$billable", SqliteType.Integer);
-
-        using var notify = connection.CreateCommand();
-        notify.Transaction = transaction;
-        notify.CommandText = """
-            INSERT OR IGNORE INTO notifications (id, consumer_id, subscription_id, cycle_start, threshold_percent, payload, next_attempt_at, created_at)
-            VALUES ($id, $consumer_id, $subscription_id, $cycle_start, $threshold, $payload, $now, $now);
-            """;
-        var nId = notify.Parameters.Add("$id", SqliteType.Text);
-        var nConsumer = notify.Parameters.Add("$consumer_id", SqliteType.Text);
-        var nSubscription = notify.Parameters.Add("$subscription_id", SqliteType.Text);
-        var nCycle = notify.Parameters.Add("$cycle_start", SqliteType.Integer);
-        var nThreshold = notify.Parameters.Add("$threshold", SqliteType.Integer);
-        var nPayload = notify.Parameters.Add("$payload", SqliteType.Text);
-        notify.Parameters.AddWithValue("$now", now);
-
-        var hardCapReached = false;
-        foreach (var ((subscriptionId, start), sums) in cycles)
+            """);
+        FastStatement? notify = null;
+        try
         {
-            subscription.Value = subscriptionId;
-            cycleStart.Value = start;
-            cycleEnd.Value = sums.Latest.Cycle.EndMs;
-            total.Value = sums.Total;
-            billable.Value = sums.Billable;
-            var after = (long)upsert.ExecuteScalar()!;
-            var before = after - sums.Billable;
-            var terms = sums.Latest.Event;
-            if (terms.MonthlyQuota <= 0 || sums.Billable == 0)
+            var hardCapReached = false;
+            foreach (var ((subscriptionId, start), sums) in cycles)
             {
-                continue;
-            }
-            foreach (var threshold in (ReadOnlySpan<int>)[Threshold80, Threshold100])
-            {
-                // Crossed in this batch: below the threshold before it, at or above after it.
-                var limit = terms.MonthlyQuota * threshold;
-                if (before * 100 >= limit || after * 100 < limit)
+                var after = upsert.Bind(1, subscriptionId).Bind(2, start).Bind(3, sums.Latest.Cycle.EndMs)
+                    .Bind(4, sums.Total).Bind(5, sums.Billable).ExecuteScalar()!.Value;
+                var before = after - sums.Billable;
+                var terms = sums.Latest.Event;
+                if (terms.MonthlyQuota <= 0 || sums.Billable == 0)
                 {
                     continue;
                 }
-                if (threshold == Threshold100 && !terms.OverageAllowed)
+                foreach (var threshold in (ReadOnlySpan<int>)[Threshold80, Threshold100])
                 {
-                    hardCapReached = true;
-                }
-                var id = NewId("ntf");
-                nId.Value = id;
-                nConsumer.Value = terms.ConsumerId;
-                nSubscription.Value = subscriptionId;
-                nCycle.Value = start;
-                nThreshold.Value = threshold;
-                nPayload.Value = JsonSerializer.Serialize(new NotificationPayload(
-                    id, "usage.quota.threshold_reached", DateTimeOffset.FromUnixTimeMilliseconds(now), threshold,
-                    subscriptionId, terms.ConsumerId, terms.ApiId, terms.PlanId,
-                    DateTimeOffset.FromUnixTimeMilliseconds(start), sums.Latest.Cycle.End,
-                    after, terms.MonthlyQuota, terms.OverageAllowed), PayloadJson);
-                if (notify.ExecuteNonQuery() == 1)
-                {
-                    notifications.Add(new QueuedNotification(id, subscriptionId, threshold, start));
+                    // Crossed here: below the threshold before this transaction, at or above after it.
+                    var limit = terms.MonthlyQuota * threshold;
+                    if (before * 100 >= limit || after * 100 < limit)
+                    {
+                        continue;
+                    }
+                    if (threshold == Threshold100 && !terms.OverageAllowed)
+                    {
+                        hardCapReached = true;
+                    }
+                    notify ??= new FastStatement(connection, """
+                        INSERT OR IGNORE INTO notifications (id, consumer_id, subscription_id, cycle_start, threshold_percent, payload, next_attempt_at, created_at)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7);
+                        """);
+                    var id = NewId("ntf");
+                    var payload = JsonSerializer.Serialize(new NotificationPayload(
+                        id, "usage.quota.threshold_reached", DateTimeOffset.FromUnixTimeMilliseconds(now), threshold,
+                        subscriptionId, terms.ConsumerId, terms.ApiId, terms.PlanId,
+                        DateTimeOffset.FromUnixTimeMilliseconds(start), sums.Latest.Cycle.End,
+                        after, terms.MonthlyQuota, terms.OverageAllowed), PayloadJson);
+                    if (notify.Bind(1, id).Bind(2, terms.ConsumerId).Bind(3, subscriptionId).Bind(4, start)
+                        .Bind(5, threshold).Bind(6, payload).Bind(7, now).Execute() == 1)
+                    {
+                        notifications.Add(new QueuedNotification(id, subscriptionId, threshold, start));
+                    }
                 }
             }
+            return (hardCapReached, notifications);
         }
-        return (hardCapReached, notifications);
+        finally
+        {
+            notify?.Dispose();
+        }
     }
 
     private static long SafeMs(Google.Protobuf.WellKnownTypes.Timestamp t) =>
@@ -433,14 +405,25 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
 
     private sealed record Candidate(UsageEvent Event, long OccurredMs, BillingCycle Cycle);
 
-    private sealed record Quarantined(string Key, QuarantineReason Reason, string Detail, long OccurredMs, UsageEvent Event);
-
-    private readonly record struct RollupKey(Granularity Granularity, long BucketStart, string SubscriptionId, string KeyId, string ApiId, string ConsumerId, string ProviderId);
-
-    private readonly record struct Sums(long Total, long Billable, long BytesIn, long BytesOut)
+    /// <summary>One IngestEvents call on its way through group commit.</summary>
+    private sealed class Batch(List<Candidate> candidates, List<Quarantined> quarantined)
     {
-        public Sums Add(UsageEvent e) => new(Total + 1, Billable + (e.Billable ? 1 : 0), BytesIn + e.BytesIn, BytesOut + e.BytesOut);
+        public List<Candidate> Candidates { get; } = candidates;
+
+        public List<Quarantined> Quarantined { get; } = quarantined;
+
+        public int OutsideWindow { get; set; }
+
+        public int Future { get; set; }
+
+        public int Invalid { get; set; }
+
+        public int Accepted { get; set; }
+
+        public TaskCompletionSource<IngestResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
+
+    private sealed record Quarantined(string Key, QuarantineReason Reason, string Detail, long OccurredMs, UsageEvent Event);
 
     private readonly record struct CycleSums(long Total, long Billable, Candidate Latest)
     {

@@ -1,9 +1,11 @@
 -- Raw usage events, deduplicated on the edge's event id and kept for reconciliation.
 -- The plan terms the edge enforced travel with every event (see docs/usage-and-billing.md).
--- cycle_start is the billing cycle the event was counted in, so a recount from raw events
--- uses exactly the assignment the counters used.
+-- id grows with every insert (writes are serialised), which the rollup watermark relies on;
+-- rows are appended, so a batch dirties few pages. cycle_start is the billing cycle the event
+-- was counted in, so a recount from raw events uses exactly the assignment the counters used.
 CREATE TABLE events (
-  event_id TEXT PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
   occurred_at INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
   edge_id TEXT NOT NULL,
@@ -27,7 +29,7 @@ CREATE TABLE events (
   currency TEXT NOT NULL,
   subscription_start INTEGER NOT NULL,
   cycle_start INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 CREATE INDEX events_subscription_cycle ON events (subscription_id, cycle_start);
 
@@ -44,9 +46,10 @@ CREATE TABLE quarantine (
   received_at INTEGER NOT NULL
 ) STRICT;
 
--- Counters per (granularity, bucket, subscription, key, api) maintained in the ingest
--- transaction. consumer_id and provider_id are part of the key so that a row never mixes
--- tenants, whatever an event claims. granularity: 1 minute, 2 hour, 3 day (UTC).
+-- Counters per (granularity, bucket, subscription, key, api), maintained by the roller from the
+-- events after the watermark below, in the transaction that moves the watermark. consumer_id
+-- and provider_id are part of the key so that a row never mixes tenants, whatever an event
+-- claims. granularity: 1 minute, 2 hour, 3 day (UTC).
 CREATE TABLE rollups (
   granularity INTEGER NOT NULL,
   bucket_start INTEGER NOT NULL,
@@ -65,6 +68,14 @@ CREATE TABLE rollups (
 CREATE INDEX rollups_consumer ON rollups (granularity, consumer_id, bucket_start);
 CREATE INDEX rollups_provider ON rollups (granularity, provider_id, bucket_start);
 CREATE INDEX rollups_subscription ON rollups (granularity, subscription_id, bucket_start);
+
+-- The last events.id the rollups include (one row).
+CREATE TABLE rollup_watermark (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last_event_id INTEGER NOT NULL
+) STRICT;
+
+INSERT INTO rollup_watermark (id, last_event_id) VALUES (1, 0);
 
 -- The latest plan-terms snapshot seen for each subscription (by occurred_at of its events).
 CREATE TABLE subscriptions (

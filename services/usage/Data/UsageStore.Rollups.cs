@@ -1,0 +1,84 @@
+namespace Veil.Usage.Data;
+
+public sealed partial class UsageStore
+{
+    /// <summary>
+    /// Folds up to <paramref name="limit"/> events after the watermark into the minute, hour and
+    /// day rollups and moves the watermark past them, in one transaction: each event is rolled up
+    /// exactly once, a crash redoes the whole step, and the rollups always equal the raw events
+    /// up to the watermark. The grouping runs inside SQLite (one INSERT … SELECT … GROUP BY per
+    /// granularity over a range of event ids). Returns how many events were rolled up and when
+    /// the first of them was received.
+    /// </summary>
+    public Task<(int Count, long? FirstReceivedAtMs)> RollUpAsync(int limit, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            long after, upto;
+            long? firstReceived;
+            await using (var read = connection.CreateCommand())
+            {
+                read.Transaction = transaction;
+                // Ids are dense and only grow (serialised inserts, no deletes of the newest rows).
+                read.CommandText = """
+                    SELECT w.last_event_id,
+                           MIN(COALESCE((SELECT MAX(id) FROM events), 0), w.last_event_id + $limit),
+                           (SELECT received_at FROM events WHERE id > w.last_event_id ORDER BY id LIMIT 1)
+                    FROM rollup_watermark w WHERE w.id = 1;
+                    """;
+                read.Parameters.AddWithValue("$limit", limit);
+                await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+                await reader.ReadAsync(cancellationToken);
+                (after, upto, firstReceived) = (reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
+            }
+            if (upto <= after)
+            {
+                return (0, null);
+            }
+
+            using (var roll = new FastStatement(connection, """
+                INSERT INTO rollups (granularity, bucket_start, subscription_id, key_id, api_id, consumer_id, provider_id,
+                                     total_calls, billable_calls, bytes_in, bytes_out)
+                SELECT ?1, occurred_at - occurred_at % ?2, subscription_id, key_id, api_id, consumer_id, provider_id,
+                       COUNT(*), SUM(billable), SUM(bytes_in), SUM(bytes_out)
+                FROM events WHERE id > ?3 AND id <= ?4
+                GROUP BY 2, 3, 4, 5, 6, 7
+                ON CONFLICT DO UPDATE SET
+                  total_calls = total_calls + excluded.total_calls,
+                  billable_calls = billable_calls + excluded.billable_calls,
+                  bytes_in = bytes_in + excluded.bytes_in,
+                  bytes_out = bytes_out + excluded.bytes_out;
+                """))
+            {
+                foreach (var (granularity, unit) in Units)
+                {
+                    roll.Bind(1, (long)granularity).Bind(2, unit).Bind(3, after).Bind(4, upto).Execute();
+                }
+            }
+            await using (var move = connection.CreateCommand())
+            {
+                move.Transaction = transaction;
+                move.CommandText = "UPDATE rollup_watermark SET last_event_id = $upto WHERE id = 1;";
+                move.Parameters.AddWithValue("$upto", upto);
+                await move.ExecuteNonQueryAsync(cancellationToken);
+            }
+            return ((int)(upto - after), firstReceived);
+        }, cancellationToken);
+
+    /// <summary>
+    /// How far the rollups lag behind the raw events: the number of events after the watermark
+    /// and when the oldest of them was received (null when none).
+    /// </summary>
+    public async Task<(long Pending, long? OldestReceivedAtMs)> RollupLagAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (SELECT COALESCE(MAX(id), 0) FROM events) - w.last_event_id,
+                   (SELECT received_at FROM events WHERE id > w.last_event_id ORDER BY id LIMIT 1)
+            FROM rollup_watermark w WHERE w.id = 1;
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
+    }
+}
