@@ -1,0 +1,293 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Veil.Billing.Data;
+using Veil.Usage.V1;
+
+namespace Veil.Billing;
+
+/// <summary>
+/// Turns usage into invoices. Three entry points, serialised by one gate so that the jobs and a
+/// manual reconciliation never interleave in this process (across replicas the store's
+/// conditional writes inside immediate transactions keep them correct):
+/// <list type="bullet">
+/// <item><see cref="SyncAsync"/>: drafts from usage's counters for every cycle after the watermark,
+/// then finalisation of due drafts from a recount;</item>
+/// <item><see cref="ReconcileAsync"/>: a recount of every cycle in the lookback window; drafts are
+/// updated (and finalised when due), finalised invoices get adjustments, the run is recorded;</item>
+/// <item><see cref="RefreshDraftAsync"/>: one draft brought up to date for a read, never failing it.</item>
+/// </list>
+/// </summary>
+public sealed class InvoiceEngine(BillingStore store, IServiceProvider services, TimeProvider time, IOptionsMonitor<BillingOptions> options,
+    BillingMetrics metrics, ILogger<InvoiceEngine> logger)
+{
+    private const int DueBatch = 500;
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConcurrentDictionary<string, byte> _mismatchLogged = new(StringComparer.Ordinal);
+
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// Creates and updates drafts from usage's counters, then finalises the drafts whose cycle ended
+    /// more than the grace period ago, from a recount of their raw events. When usage does not
+    /// answer, nothing moves and the next tick tries again.
+    /// </summary>
+    public async Task SyncAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await SyncCoreAsync(cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Recounts every open and recently ended cycle from the raw events and records the run.</summary>
+    public async Task<RunRecord> ReconcileAsync(bool manual, string requestedBy, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await ReconcileCoreAsync(manual, requestedBy, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// The draft brought up to date with usage's counters when usage answers within
+    /// <see cref="BillingOptions.ReadRefreshTimeout"/>; otherwise the last computed state. Reads never
+    /// fail because usage is down.
+    /// </summary>
+    public async Task<InvoiceRecord> RefreshDraftAsync(InvoiceRecord invoice, CancellationToken cancellationToken)
+    {
+        if (invoice.Finalized)
+        {
+            return invoice;
+        }
+        try
+        {
+            var usage = services.GetRequiredService<UsageCycles>();
+            var found = await usage.FindAsync(invoice.SubscriptionId, invoice.PeriodStart, invoice.PeriodEnd, recount: false,
+                options.CurrentValue.ReadRefreshTimeout, cancellationToken);
+            if (found is not { } cycle || cycle.Cycle.BillableCalls == invoice.BillableCalls)
+            {
+                return invoice;
+            }
+            // The invoice's stored terms are the plan's (plans never change), so no call to subscriptions.
+            var (lines, subtotal) = Pricing.Price(invoice.Terms, cycle.Cycle.BillableCalls);
+            var result = await store.ApplyAsync([new PricedCycle(cycle.Cycle, invoice.Terms, lines, subtotal)], CountSource.Counters, Now, long.MinValue,
+                null, cancellationToken);
+            metrics.DraftsChanged(result.Changed);
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            metrics.Failed("read_refresh", "usage_unavailable");
+            BillingLog.ReadRefreshSkipped(logger, invoice.Id, ex.StatusCode);
+            return invoice;
+        }
+        catch (OverflowException)
+        {
+            metrics.Failed("read_refresh", "overflow");
+            BillingLog.AmountOverflow(logger, invoice.SubscriptionId, invoice.PeriodStart);
+            return invoice;
+        }
+        return await store.FindInvoiceAsync(invoice.Id, null, cancellationToken) ?? invoice;
+    }
+
+    private async Task SyncCoreAsync(CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var dueBy = now - (long)options.CurrentValue.FinalizationGrace.TotalMilliseconds;
+        var usage = services.GetRequiredService<UsageCycles>();
+        var watermark = await store.GetWatermarkAsync(cancellationToken);
+        var blockedAt = long.MaxValue;
+        int seen = 0, changed = 0, finalized = 0;
+        try
+        {
+            await foreach (var page in usage.PagesAsync(null, watermark, null, recount: false, null, cancellationToken))
+            {
+                seen += page.Count;
+                var (priced, blocked) = await PriceAsync(page, "sync", cancellationToken);
+                blockedAt = Math.Min(blockedAt, blocked);
+                var result = await store.ApplyAsync(priced, CountSource.Counters, now, long.MinValue, null, cancellationToken);
+                changed += result.Created + result.Changed;
+                Report(result, "sync");
+            }
+
+            // Finalisation needs the exact count: each due draft is recounted from the raw events.
+            foreach (var draft in await store.ListDueDraftsAsync(dueBy, DueBatch, cancellationToken))
+            {
+                var found = await usage.FindAsync(draft.SubscriptionId, draft.PeriodStart, draft.PeriodEnd, recount: true, null, cancellationToken);
+                if (found is not { } cycle)
+                {
+                    metrics.Failed("finalize", "cycle_missing");
+                    BillingLog.CycleMissing(logger, draft.Id, draft.SubscriptionId);
+                    continue;
+                }
+                var (priced, blocked) = await PriceAsync([cycle], "finalize", cancellationToken);
+                blockedAt = Math.Min(blockedAt, blocked);
+                var result = await store.ApplyAsync(priced, CountSource.Recount, now, dueBy, null, cancellationToken);
+                finalized += result.Finalized.Count;
+                Report(result, "finalize");
+            }
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            metrics.Failed("sync", "usage_unavailable");
+            BillingLog.UsageUnavailable(logger, "draft sync", ex.StatusCode, ex);
+            return;
+        }
+
+        metrics.DraftsChanged(changed);
+        BillingLog.SyncCompleted(logger, seen, changed, finalized);
+        // Next time, list again every cycle that is open, in its grace period, or could not be invoiced.
+        await store.AdvanceWatermarkAsync(blockedAt == long.MaxValue ? dueBy : Math.Min(dueBy, blockedAt - 1), cancellationToken);
+    }
+
+    private async Task<RunRecord> ReconcileCoreAsync(bool manual, string requestedBy, CancellationToken cancellationToken)
+    {
+        var o = options.CurrentValue;
+        var now = Now;
+        var dueBy = now - (long)o.FinalizationGrace.TotalMilliseconds;
+        var windowStart = now - (long)o.ReconciliationLookback.TotalMilliseconds;
+        var runId = BillingStore.NewId("rec");
+        var stopwatch = Stopwatch.StartNew();
+        await store.StartRunAsync(runId, manual ? 2 : 1, requestedBy, now, windowStart, cancellationToken);
+
+        int @checked = 0, differences = 0, adjustments = 0;
+        var error = "";
+        try
+        {
+            var usage = services.GetRequiredService<UsageCycles>();
+            await foreach (var page in usage.PagesAsync(null, windowStart, null, recount: true, null, cancellationToken))
+            {
+                var (priced, blocked) = await PriceAsync(page, "reconcile", cancellationToken);
+                if (blocked != long.MaxValue && error.Length == 0)
+                {
+                    error = "Subscriptions did not answer GetPlan for some new cycles; they are left for the next run.";
+                }
+                var result = await store.ApplyAsync(priced, CountSource.Recount, now, dueBy, runId, cancellationToken);
+                @checked += result.Checked + result.Created;
+                differences += result.Differences;
+                adjustments += result.Adjustments.Count;
+                Report(result, "reconcile");
+            }
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            metrics.Failed("reconcile", "usage_unavailable");
+            BillingLog.UsageUnavailable(logger, "reconciliation", ex.StatusCode, ex);
+            error = $"Usage did not answer ListCycleUsage ({ex.StatusCode}); the next run checks every cycle again.";
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            error = "Stopped: the billing process is shutting down.";
+        }
+
+        var succeeded = error.Length == 0;
+        // Recorded even when the caller's token is cancelled: a run never stays "running".
+        await store.FinishRunAsync(runId, succeeded, Now, @checked, differences, adjustments, error, CancellationToken.None);
+        metrics.ReconciliationRun(succeeded, differences, stopwatch.Elapsed);
+        if (succeeded)
+        {
+            BillingLog.ReconciliationFinished(logger, runId, @checked, differences, adjustments);
+        }
+        else
+        {
+            BillingLog.ReconciliationFailed(logger, runId, @checked, error);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return (await store.ListRunsAsync(runId, 1, null, cancellationToken)).Single();
+    }
+
+    /// <summary>
+    /// Prices a page: terms stored on an existing invoice, else the plan from subscriptions. Returns
+    /// the priced cycles and the earliest end of a cycle that must be tried again (subscriptions did
+    /// not answer); cycles that can never be priced (unknown plan, overflow) are logged and skipped.
+    /// </summary>
+    private async Task<(List<PricedCycle> Priced, long BlockedAt)> PriceAsync(IReadOnlyList<(CycleInput Cycle, CycleUsage Raw)> page, string job,
+        CancellationToken cancellationToken)
+    {
+        var stored = await store.FindStoredTermsAsync(page.Select(c => (c.Cycle.SubscriptionId, c.Cycle.PeriodStart)), cancellationToken);
+        var plans = services.GetRequiredService<PlanTermsSource>();
+        var priced = new List<PricedCycle>(page.Count);
+        var blockedAt = long.MaxValue;
+        foreach (var (cycle, raw) in page)
+        {
+            if (!stored.TryGetValue((cycle.SubscriptionId, cycle.PeriodStart), out var terms))
+            {
+                try
+                {
+                    terms = await plans.GetAsync(cycle.PlanId, cancellationToken);
+                }
+                catch (PlanNotFoundException)
+                {
+                    metrics.Failed(job, "plan_not_found");
+                    BillingLog.PlanNotFound(logger, cycle.PlanId, cycle.SubscriptionId);
+                    continue;
+                }
+                catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    metrics.Failed(job, "plan_unavailable");
+                    BillingLog.PlanUnavailable(logger, cycle.PlanId, ex.StatusCode, cycle.SubscriptionId);
+                    blockedAt = Math.Min(blockedAt, cycle.PeriodEnd);
+                    continue;
+                }
+            }
+            CheckSnapshot(cycle, raw, terms);
+            try
+            {
+                var (lines, subtotal) = Pricing.Price(terms, cycle.BillableCalls);
+                priced.Add(new PricedCycle(cycle, terms, lines, subtotal));
+            }
+            catch (OverflowException)
+            {
+                metrics.Failed(job, "overflow");
+                BillingLog.AmountOverflow(logger, cycle.SubscriptionId, cycle.PeriodStart);
+            }
+        }
+        return (priced, blockedAt);
+    }
+
+    /// <summary>
+    /// Usage keeps the terms the edge enforced; plans never change, so they must equal the plan's.
+    /// A difference means an edge or data bug: the plan is billed and the difference logged once.
+    /// </summary>
+    private void CheckSnapshot(CycleInput cycle, CycleUsage raw, Terms terms)
+    {
+        var matches = raw.MonthlyQuota == terms.MonthlyQuota && raw.OverageAllowed == terms.OverageAllowed &&
+            raw.PricePerCallMinor == terms.PricePerCallMinor && (raw.Currency.Length == 0 || raw.Currency == terms.Currency);
+        if (!matches && _mismatchLogged.TryAdd(cycle.SubscriptionId, 0))
+        {
+            metrics.Failed("pricing", "snapshot_mismatch");
+            BillingLog.SnapshotMismatch(logger, cycle.SubscriptionId, cycle.PlanId);
+        }
+    }
+
+    private void Report(ApplyResult result, string job)
+    {
+        foreach (var (subscriptionId, periodStart) in result.Overflowed)
+        {
+            metrics.Failed(job, "overflow");
+            BillingLog.AmountOverflow(logger, subscriptionId, periodStart);
+        }
+        foreach (var invoice in result.Finalized)
+        {
+            BillingLog.InvoiceFinalized(logger, invoice.Id, invoice.Number, invoice.AccountId, invoice.TotalMinor, invoice.Currency);
+        }
+        metrics.Finalized(result.Finalized.Count);
+        foreach (var (adjustment, calls) in result.Adjustments)
+        {
+            metrics.AdjustmentWritten("reconciliation");
+            BillingLog.ReconciliationAdjusted(logger, adjustment.InvoiceId!, adjustment.AmountMinor, adjustment.Currency, calls);
+        }
+    }
+}
