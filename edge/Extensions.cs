@@ -9,6 +9,7 @@ using Veil.Catalog.V1;
 using Veil.Edge;
 using Veil.Edge.Auth;
 using Veil.Edge.Pipeline;
+using Veil.Edge.RateLimiting;
 using Veil.Edge.Routing;
 using Veil.Identity.V1;
 using Veil.Subscriptions.V1;
@@ -47,6 +48,7 @@ public static class EdgeExtensions
         services.AddSingleton<IForwarderHttpClientFactory, EdgeForwarderHttpClientFactory>();
         LimitDiscoveryToManagementRoutes(services);
 
+        services.AddEdgeRateLimiting();
         services.AddSingleton<ApiKeyValidator>();
         services.AddSingleton<EntitlementChecker>();
         // One retry on Unavailable, inside the call's deadline; both RPCs are reads. The mesh and the
@@ -103,8 +105,10 @@ public static class EdgeExtensions
         {
             pipeline.UseMiddleware<ForwarderErrorMiddleware>();
             pipeline.UseMiddleware<ApiCallMiddleware>();
+            pipeline.UseIpRateLimit();
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
             pipeline.UseMiddleware<EntitlementMiddleware>();
+            pipeline.UseConsumerRateLimits();
             // Rate limiting, quota and usage steps go here: each is one middleware reading ApiCallFeature.
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();

@@ -27,4 +27,7 @@ internal sealed class ApiCallFeature(string apiId, long startTimestamp)
 
     /// <summary>The subscription's plan (limits, quota), for the rate-limit and quota steps.</summary>
     public Plan? Plan { get; set; }
+
+    /// <summary>False when the edge refused the call itself (e.g. a rate limit answered 429): not billed.</summary>
+    public bool Billable { get; set; } = true;
 }

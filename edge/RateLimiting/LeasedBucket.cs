@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Veil.Edge.RateLimiting;
+
+/// <summary>
+/// One limit as the edge applies it: rate and burst, the lease size L, the local fallback at
+/// <c>limit / N</c>, and its ready-made <c>RateLimit-Policy</c> header value. Immutable; a bucket
+/// gets a new one when its plan changes.
+/// </summary>
+internal sealed class LimitSpec
+{
+    public LimitSpec(string name, long quota, long windowSeconds, long burst, RateLimitingOptions options)
+    {
+        Name = name;
+        Quota = quota;
+        WindowSeconds = windowSeconds;
+        Burst = burst;
+        Rate = (double)quota / windowSeconds;
+        LeaseSize = Math.Clamp((long)Math.Ceiling(Rate * options.LeaseWindow.TotalSeconds), Math.Min(options.MinLease, burst), burst);
+        LowWater = LeaseSize / 2;
+        LocalRate = Rate / options.EdgeCount;
+        LocalBurst = Math.Max(1, burst / options.EdgeCount);
+        Policy = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";q={quota};w={windowSeconds}");
+    }
+
+    /// <summary><c>ip</c>, <c>key</c>, <c>consumer</c> or <c>plan</c>.</summary>
+    public string Name { get; }
+    public long Quota { get; }
+    public long WindowSeconds { get; }
+    public long Burst { get; }
+    public double Rate { get; }
+    /// <summary>L: the most unspent leased tokens this edge holds for one bucket (the accuracy bound's L).</summary>
+    public long LeaseSize { get; }
+    /// <summary>A renewal is sent when the held tokens fall to this level (ahead of need).</summary>
+    public long LowWater { get; }
+    public double LocalRate { get; }
+    public long LocalBurst { get; }
+    public string Policy { get; }
+
+    public bool SameLimits(long quota, long windowSeconds, long burst) => Quota == quota && WindowSeconds == windowSeconds && Burst == burst;
+}
+
+/// <summary>What one bucket said about one request.</summary>
+internal enum TakeResult
+{
+    /// <summary>A token was spent (from a lease, or from the local bucket when <see cref="Decision.Local"/>).</summary>
+    Taken,
+    /// <summary>No token: the request is limited.</summary>
+    Empty,
+    /// <summary>Cold bucket: its first lease is on the way; wait for <see cref="LeasedBucket.Pending"/> (bounded).</summary>
+    Wait,
+}
+
+/// <summary>The outcome of one bucket for one request; a struct so the hot path allocates nothing.</summary>
+internal struct Decision
+{
+    public TakeResult Result;
+    /// <summary>Decided by the local fallback bucket (degraded), not by a lease.</summary>
+    public bool Local;
+    /// <summary>Expiry of the lease the token came from (to refund it into the same lease); 0 for local tokens.</summary>
+    public long LeaseExpiry;
+    /// <summary>Tokens this client may still expect (the header's <c>r</c>).</summary>
+    public long Remaining;
+    /// <summary>Seconds until the limit is fully restored, or until the next token when limited (header's <c>t</c>, Retry-After).</summary>
+    public long ResetSeconds;
+}
+
+/// <summary>
+/// One token bucket as one edge sees it: the unspent tokens of up to two leases (each with its own
+/// monotonic expiry, counted from the send of the AcquireLease that granted it), the renewal state,
+/// and a local token bucket at <c>limit / N</c> used only in degraded mode. Every method holds the
+/// lock for a few arithmetic operations and never across an await.
+/// </summary>
+internal sealed class LeasedBucket(string id, LimitSpec spec)
+{
+    private static readonly double TicksPerSecond = Stopwatch.Frequency;
+
+    private readonly Lock _gate = new();
+    private long _tokensA, _expiryA, _tokensB, _expiryB;
+    private bool _inFlight;
+    private long _inFlightRequested;
+    private long _notBefore;
+    private long _lastRemaining;
+    private long _answeredEpoch = -1;
+    private TaskCompletionSource? _pending;
+
+    private long _localEpoch = -1;
+    private double _localLevel;
+    private long _localRefill;
+
+    /// <summary>The bucket id sent to the ratelimit service (<c>key:&lt;key_id&gt;</c>, …).</summary>
+    public string Id { get; } = id;
+
+    public LimitSpec Spec { get; set; } = spec;
+
+    /// <summary><see cref="Environment.TickCount64"/> of the last use, for idle eviction.</summary>
+    public long LastUsed;
+
+    /// <summary>The renewal in flight, for a cold bucket's bounded wait.</summary>
+    public Task? Pending => _pending?.Task;
+
+    public bool IsIdle(long nowTicks, long idleMs)
+    {
+        lock (_gate)
+        {
+            return !_inFlight && nowTicks - Volatile.Read(ref LastUsed) > idleMs;
+        }
+    }
+
+    /// <summary>
+    /// Spends one leased token if one is held. Sets <paramref name="renew"/> when the caller must
+    /// queue a renewal (held tokens at or below the low-water mark, none in flight).
+    /// </summary>
+    public Decision TakeLeased(long now, long epoch, out bool renew)
+    {
+        var spec = Spec;
+        var decision = default(Decision);
+        renew = false;
+        lock (_gate)
+        {
+            if (_expiryA <= now) _tokensA = 0;
+            if (_expiryB <= now) _tokensB = 0;
+            var held = _tokensA + _tokensB;
+            var cold = _answeredEpoch != epoch;
+            if (held > 0)
+            {
+                // Spend the lease that expires first.
+                if (_tokensA > 0 && (_tokensB == 0 || _expiryA <= _expiryB))
+                {
+                    _tokensA--;
+                    decision.LeaseExpiry = _expiryA;
+                }
+                else
+                {
+                    _tokensB--;
+                    decision.LeaseExpiry = _expiryB;
+                }
+                held--;
+                decision.Result = TakeResult.Taken;
+            }
+            else
+            {
+                decision.Result = cold || (_inFlight && _lastRemaining > 0) ? TakeResult.Wait : TakeResult.Empty;
+            }
+
+            if (!_inFlight && held <= spec.LowWater && (cold || now >= _notBefore))
+            {
+                _inFlight = true;
+                _pending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                renew = true;
+            }
+            if (decision.Result == TakeResult.Wait && !_inFlight)
+            {
+                // Backing off after an empty answer: nothing to wait for.
+                decision.Result = TakeResult.Empty;
+            }
+
+            decision.Remaining = Math.Min(spec.Burst, held + Math.Max(0, _lastRemaining));
+            decision.ResetSeconds = decision.Result == TakeResult.Empty
+                ? Math.Max(1, SecondsCeiling(Math.Max(_notBefore - now, 0) / TicksPerSecond, 1 / spec.Rate))
+                : SecondsCeiling((spec.Burst - decision.Remaining) / spec.Rate, 0);
+        }
+        return decision;
+    }
+
+    /// <summary>Takes one token from the local fallback bucket (degraded mode: <c>limit / N</c>).</summary>
+    public Decision TakeLocal(long now, long degradedEpoch)
+    {
+        var spec = Spec;
+        var decision = new Decision { Local = true };
+        lock (_gate)
+        {
+            if (_localEpoch != degradedEpoch)
+            {
+                _localEpoch = degradedEpoch;
+                _localLevel = spec.LocalBurst;
+                _localRefill = now;
+            }
+            var elapsed = (now - _localRefill) / TicksPerSecond;
+            if (elapsed > 0)
+            {
+                _localLevel = Math.Min(spec.LocalBurst, _localLevel + elapsed * spec.LocalRate);
+                _localRefill = now;
+            }
+            if (_localLevel >= 1 - 1e-9)
+            {
+                _localLevel -= 1;
+                decision.Result = TakeResult.Taken;
+                decision.Remaining = (long)Math.Floor(_localLevel + 1e-9);
+                decision.ResetSeconds = SecondsCeiling((spec.LocalBurst - _localLevel) / spec.LocalRate, 0);
+            }
+            else
+            {
+                decision.Result = TakeResult.Empty;
+                decision.ResetSeconds = Math.Max(1, SecondsCeiling((1 - _localLevel) / spec.LocalRate, 1));
+            }
+        }
+        return decision;
+    }
+
+    /// <summary>Gives back a token a later limit refused (only into the lease it came from, if unexpired).</summary>
+    public void Refund(in Decision decision, long now)
+    {
+        lock (_gate)
+        {
+            if (decision.Local)
+            {
+                _localLevel = Math.Min(Spec.LocalBurst, _localLevel + 1);
+            }
+            else if (decision.LeaseExpiry > now && _tokensA + _tokensB + _inFlightRequested < Spec.LeaseSize)
+            {
+                // Keeping held + in-flight ≤ L keeps the bound's L; a token that does not fit is lost (under-admits).
+                if (_expiryA == decision.LeaseExpiry) _tokensA++;
+                else if (_expiryB == decision.LeaseExpiry) _tokensB++;
+            }
+        }
+    }
+
+    /// <summary>Tokens to ask for in the renewal being sent: L minus what is held.</summary>
+    public long BeginRequest(long now)
+    {
+        lock (_gate)
+        {
+            if (_expiryA <= now) _tokensA = 0;
+            if (_expiryB <= now) _tokensB = 0;
+            _inFlightRequested = Math.Max(0, Spec.LeaseSize - _tokensA - _tokensB);
+            return _inFlightRequested;
+        }
+    }
+
+    /// <summary>Applies a grant. <paramref name="sentAt"/> is when the request was sent: the lease's TTL counts from there.</summary>
+    public void Granted(long sentAt, long now, long epoch, long granted, long ttlMs, long remaining, long retryAfterMs)
+    {
+        TaskCompletionSource? pending;
+        lock (_gate)
+        {
+            var spec = Spec;
+            var expiry = sentAt + (long)(ttlMs * TicksPerSecond / 1000);
+            if (granted > 0 && expiry > now)
+            {
+                if (_expiryA <= now) _tokensA = 0;
+                if (_expiryB <= now) _tokensB = 0;
+                if (_tokensA == 0) (_tokensA, _expiryA) = (granted, expiry);
+                else if (_tokensB == 0) (_tokensB, _expiryB) = (granted, expiry);
+                // Both slots busy: join the later slot but keep its earlier expiry (spending sooner is safe).
+                else if (_expiryA >= _expiryB) _tokensA += granted;
+                else _tokensB += granted;
+            }
+            _lastRemaining = remaining;
+            _answeredEpoch = epoch;
+            if (granted < _inFlightRequested)
+            {
+                // The store ran dry: do not ask again before it has refilled about half a lease.
+                var waitSeconds = Math.Max(retryAfterMs / 1000.0, spec.LowWater / spec.Rate);
+                _notBefore = now + (long)(Math.Min(waitSeconds, 0.5) * TicksPerSecond);
+            }
+            else
+            {
+                _notBefore = 0;
+            }
+            _inFlight = false;
+            _inFlightRequested = 0;
+            pending = _pending;
+            _pending = null;
+        }
+        pending?.TrySetResult();
+    }
+
+    /// <summary>The renewal failed (the edge is going degraded); wakes any cold waiter.</summary>
+    public void Failed()
+    {
+        TaskCompletionSource? pending;
+        lock (_gate)
+        {
+            _inFlight = false;
+            _inFlightRequested = 0;
+            pending = _pending;
+            _pending = null;
+        }
+        pending?.TrySetResult();
+    }
+
+    private static long SecondsCeiling(double seconds, double atLeast) => (long)Math.Ceiling(Math.Max(seconds, atLeast) - 1e-9);
+}
