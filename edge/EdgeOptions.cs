@@ -23,7 +23,7 @@ public sealed class EdgeOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:00:30")]
     public TimeSpan AuthCallTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long connecting to an upstream may take before the call fails with 502.</summary>
+    /// <summary>How long connecting to an upstream may take (a refused connection fails at once with 502; this bounds a silent one, then 504).</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan UpstreamConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
