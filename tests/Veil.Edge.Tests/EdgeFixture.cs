@@ -51,6 +51,8 @@ public sealed class EdgeFixture : IAsyncLifetime
     }
 
     private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge) => edge
+        // These tests are about auth and routing; rate limiting has its own (RateLimitFixture).
+        .With("Edge:RateLimiting:Enabled", "false")
         .With("services:identity:http:0", Identity.HttpUrl.ToString())
         .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
         .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
