@@ -18,6 +18,8 @@ internal sealed record FleetSettings(string DataDirectory, IConfiguration Config
         ["catalog:grpc"] = 5202,
         ["subscriptions:http"] = 5301,
         ["subscriptions:grpc"] = 5302,
+        ["ratelimit:http"] = 5401,
+        ["ratelimit:grpc"] = 5402,
         ["upstream:http"] = 5900,
     };
 

@@ -17,6 +17,14 @@ var subscriptions = builder.AddVeilService<Projects.Veil_Subscriptions>("subscri
     .WithIdentity(identity)
     .WithReference(catalog.GetEndpoint("grpc"));
 
+// Token buckets in memory by default; set Veil:Redis (a StackExchange.Redis configuration string,
+// e.g. "localhost:6379") to share them in Redis across edges and ratelimit replicas.
+var ratelimit = builder.AddVeilService<Projects.Veil_RateLimit>("ratelimit", fleet);
+if (!string.IsNullOrWhiteSpace(builder.Configuration["Veil:Redis"]))
+{
+    ratelimit.WithEnvironment("RateLimit__Redis__Configuration", builder.Configuration["Veil:Redis"]);
+}
+
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
@@ -26,10 +34,12 @@ builder.AddProject<Projects.Veil_Edge>("edge")
     .WithReference(catalog.GetEndpoint("grpc"))
     .WithReference(subscriptions.GetEndpoint("http"))
     .WithReference(subscriptions.GetEndpoint("grpc"))
+    .WithReference(ratelimit.GetEndpoint("grpc"))
     .WithHttpHealthCheck("/health")
     .WaitFor(identity)
     .WaitFor(catalog)
-    .WaitFor(subscriptions);
+    .WaitFor(subscriptions)
+    .WaitFor(ratelimit);
 
 builder.AddProject<Projects.Veil_Samples_Upstream>("upstream")
     .WithHttpEndpoint(port: fleet.Port("upstream", "http"), name: "http", isProxied: false)

@@ -24,6 +24,8 @@ public sealed class FleetFixture : IAsyncLifetime
         ["catalog:grpc"] = FreePort.Next(),
         ["subscriptions:http"] = FreePort.Next(),
         ["subscriptions:grpc"] = FreePort.Next(),
+        ["ratelimit:http"] = FreePort.Next(),
+        ["ratelimit:grpc"] = FreePort.Next(),
         ["upstream:http"] = FreePort.Next(),
     };
 
@@ -40,7 +42,7 @@ public sealed class FleetFixture : IAsyncLifetime
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Veil_AppHost>(args, cts.Token);
         _app = await builder.BuildAsync(cts.Token);
         await _app.StartAsync(cts.Token);
-        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "upstream", "edge" })
+        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "ratelimit", "upstream", "edge" })
         {
             await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
         }
