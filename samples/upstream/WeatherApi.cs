@@ -26,6 +26,9 @@ public static class WeatherApi
             return Results.Ok(new { city, forecast });
         });
 
+        // The benchmarks' target: the smallest useful answer, so proxy costs dominate.
+        app.MapGet("/ping", () => "pong");
+
         app.MapMethods("/echo/{**path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], (HttpRequest request) => Results.Ok(new
         {
             method = request.Method,
