@@ -89,7 +89,7 @@ public sealed partial class BillingStore
     }
 
     /// <summary>Adjustments newest first, optionally of one account and/or referring to or applied to one invoice.</summary>
-    public async Task<IReadOnlyList<AdjustmentRecord>> ListAdjustmentsAsync(string? accountId, string? invoiceId, int limit, (long CreatedAt, string Id)? after,
+    public async Task<IReadOnlyList<AdjustmentRecord>> ListAdjustmentsAsync(string? accountId, string? invoiceId, int limit, long? afterSeq,
         CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -97,10 +97,9 @@ public sealed partial class BillingStore
             SELECT {AdjustmentColumns} FROM adjustments a
             WHERE (@account IS NULL OR a.account_id = @account)
               AND (@invoice IS NULL OR a.invoice_id = @invoice OR a.applied_invoice_id = @invoice)
-              AND (@after_at IS NULL OR a.created_at < @after_at OR (a.created_at = @after_at AND a.id < @after_id))
-            ORDER BY a.created_at DESC, a.id DESC LIMIT @limit;
-            """, cancellationToken, ("@account", accountId), ("@invoice", invoiceId), ("@after_at", after?.CreatedAt), ("@after_id", after?.Id),
-            ("@limit", limit));
+              AND (@after IS NULL OR a.rowid < @after)
+            ORDER BY a.rowid DESC LIMIT @limit;
+            """, cancellationToken, ("@account", accountId), ("@invoice", invoiceId), ("@after", afterSeq), ("@limit", limit));
     }
 
     /// <summary>Records the payment of a finalised invoice (idempotent: a paid invoice is returned unchanged).</summary>
@@ -246,25 +245,24 @@ public sealed partial class BillingStore
     }
 
     /// <summary>Runs newest first after the keyset cursor, or the one run <paramref name="runId"/>.</summary>
-    public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? runId, int limit, (long StartedAt, string Id)? after, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? runId, int limit, long? afterSeq, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var runs = new List<RunRecord>();
         await using (var command = Command(connection, null, """
             SELECT id, trigger_kind, requested_by, status, started_at, finished_at, window_start, invoices_checked, differences_found,
-              adjustments_created, error
+              adjustments_created, error, rowid
             FROM reconciliation_runs
-            WHERE (@id IS NULL OR id = @id)
-              AND (@after_at IS NULL OR started_at < @after_at OR (started_at = @after_at AND id < @after_id))
-            ORDER BY started_at DESC, id DESC LIMIT @limit;
-            """, ("@id", runId), ("@after_at", after?.StartedAt), ("@after_id", after?.Id), ("@limit", limit)))
+            WHERE (@id IS NULL OR id = @id) AND (@after IS NULL OR rowid < @after)
+            ORDER BY rowid DESC LIMIT @limit;
+            """, ("@id", runId), ("@after", afterSeq), ("@limit", limit)))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
                 runs.Add(new RunRecord(reader.GetString(0), reader.GetInt32(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4),
                     reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.GetInt64(6), reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9),
-                    reader.GetString(10), []));
+                    reader.GetString(10), [], reader.GetInt64(11)));
             }
         }
         if (runs.Count == 0)

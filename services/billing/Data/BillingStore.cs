@@ -28,7 +28,7 @@ public sealed record InvoiceRecord(
 public sealed record AdjustmentRecord(
     string Id, string AccountId, long AmountMinor, string Currency, string Reason, int Source, string? InvoiceId,
     string? SubscriptionId, string? ApiId, string? ReconciliationRunId, string CreatedBy, long CreatedAt,
-    string? AppliedInvoiceId, long? AppliedAt);
+    string? AppliedInvoiceId, long? AppliedAt, long Seq = 0);
 
 /// <summary>A manual credit hold.</summary>
 public sealed record HoldRecord(string AccountId, string Reason, string PlacedBy, long PlacedAt);
@@ -39,7 +39,7 @@ public sealed record AuditRecord(long Id, long At, string Actor, string Action, 
 
 /// <summary>A reconciliation run with its net adjusted amounts per currency.</summary>
 public sealed record RunRecord(string Id, int Trigger, string RequestedBy, int Status, long StartedAt, long? FinishedAt, long WindowStart,
-    int InvoicesChecked, int DifferencesFound, int AdjustmentsCreated, string Error, IReadOnlyList<(string Currency, long AmountMinor)> Adjusted);
+    int InvoicesChecked, int DifferencesFound, int AdjustmentsCreated, string Error, IReadOnlyList<(string Currency, long AmountMinor)> Adjusted, long Seq);
 
 /// <summary>An account's position in one currency.</summary>
 public sealed record BalanceRecord(string Currency, long UnpaidMinor, int UnpaidInvoices, long PendingAdjustmentsMinor);
@@ -70,7 +70,7 @@ public sealed partial class BillingStore(SqliteDatabase database)
 
     private const string AdjustmentColumns = """
         a.id, a.account_id, a.amount_minor, a.currency, a.reason, a.source, a.invoice_id, a.subscription_id, a.api_id,
-        a.reconciliation_run_id, a.created_by, a.created_at, a.applied_invoice_id, a.applied_at
+        a.reconciliation_run_id, a.created_by, a.created_at, a.applied_invoice_id, a.applied_at, a.rowid
         """;
 
     public static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
@@ -247,7 +247,8 @@ public sealed partial class BillingStore(SqliteDatabase database)
         CreatedBy: r.GetString(10),
         CreatedAt: r.GetInt64(11),
         AppliedInvoiceId: NullableString(r, 12),
-        AppliedAt: r.IsDBNull(13) ? null : r.GetInt64(13));
+        AppliedAt: r.IsDBNull(13) ? null : r.GetInt64(13),
+        Seq: r.GetInt64(14));
 
     private static string? NullableString(SqliteDataReader r, int at) => r.IsDBNull(at) ? null : r.GetString(at);
 

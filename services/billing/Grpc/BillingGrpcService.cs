@@ -158,7 +158,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = PageSize(errors, request.PageSize);
-        var after = KeysetToken(errors, request.PageToken);
+        var after = SequenceToken(errors, request.PageToken);
         OptionalId(errors, "account_id", request.AccountId);
         OptionalId(errors, "invoice_id", request.InvoiceId);
         errors.ThrowIfAny();
@@ -169,8 +169,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         response.Adjustments.AddRange(adjustments.Take(pageSize).Select(ToProto));
         if (adjustments.Count > pageSize)
         {
-            var last = adjustments[pageSize - 1];
-            response.NextPageToken = Token(last.CreatedAt, last.Id);
+            response.NextPageToken = adjustments[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture);
         }
         return response;
     }
@@ -261,7 +260,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = PageSize(errors, request.PageSize);
-        var after = KeysetToken(errors, request.PageToken);
+        var after = SequenceToken(errors, request.PageToken);
         errors.ThrowIfAny();
 
         var runs = await store.ListRunsAsync(null, pageSize + 1, after, context.CancellationToken);
@@ -269,8 +268,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         response.Runs.AddRange(runs.Take(pageSize).Select(ToProto));
         if (runs.Count > pageSize)
         {
-            var last = runs[pageSize - 1];
-            response.NextPageToken = Token(last.StartedAt, last.Id);
+            response.NextPageToken = runs[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture);
         }
         return response;
     }
@@ -281,18 +279,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var errors = new FieldViolations();
         var pageSize = PageSize(errors, request.PageSize);
         OptionalId(errors, "account_id", request.AccountId);
-        long? after = null;
-        if (request.PageToken.Length > 0)
-        {
-            if (long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-            {
-                after = id;
-            }
-            else
-            {
-                errors.Add("page_token", "Not a token from a previous page.");
-            }
-        }
+        var after = SequenceToken(errors, request.PageToken);
         errors.ThrowIfAny();
 
         var entries = await store.ListAuditAsync(NullIfEmpty(request.AccountId), pageSize + 1, after, context.CancellationToken);
@@ -471,6 +458,20 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         catch (FormatException)
         {
             // Falls through to the field error.
+        }
+        errors.Add("page_token", "Not a token from a previous page.");
+        return null;
+    }
+
+    private static long? SequenceToken(FieldViolations errors, string token)
+    {
+        if (token.Length == 0)
+        {
+            return null;
+        }
+        if (long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
+        {
+            return sequence;
         }
         errors.Add("page_token", "Not a token from a previous page.");
         return null;
