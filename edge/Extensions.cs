@@ -49,6 +49,7 @@ public static class EdgeExtensions
         LimitDiscoveryToManagementRoutes(services);
 
         services.AddEdgeRateLimiting();
+        builder.AddEdgeUsage();
         services.AddSingleton<ApiKeyValidator>();
         services.AddSingleton<EntitlementChecker>();
         // One retry on Unavailable, inside the call's deadline; both RPCs are reads. The mesh and the
@@ -103,12 +104,14 @@ public static class EdgeExtensions
 
         app.MapReverseProxy(pipeline =>
         {
+            pipeline.UseUsageRecording();
             pipeline.UseMiddleware<ForwarderErrorMiddleware>();
             pipeline.UseMiddleware<ApiCallMiddleware>();
             pipeline.UseIpRateLimit();
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
             pipeline.UseMiddleware<EntitlementMiddleware>();
             pipeline.UseConsumerRateLimits();
+            pipeline.UseQuotaEnforcement();
             // Rate limiting, quota and usage steps go here: each is one middleware reading ApiCallFeature.
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();

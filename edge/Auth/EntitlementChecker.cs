@@ -5,7 +5,7 @@ using Veil.Subscriptions.V1;
 namespace Veil.Edge.Auth;
 
 /// <summary>An active subscription that lets a consumer call an API, and its plan.</summary>
-internal sealed record Entitlement(string SubscriptionId, string PlanId, Plan? Plan);
+internal sealed record Entitlement(string SubscriptionId, string PlanId, Plan? Plan, Google.Protobuf.WellKnownTypes.Timestamp? SubscriptionStart = null);
 
 /// <summary>
 /// Asks subscriptions whether a consumer may call an API, through the same 1 s single-flight cache
@@ -44,7 +44,7 @@ internal sealed class EntitlementChecker
             _metrics.AuthCall(_state.Service, ok: true);
             _state.Succeeded();
             return response.Entitled && response.Subscription is { } subscription
-                ? new Entitlement(subscription.Id, response.Plan?.Id ?? subscription.PlanId, response.Plan)
+                ? new Entitlement(subscription.Id, response.Plan?.Id ?? subscription.PlanId, response.Plan, subscription.CreateTime)
                 : null;
         }
         catch (RpcException ex)

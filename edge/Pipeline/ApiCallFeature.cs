@@ -28,6 +28,9 @@ internal sealed class ApiCallFeature(string apiId, long startTimestamp)
     /// <summary>The subscription's plan (limits, quota), for the rate-limit and quota steps.</summary>
     public Plan? Plan { get; set; }
 
+    /// <summary>When the subscription started: the anchor of its billing cycles (usage events carry it).</summary>
+    public Google.Protobuf.WellKnownTypes.Timestamp? SubscriptionStart { get; set; }
+
     /// <summary>False when the edge refused the call itself (e.g. a rate limit answered 429): not billed.</summary>
     public bool Billable { get; set; } = true;
 }

@@ -60,6 +60,7 @@ internal sealed class EntitlementMiddleware(RequestDelegate next, EntitlementChe
         call.SubscriptionId = entitlement.SubscriptionId;
         call.PlanId = entitlement.PlanId;
         call.Plan = entitlement.Plan;
+        call.SubscriptionStart = entitlement.SubscriptionStart;
         return next(context);
     }
 }

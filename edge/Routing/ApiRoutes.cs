@@ -18,6 +18,12 @@ internal static partial class ApiRoutes
     /// <summary>Metadata key holding the API id on API routes (and nowhere else).</summary>
     public const string ApiIdKey = "Veil.ApiId";
 
+    /// <summary>Metadata key holding the API's provider account id (usage events carry it).</summary>
+    public const string ProviderIdKey = "Veil.ProviderId";
+
+    /// <summary>Metadata key holding the API config version served.</summary>
+    public const string VersionKey = "Veil.Version";
+
     /// <summary>After the management routes and the edge's own endpoints (order 0).</summary>
     public const int Order = 100;
 
@@ -64,7 +70,8 @@ internal static partial class ApiRoutes
             {
                 [ApiIdKey] = source.ApiId,
                 ["Veil.Slug"] = source.Slug,
-                ["Veil.Version"] = source.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                [VersionKey] = source.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                [ProviderIdKey] = source.ProviderId,
             },
         }.WithTransformPathRemovePrefix("/" + source.Slug);
         cluster = new ClusterConfig

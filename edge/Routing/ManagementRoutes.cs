@@ -27,6 +27,8 @@ internal static class ManagementRoutes
         ("identity", ["/v1/auth", "/v1/accounts", "/v1/keys", "/.well-known"]),
         ("catalog", ["/v1/apis"]),
         ("subscriptions", ["/v1/plans", "/v1/subscriptions"]),
+        ("usage", ["/v1/usage"]),
+        ("billing", ["/v1/invoices", "/v1/billing", "/v1/revenue"]),
     ];
 
     public static IReadOnlyList<RouteConfig> Routes { get; } = CreateRoutes();
@@ -48,7 +50,7 @@ internal static class ManagementRoutes
                     Match = new RouteMatch { Path = prefix + "/{**rest}" },
                 });
             }
-            // Each service's OpenAPI document, renamed so the three can live side by side.
+            // Each service's OpenAPI document, renamed so they can live side by side.
             routes.Add(new RouteConfig
             {
                 RouteId = $"mgmt-openapi-{service}",

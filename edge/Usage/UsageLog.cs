@@ -1,0 +1,35 @@
+namespace Veil.Edge.Usage;
+
+/// <summary>Log messages of the edge's metering (EventIds 4600–4649).</summary>
+internal static partial class UsageLog
+{
+    [LoggerMessage(4600, LogLevel.Information, "Usage spool {Path} opened with {Depth} events waiting to ship")]
+    public static partial void SpoolOpened(ILogger logger, string path, long depth);
+
+    [LoggerMessage(4601, LogLevel.Error, "Usage events are being dropped ({Reason}): the spool holds {Depth} of at most {Max} events. Logged once per episode; see veil.edge.usage.dropped")]
+    public static partial void DroppingStarted(ILogger logger, string reason, long depth, long max);
+
+    [LoggerMessage(4602, LogLevel.Warning, "Usage events are kept again after {Dropped} were dropped ({Reason})")]
+    public static partial void DroppingEnded(ILogger logger, long dropped, string reason);
+
+    [LoggerMessage(4603, LogLevel.Error, "Writing {Count} usage events to the spool failed; retrying")]
+    public static partial void SpoolWriteFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(4604, LogLevel.Warning, "Shipping {Count} usage events failed ({Status}); {Depth} spooled, next try in {Delay}")]
+    public static partial void ShipFailed(ILogger logger, int count, string status, long depth, TimeSpan delay);
+
+    [LoggerMessage(4605, LogLevel.Information, "Usage shipping resumed after {Failures} failed attempts")]
+    public static partial void ShipResumed(ILogger logger, int failures);
+
+    [LoggerMessage(4606, LogLevel.Warning, "Usage quarantined {Count} events from this edge (see ListQuarantinedEvents)")]
+    public static partial void EventsQuarantined(ILogger logger, int count);
+
+    [LoggerMessage(4607, LogLevel.Information, "Usage spool stopped: {Depth} events left to ship after the next start")]
+    public static partial void SpoolStopped(ILogger logger, long depth);
+
+    [LoggerMessage(4610, LogLevel.Information, "Quota watch connected: {Count} exhausted hard-capped subscriptions (revision {Revision})")]
+    public static partial void QuotaWatchConnected(ILogger logger, int count, long revision);
+
+    [LoggerMessage(4611, LogLevel.Warning, "Quota watch lost ({Status}); keeping the last known {Count} exhausted subscriptions, next try in {Delay}")]
+    public static partial void QuotaWatchLost(ILogger logger, string status, int count, TimeSpan delay);
+}

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Veil.Edge.Pipeline;
+using Veil.Edge.Routing;
+using Veil.Usage.V1;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Veil.Edge.Usage;
+
+/// <summary>
+/// Outermost step of the proxy pipeline on API routes: counts the bytes in and out, and when the
+/// call is over hands one <see cref="UsageEvent"/> to the spool (never waiting). Whether the call
+/// is billable follows <see cref="IsBillable"/>.
+/// </summary>
+internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, TimeProvider time, IOptions<EdgeOptions> edge)
+{
+    private readonly string _edgeId = edge.Value.EdgeId ?? Environment.MachineName;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var route = context.GetReverseProxyFeature().Route.Config;
+        if (route.Metadata is null || !route.Metadata.TryGetValue(ApiRoutes.ApiIdKey, out var apiId))
+        {
+            await next(context);
+            return;
+        }
+
+        var occurredAt = time.GetUtcNow();
+        var start = Stopwatch.GetTimestamp();
+        var request = context.Request;
+        CountingStream? requestBody = null;
+        if (request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: true })
+        {
+            requestBody = new CountingStream(request.Body);
+            request.Body = requestBody;
+        }
+        var originalBody = context.Response.Body;
+        var responseBody = new CountingStream(originalBody);
+        context.Response.Body = responseBody;
+        var failed = false;
+        try
+        {
+            await next(context);
+        }
+        catch
+        {
+            failed = true;
+            throw;
+        }
+        finally
+        {
+            context.Response.Body = originalBody;
+            var call = context.Features.Get<ApiCallFeature>();
+            var billable = !failed && IsBillable(call, context.GetForwarderErrorFeature());
+            var usageEvent = new UsageEvent
+            {
+                EventId = Guid.CreateVersion7(occurredAt).ToString(),
+                OccurredAt = Timestamp.FromDateTimeOffset(occurredAt),
+                EdgeId = _edgeId,
+                ApiId = apiId,
+                ProviderId = route.Metadata.GetValueOrDefault(ApiRoutes.ProviderIdKey) ?? "",
+                ConfigVersion = long.TryParse(route.Metadata.GetValueOrDefault(ApiRoutes.VersionKey), NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : 0,
+                KeyId = call?.KeyId ?? "",
+                ConsumerId = call?.ConsumerId ?? "",
+                Method = request.Method,
+                Route = route.Match.Path ?? "",
+                StatusCode = failed && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode,
+                LatencyMs = (long)Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                BytesIn = request.ContentLength ?? requestBody?.Count ?? 0,
+                BytesOut = responseBody.Count,
+                Billable = billable,
+            };
+            if (call is { SubscriptionId: { } subscriptionId, PlanId: { } planId, SubscriptionStart: { } subscriptionStart })
+            {
+                usageEvent.SubscriptionId = subscriptionId;
+                usageEvent.PlanId = planId;
+                usageEvent.SubscriptionStart = subscriptionStart;
+                if (call.Plan is { } plan)
+                {
+                    usageEvent.MonthlyQuota = plan.MonthlyQuota;
+                    usageEvent.OverageAllowed = plan.OverageAllowed;
+                    usageEvent.PricePerCallMinor = plan.PricePerCallMinor;
+                    usageEvent.Currency = plan.Currency;
+                }
+            }
+            else
+            {
+                usageEvent.Billable = false;
+            }
+            spool.TryEnqueue(usageEvent);
+        }
+    }
+
+    /// <summary>
+    /// Billable = the call was entitled, no edge step refused it, and the response the client got
+    /// was produced by the upstream, whatever its status (a 500 from the provider is billed, as the
+    /// provider did the work). Responses the edge generated itself are not: 401, 403, 429 (rate
+    /// limit, quota), 503 with an auth dependency down, and the forwarding errors (502 unreachable
+    /// upstream, 504 upstream timeout, 503 no destination, 400/413 unreadable body, client gone
+    /// before the response). A call whose upstream response was cut off mid-body is billable.
+    /// </summary>
+    internal static bool IsBillable(ApiCallFeature? call, IForwarderErrorFeature? error)
+    {
+        if (call is null || !call.Billable || call.Outcome is not null || call.SubscriptionId is null)
+        {
+            return false;
+        }
+        return error?.Error switch
+        {
+            null or ForwarderError.None => true,
+            // The upstream's status line and headers reached the client; only the body copy failed.
+            ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient or ForwarderError.ResponseBodyDestination
+                or ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestDestination
+                or ForwarderError.UpgradeResponseClient or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseDestination => true,
+            _ => false,
+        };
+    }
+}
+
+/// <summary>A pass-through stream that counts the bytes read or written through it.</summary>
+internal sealed class CountingStream(Stream inner) : Stream
+{
+    public long Count { get; private set; }
+
+    public override bool CanRead => inner.CanRead;
+    public override bool CanSeek => false;
+    public override bool CanWrite => inner.CanWrite;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush() => inner.Flush();
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+
+    public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer));
+
+    public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        Counted(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken));
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Counted(await inner.ReadAsync(buffer, cancellationToken));
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        inner.Write(buffer, offset, count);
+        Count += count;
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        inner.Write(buffer);
+        Count += buffer.Length;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        // Counted before the write completes: a write that then fails was still attempted, which is
+        // all bytes_out promises.
+        Count += buffer.Length;
+        return inner.WriteAsync(buffer, cancellationToken);
+    }
+
+    private int Counted(int read)
+    {
+        Count += read;
+        return read;
+    }
+}

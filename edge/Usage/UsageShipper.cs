@@ -1,0 +1,114 @@
+using Grpc.Core;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using Veil.Usage.V1;
+
+namespace Veil.Edge.Usage;
+
+/// <summary>
+/// Sends the spool's oldest events to usage in batches (<c>IngestEvents</c>, with a deadline) and
+/// deletes them only after usage acknowledged them. IngestEvents is idempotent by event id, so a
+/// batch whose answer was lost is simply sent again: at-least-once delivery, exactly-once counting.
+/// Failures back off exponentially up to <see cref="EdgeUsageOptions.ShipBackoffMax"/>; nothing is
+/// ever deleted unacknowledged, so a usage outage only grows the spool.
+/// </summary>
+internal sealed class UsageShipper(UsageSpool spool, UsageService.UsageServiceClient usage, UsageMetrics metrics,
+    IOptions<EdgeUsageOptions> options, TimeProvider time, ILogger<UsageShipper> logger)
+{
+    private readonly EdgeUsageOptions _options = options.Value;
+
+    /// <summary>Ships until <paramref name="stopping"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var failures = 0;
+        while (!stopping.IsCancellationRequested)
+        {
+            int shipped;
+            try
+            {
+                shipped = await ShipOnceAsync(stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is RpcException or SqliteException)
+            {
+                failures++;
+                metrics.ShipFailed();
+                var delay = Backoff(failures);
+                UsageLog.ShipFailed(logger, _options.ShipBatchSize, ex is RpcException rpc ? rpc.StatusCode.ToString() : "spool error", spool.Depth, delay);
+                try
+                {
+                    await Task.Delay(delay, time, stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
+            if (failures > 0)
+            {
+                UsageLog.ShipResumed(logger, failures);
+                failures = 0;
+            }
+            if (shipped < _options.ShipBatchSize)
+            {
+                // Caught up: wait for the writer's next commit (or a second, as a safety net).
+                try
+                {
+                    await spool.WaitForCommitAsync(TimeSpan.FromSeconds(1), stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Ships what is spooled until the spool is empty or <paramref name="bound"/> passes (graceful stop).</summary>
+    public async Task DrainAsync(TimeSpan bound, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(bound);
+        try
+        {
+            while (spool.Depth > 0 && await ShipOnceAsync(cts.Token) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is RpcException or SqliteException or OperationCanceledException)
+        {
+            // What is left ships after the next start.
+        }
+    }
+
+    /// <summary>Sends one batch of the oldest events; returns how many were acknowledged and deleted.</summary>
+    public async Task<int> ShipOnceAsync(CancellationToken cancellationToken)
+    {
+        var (events, lastSeq) = spool.ReadOldest(_options.ShipBatchSize);
+        if (events.Count == 0)
+        {
+            return 0;
+        }
+        var request = new IngestEventsRequest();
+        request.Events.AddRange(events);
+        var response = await usage.IngestEventsAsync(request, deadline: DateTime.UtcNow + _options.ShipTimeout,
+            cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
+        spool.DeleteThrough(lastSeq);
+        metrics.Shipped(events.Count);
+        if (response.Quarantined > 0)
+        {
+            UsageLog.EventsQuarantined(logger, response.Quarantined);
+        }
+        return events.Count;
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        var delay = _options.ShipBackoffInitial * Math.Pow(2, Math.Min(failures - 1, 20));
+        return delay > _options.ShipBackoffMax ? _options.ShipBackoffMax : delay;
+    }
+}

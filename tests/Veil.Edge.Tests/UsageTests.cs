@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Veil.Edge.Usage;
+using Veil.Testing;
+using Veil.Usage.Grpc;
+
+namespace Veil.Edge.Tests;
+
+/// <summary>
+/// Metering end to end: real edges (in-process and as child processes) spooling to real SQLite
+/// files and shipping to a real usage service, counted by usage exactly once.
+/// </summary>
+public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixture>
+{
+    private static readonly TimeSpan ShipBound = TimeSpan.FromSeconds(30);
+
+    /// <summary>The documented crash-loss bound in events (docs/usage-and-billing.md): two group-commit groups.</summary>
+    private const int CrashLossBound = 2 * 1_000;
+
+    /// <summary>The documented over-admission window of a hard cap while the pipeline is healthy.</summary>
+    private static readonly TimeSpan QuotaWindow = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public async Task Ingest_UsageDownThenUp_CountsExactlyTheBillableResponses()
+    {
+        // Arrange: an edge whose usage service is not running yet.
+        await using var usage = fixture.ConfigureUsage(new ServiceHost<UsageGrpcService>());
+        await using var edge = fixture.Wire(new ServiceHost<EdgeOptions>(), usage.GrpcUrl).Start();
+        var api = await fixture.PublishApiAsync(pricePerCallMinor: 3);
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+        var spool = edge.Services.GetRequiredService<UsageSpool>();
+        var before = spool.Depth;
+
+        // Act: 300 calls while usage is down (every tenth without a key: 401, not billable) …
+        var load = new UsageLoad();
+        await load.SendAsync(edge.HttpUrl, api.Slug, i => i % 10 == 0 ? null : consumer.Key, 300);
+        await Eventually.HoldsAsync(() => Task.FromResult(spool.Depth - before >= 300), TimeSpan.FromSeconds(10),
+            "every call's event is spooled while usage is down");
+        // … then usage starts.
+        usage.Start();
+
+        // Assert: the counted billable calls are exactly the 200s the client saw (the warm-up call included).
+        Assert.Equal(270, load.Ok);
+        var expected = load.Ok + 1;
+        await Eventually.HoldsAsync(async () => spool.Depth == 0 && (await CountsAsync(usage, consumer.SubscriptionId!)).Billable >= expected,
+            ShipBound, "the spool drains into usage");
+        var (billable, total) = await CountsAsync(usage, consumer.SubscriptionId!);
+        Assert.Equal(expected, billable);
+        Assert.Equal(expected, total);
+    }
+
+    [Fact]
+    public async Task Spool_EdgeKilledThenRestarted_CountsNothingTwiceAndLosesAtMostTheWindow_GracefulStopLosesNothing()
+    {
+        var api = await fixture.PublishApiAsync();
+        var first = await fixture.ConsumerAsync(api.PlanId);
+        var second = await fixture.ConsumerAsync(api.PlanId);
+        var data = Directory.CreateTempSubdirectory("veil-edge-spool-").FullName;
+        var port = FreePort.Next();
+        var settings = fixture.EdgeSettings(fixture.Usage.GrpcUrl);
+        try
+        {
+            // Load through a real edge process, then kill -9 it mid-load.
+            var load = new UsageLoad();
+            using (var edge = UsageEdgeProcess.Start(port, data, settings))
+            {
+                await UsageFixture.WaitServedAsync(edge.Url, api.Slug, first.Key, TimeSpan.FromSeconds(60));
+                using var stop = new CancellationTokenSource();
+                var running = load.SendUntilAsync(edge.Url, api.Slug, first.Key, concurrency: 4, stop.Token);
+                await Eventually.HoldsAsync(() => Task.FromResult(load.Ok >= 400), TimeSpan.FromSeconds(30), "load runs");
+                edge.KillHard();
+                await running.WaitAsync(TimeSpan.FromSeconds(15), TestContext.Current.CancellationToken);
+                await stop.CancelAsync();
+            }
+            var observed = load.Ok + 1; // + the warm-up call
+
+            // Restart on the same spool: what was committed before the kill ships now.
+            using (var edge = UsageEdgeProcess.Start(port, data, settings))
+            {
+                await UsageFixture.WaitServedAsync(edge.Url, api.Slug, second.Key, TimeSpan.FromSeconds(60));
+                await Eventually.HoldsAsync(() => Task.FromResult(UsageFixture.SpoolDepth(data) == 0), ShipBound, "the restarted edge ships the spool");
+                var (counted, _) = await fixture.CycleCountsAsync(first.SubscriptionId!);
+                TestContext.Current.SendDiagnosticMessage($"kill -9: client saw {observed} billable answers, usage counted {counted}, lost {observed - counted}");
+                // Counted at most once: never more than answered (up to 4 answers were in flight, unseen, at the kill).
+                Assert.InRange(counted, observed - CrashLossBound, observed + 4);
+
+                // Graceful stop: every answered call is counted.
+                var graceful = new UsageLoad();
+                await graceful.SendAsync(edge.Url, api.Slug, _ => second.Key, 200, concurrency: 4);
+                await edge.StopGracefullyAsync(TimeSpan.FromSeconds(30));
+                Assert.Equal(200, graceful.Ok);
+                var expected = graceful.Ok + 1;
+                Assert.Equal(0, UsageFixture.SpoolDepth(data));
+                Assert.Equal(expected, (await fixture.CycleCountsAsync(second.SubscriptionId!)).Billable);
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (IOException)
+            {
+                // The temp folder is cleaned by the OS anyway.
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Quota_HardCapReached_Answers429QuotaExhaustedWithinTheWindow()
+    {
+        const int quota = 25;
+        var api = await fixture.PublishApiAsync(monthlyQuota: quota, overageAllowed: false, pricePerCallMinor: 5);
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(fixture.Edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+        using var http = fixture.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        // Call until refused (bounded); note when each admitted call was answered.
+        var admitted = new List<TimeSpan> { TimeSpan.Zero }; // the warm-up call
+        var clock = Stopwatch.StartNew();
+        HttpResponseMessage? refused = null;
+        for (var i = 0; i < 2_000 && refused is null && clock.Elapsed < TimeSpan.FromSeconds(30); i++)
+        {
+            var response = await http.SendAsync(UsageFixture.Get(api.Slug, consumer.Key), ct);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                admitted.Add(clock.Elapsed);
+                response.Dispose();
+            }
+            else
+            {
+                refused = response;
+            }
+        }
+
+        Assert.NotNull(refused);
+        using (refused)
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync(ct))!;
+            Assert.Equal(QuotaMiddleware.ProblemType, problem["type"]!.GetValue<string>());
+            Assert.Contains("resets at", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After until the cycle resets");
+        }
+        Assert.True(admitted.Count >= quota, $"only {admitted.Count} of the quota's {quota} calls were admitted");
+        // Over-admission: calls admitted after the quota was reached, all within the documented window.
+        var reached = admitted[quota - 1];
+        var late = admitted.Skip(quota).Where(t => t - reached > QuotaWindow).ToList();
+        TestContext.Current.SendDiagnosticMessage($"hard cap {quota}: admitted {admitted.Count}, over-admitted {admitted.Count - quota}");
+        Assert.Empty(late);
+
+        // Another refused call, and usage counts the refusals as calls but never as billable.
+        using (var again = await http.SendAsync(UsageFixture.Get(api.Slug, consumer.Key), ct))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, again.StatusCode);
+        }
+        await Eventually.HoldsAsync(async () => (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Total == admitted.Count + 2,
+            ShipBound, "usage counts every call");
+        Assert.Equal(admitted.Count, (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Billable);
+    }
+
+    [Fact]
+    public async Task Quota_OveragePlanBeyondQuota_PassesAndIsBilled()
+    {
+        const int quota = 5;
+        var api = await fixture.PublishApiAsync(monthlyQuota: quota, overageAllowed: true, pricePerCallMinor: 1);
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(fixture.Edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+
+        var load = new UsageLoad();
+        await load.SendAsync(fixture.Edge.HttpUrl, api.Slug, _ => consumer.Key, 4 * quota, concurrency: 1);
+        await Eventually.HoldsAsync(async () => (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Billable == (4 * quota) + 1,
+            ShipBound, "usage counts the overage");
+        // Usage knows the cycle is beyond its quota, and the edge still lets the plan through.
+        await load.SendAsync(fixture.Edge.HttpUrl, api.Slug, _ => consumer.Key, quota, concurrency: 1);
+        Assert.Equal(5 * quota, load.Ok);
+        Assert.Equal(0, load.Other);
+    }
+
+    [Fact]
+    public async Task Usage_UnauthenticatedAndForbiddenCalls_AreRecordedButNotBillable()
+    {
+        var api = await fixture.PublishApiAsync(pricePerCallMinor: 7);
+        var subscribed = await fixture.ConsumerAsync(api.PlanId);
+        var unsubscribed = await fixture.ConsumerAsync(planId: null);
+        await UsageFixture.WaitServedAsync(fixture.Edge.HttpUrl, api.Slug, subscribed.Key, TimeSpan.FromSeconds(10));
+
+        var load = new UsageLoad();
+        await load.SendAsync(fixture.Edge.HttpUrl, api.Slug, i => (i % 3) switch
+        {
+            0 => null,                                            // 401: no key
+            1 => unsubscribed.Key,                                // 403: not entitled
+            _ => subscribed.Key,                                  // 200
+        }, 30, concurrency: 2);
+        Assert.Equal(10, load.Ok);
+        Assert.Equal(20, load.Other);
+
+        // The provider sees every call of its API, and only the answered ones as billable (+ the warm-up call).
+        await Eventually.HoldsAsync(async () => (await fixture.ProviderTotalsAsync(api)).TotalCalls == 31, ShipBound,
+            "usage has rolled up all 31 calls");
+        var totals = await fixture.ProviderTotalsAsync(api);
+        Assert.Equal(11, totals.BillableCalls);
+        Assert.Equal(11, (await fixture.CycleCountsAsync(subscribed.SubscriptionId!)).Billable);
+    }
+
+    private static async Task<(long Billable, long Total)> CountsAsync(ServiceHost<UsageGrpcService> usage, string subscriptionId)
+    {
+        using var channel = usage.CreateGrpcChannel();
+        return await UsageFixture.CycleCountsAsync(channel, subscriptionId);
+    }
+}
