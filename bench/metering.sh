@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# What metering costs the edge: two edges in one run, same fleet, same key, one with Edge:Usage on
+# (events spooled to SQLite with group commit and shipped to a real usage service) and one with it
+# off. Rate limiting is off in both so the difference is metering alone. Measured alternately
+# (off, on, off, on) after a warm-up, with wrk; then the usage ingest benchmark.
+# Not a test: numbers depend on the machine.
+#
+# Usage: bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15}
+CONNECTIONS=${2:-32}
+WARMUP=${WARMUP:-15}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+
+WORK=$(mktemp -d /tmp/veil-metering-XXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+echo "building (Release)…"
+for p in samples/upstream services/identity services/catalog services/subscriptions services/usage edge; do
+  dotnet build "$p" -c Release -v q -nologo >/dev/null
+done
+
+bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
+export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
+start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
+wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; tail -40 "$WORK"/*.log; exit 1; }
+
+UP=19900; ON=19980; OFF=19981
+svc_env() { echo "Kestrel__Endpoints__Http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$3 Kestrel__Endpoints__Grpc__Protocols=Http2 Veil__DataDirectory=$WORK/data-$1 Veil__Auth__Authority=http://127.0.0.1:19711"; }
+DISCOVERY="services__identity__http__0=http://127.0.0.1:19711 services__identity__grpc__0=http://127.0.0.1:19712 services__catalog__http__0=http://127.0.0.1:19721 services__catalog__grpc__0=http://127.0.0.1:19722 services__subscriptions__http__0=http://127.0.0.1:19731 services__subscriptions__grpc__0=http://127.0.0.1:19732 services__usage__http__0=http://127.0.0.1:19751 services__usage__grpc__0=http://127.0.0.1:19752"
+
+start upstream "$(bin samples/upstream Veil.Samples.Upstream)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$UP
+start identity "$(bin services/identity Veil.Identity)" $(svc_env identity 19711 19712)
+start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19721 19722) Catalog__AllowPrivateUpstreams=true
+start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19731 19732) $DISCOVERY
+start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
+start edge-on "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$ON Veil__DataDirectory=$WORK/data-edge-on $DISCOVERY Edge__RateLimiting__Enabled=false
+start edge-off "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$OFF Veil__DataDirectory=$WORK/data-edge-off $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+wait_http http://127.0.0.1:$UP/ping
+for port in 19711 19721 19731 19751; do wait_http http://127.0.0.1:$port/health; done
+wait_http http://127.0.0.1:$ON/alive; wait_http http://127.0.0.1:$OFF/alive
+
+post() { curl -sf "http://127.0.0.1:$ON$1" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} -d "$2"; }
+json() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+P=$(post /v1/auth/signup '{"email":"meter-p@veil.local","password":"bench-password-123","role":"ROLE_PROVIDER"}' | json accessToken)
+API=$(post /v1/apis "{\"slug\":\"bench\",\"name\":\"Bench\",\"upstreamUrl\":\"http://127.0.0.1:$UP\"}" "$P" | json id)
+PLAN=$(post /v1/plans "{\"apiId\":\"$API\",\"name\":\"Bench\",\"requestsPerSecond\":100000,\"burst\":100000,\"pricePerCallMinor\":1,\"currency\":\"USD\"}" "$P" | json id)
+C=$(post /v1/auth/signup '{"email":"meter-c@veil.local","password":"bench-password-123","role":"ROLE_CONSUMER"}' | json accessToken)
+SUB=$(post /v1/subscriptions "{\"planId\":\"$PLAN\"}" "$C" | json id)
+KEY=$(post /v1/keys '{"name":"bench"}' "$C" | json key)
+[ -n "$KEY" ] || { echo "provisioning failed"; tail -20 "$WORK"/*.log; exit 1; }
+for e in $ON $OFF; do
+  for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
+done
+
+run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
+measure() { # label port
+  local out rps p99 errs; out=$(run "$DURATION" "$2")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  printf '%-22s %12s %10s %8s\n' "$1" "$rps" "$p99" "${errs:-0}"
+  echo "$1|$rps" >>"$WORK/results"
+}
+echo "warm-up ${WARMUP}s each…"; run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null
+echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
+printf '%-22s %12s %10s %8s\n' edge "req/s" p99 non-2xx
+for round in 1 2; do measure "metering off" $OFF; measure "metering on" $ON; done
+awk -F'|' '{s[$1]+=$2; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
+  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%)\n", off, on, 100*(off-on)/off }' "$WORK/results"
+curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
+
+echo; echo "usage ingest (bench/Veil.Bench.UsageIngest):"
+kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
+dotnet run -c Release --project bench/Veil.Bench.UsageIngest
