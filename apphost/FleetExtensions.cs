@@ -20,6 +20,10 @@ internal sealed record FleetSettings(string DataDirectory, IConfiguration Config
         ["subscriptions:grpc"] = 5302,
         ["ratelimit:http"] = 5401,
         ["ratelimit:grpc"] = 5402,
+        ["usage:http"] = 5501,
+        ["usage:grpc"] = 5502,
+        ["billing:http"] = 5601,
+        ["billing:grpc"] = 5602,
         ["upstream:http"] = 5900,
     };
 

@@ -25,6 +25,11 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["Veil:Redis"]))
     ratelimit.WithEnvironment("RateLimit__Redis__Configuration", builder.Configuration["Veil:Redis"]);
 }
 
+var usage = builder.AddVeilService<Projects.Veil_Usage>("usage", fleet)
+    .WithIdentity(identity)
+    // Locally the quota webhooks may point at loopback receivers; production keeps the SSRF guard on.
+    .WithEnvironment("Usage__AllowPrivateWebhooks", "true");
+
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
@@ -35,11 +40,14 @@ builder.AddProject<Projects.Veil_Edge>("edge")
     .WithReference(subscriptions.GetEndpoint("http"))
     .WithReference(subscriptions.GetEndpoint("grpc"))
     .WithReference(ratelimit.GetEndpoint("grpc"))
+    .WithReference(usage.GetEndpoint("http"))
+    .WithReference(usage.GetEndpoint("grpc"))
     .WithHttpHealthCheck("/health")
     .WaitFor(identity)
     .WaitFor(catalog)
     .WaitFor(subscriptions)
-    .WaitFor(ratelimit);
+    .WaitFor(ratelimit)
+    .WaitFor(usage);
 
 builder.AddProject<Projects.Veil_Samples_Upstream>("upstream")
     .WithHttpEndpoint(port: fleet.Port("upstream", "http"), name: "http", isProxied: false)

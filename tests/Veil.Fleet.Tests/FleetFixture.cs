@@ -26,6 +26,8 @@ public sealed class FleetFixture : IAsyncLifetime
         ["subscriptions:grpc"] = FreePort.Next(),
         ["ratelimit:http"] = FreePort.Next(),
         ["ratelimit:grpc"] = FreePort.Next(),
+        ["usage:http"] = FreePort.Next(),
+        ["usage:grpc"] = FreePort.Next(),
         ["upstream:http"] = FreePort.Next(),
     };
 
@@ -42,7 +44,7 @@ public sealed class FleetFixture : IAsyncLifetime
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Veil_AppHost>(args, cts.Token);
         _app = await builder.BuildAsync(cts.Token);
         await _app.StartAsync(cts.Token);
-        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "ratelimit", "upstream", "edge" })
+        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "ratelimit", "usage", "upstream", "edge" })
         {
             await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
         }
