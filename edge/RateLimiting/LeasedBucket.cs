@@ -123,6 +123,7 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
             if (_expiryB <= now) _tokensB = 0;
             var held = _tokensA + _tokensB;
             var cold = _answeredEpoch != epoch;
+            var taken = false;
             if (held > 0)
             {
                 // Spend the lease that expires first.
@@ -137,11 +138,8 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
                     decision.LeaseExpiry = _expiryB;
                 }
                 held--;
+                taken = true;
                 decision.Result = TakeResult.Taken;
-            }
-            else
-            {
-                decision.Result = cold || (_inFlight && _lastRemaining > 0) ? TakeResult.Wait : TakeResult.Empty;
             }
 
             if (!_inFlight && held <= spec.LowWater && (cold || now >= _notBefore))
@@ -150,10 +148,13 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
                 _pending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 renew = true;
             }
-            if (decision.Result == TakeResult.Wait && !_inFlight)
+            if (!taken)
             {
-                // Backing off after an empty answer: nothing to wait for.
-                decision.Result = TakeResult.Empty;
+                // Out of leased tokens: wait (bounded) for the renewal in flight — including the one this
+                // very call just queued — when the store last had tokens; otherwise the bucket is empty.
+                // Deciding before queueing turned a lease that ran out (or a grant that arrived expired
+                // on a starved machine) into a spurious 429 while the store still had plenty.
+                decision.Result = _inFlight && (cold || _lastRemaining > 0) ? TakeResult.Wait : TakeResult.Empty;
             }
 
             decision.Remaining = Math.Min(spec.Burst, held + Math.Max(0, _lastRemaining));
