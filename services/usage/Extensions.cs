@@ -33,6 +33,9 @@ internal static class Extensions
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddScoped<UsageGrpcService>();
+        // A full batch (10,000 events of a few hundred bytes) is above gRPC's 4 MiB default.
+        services.AddGrpc().AddServiceOptions<UsageGrpcService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
+        services.AddHealthChecks().AddCheck<RollupLagHealthCheck>("usage-rollups", tags: ["ready"]);
 
         // Webhook secrets are needed in clear to sign, so they are encrypted rather than hashed.
         // Keys rotate every 90 days by default; old keys keep decrypting. Production should also

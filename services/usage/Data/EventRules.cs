@@ -58,7 +58,7 @@ internal static class EventRules
         {
             return "subscription_id, key_id: required when billable";
         }
-        if (e.Method.Length is 0 or > MaxMethodLength || !e.Method.All(char.IsAsciiLetterUpper))
+        if (e.Method.Length is 0 or > MaxMethodLength || !IsUpperAscii(e.Method))
         {
             return "method: 1 to 16 upper-case ASCII letters";
         }
@@ -78,7 +78,7 @@ internal static class EventRules
         {
             return "monthly_quota, price_per_call_minor: not negative";
         }
-        if (e.Currency.Length > 0 ? e.Currency.Length != 3 || !e.Currency.All(char.IsAsciiLetterUpper) : e.PricePerCallMinor > 0)
+        if (e.Currency.Length > 0 ? e.Currency.Length != 3 || !IsUpperAscii(e.Currency) : e.PricePerCallMinor > 0)
         {
             return "currency: an ISO 4217 code (three upper-case letters), required when priced";
         }
@@ -100,6 +100,18 @@ internal static class EventRules
         }
         var ms = ToMs(t);
         return ms >= MinTimeMs && ms < MaxTimeMs;
+    }
+
+    private static bool IsUpperAscii(string value)
+    {
+        foreach (var c in value)
+        {
+            if (!char.IsAsciiLetterUpper(c))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static bool IsId(string value, bool required)
