@@ -30,6 +30,14 @@ var usage = builder.AddVeilService<Projects.Veil_Usage>("usage", fleet)
     // Locally the quota webhooks may point at loopback receivers; production keeps the SSRF guard on.
     .WithEnvironment("Usage__AllowPrivateWebhooks", "true");
 
+var billing = builder.AddVeilService<Projects.Veil_Billing>("billing", fleet)
+    .WithIdentity(identity)
+    .WithReference(usage.GetEndpoint("grpc"))
+    .WithReference(subscriptions.GetEndpoint("grpc"));
+
+// Paid subscriptions ask billing for credit holds (and fail closed when it is down).
+subscriptions.WithReference(billing.GetEndpoint("grpc"));
+
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
@@ -42,12 +50,14 @@ builder.AddProject<Projects.Veil_Edge>("edge")
     .WithReference(ratelimit.GetEndpoint("grpc"))
     .WithReference(usage.GetEndpoint("http"))
     .WithReference(usage.GetEndpoint("grpc"))
+    .WithReference(billing.GetEndpoint("http"))
     .WithHttpHealthCheck("/health")
     .WaitFor(identity)
     .WaitFor(catalog)
     .WaitFor(subscriptions)
     .WaitFor(ratelimit)
-    .WaitFor(usage);
+    .WaitFor(usage)
+    .WaitFor(billing);
 
 builder.AddProject<Projects.Veil_Samples_Upstream>("upstream")
     .WithHttpEndpoint(port: fleet.Port("upstream", "http"), name: "http", isProxied: false)

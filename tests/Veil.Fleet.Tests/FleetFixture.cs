@@ -28,6 +28,8 @@ public sealed class FleetFixture : IAsyncLifetime
         ["ratelimit:grpc"] = FreePort.Next(),
         ["usage:http"] = FreePort.Next(),
         ["usage:grpc"] = FreePort.Next(),
+        ["billing:http"] = FreePort.Next(),
+        ["billing:grpc"] = FreePort.Next(),
         ["upstream:http"] = FreePort.Next(),
     };
 
@@ -44,7 +46,7 @@ public sealed class FleetFixture : IAsyncLifetime
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Veil_AppHost>(args, cts.Token);
         _app = await builder.BuildAsync(cts.Token);
         await _app.StartAsync(cts.Token);
-        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "ratelimit", "usage", "upstream", "edge" })
+        foreach (var resource in new[] { "identity", "catalog", "subscriptions", "ratelimit", "usage", "billing", "upstream", "edge" })
         {
             await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cts.Token);
         }

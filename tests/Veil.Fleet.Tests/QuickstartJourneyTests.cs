@@ -56,6 +56,20 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
         Assert.True(response.StatusCode == HttpStatusCode.OK, body);
         Assert.Equal("Lisbon", JsonNode.Parse(body)!["city"]!.GetValue<string>());
 
+        // The call is metered: the edge spools it, ships it to usage, and the consumer's quota shows it.
+        var subscriptionId = subscription["subscription"]!["id"]!.GetValue<string>();
+        string? used = null;
+        await Veil.Testing.Eventually.HoldsAsync(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"v1/usage/quota/{subscriptionId}");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumerToken);
+            using var quota = await http.SendAsync(request, ct);
+            var text = await quota.Content.ReadAsStringAsync(ct);
+            used = quota.IsSuccessStatusCode ? JsonNode.Parse(text)!["status"]?["used"]?.ToString() : text;
+            return used == "1";
+        }, TimeSpan.FromSeconds(60), "the one billable call reaches the consumer's quota status");
+        Assert.Equal("1", used);
+
         // Without the key the edge answers 401 as a problem.
         using var anonymous = await http.GetAsync($"{slug}/forecast", ct);
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
