@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Veil.Testing;
 using Veil.Usage.Data;
@@ -40,16 +42,19 @@ async Task RunGrpcAsync(string name, int shippers, bool replay)
 {
     await using var host = NewHost();
     using var channel = host.CreateGrpcChannel();
-    var client = new UsageService.UsageServiceClient(channel);
+    var invoker = channel.CreateCallInvoker();
     var batches = Batches();
     foreach (var warmup in Warmup())
     {
-        await client.IngestEventsAsync(warmup, deadline: DateTime.UtcNow.AddSeconds(30));
+        await SendAsync(invoker, Serialized(warmup));
     }
 
+    // The batches go over the wire already serialised (as the edge's shipper would have them):
+    // the process then spends its CPU on the server side, which is what is being measured.
+    var wire = batches.ToDictionary(b => b, Serialized);
     var elapsed = await TimeAsync(batches, shippers, async batch =>
     {
-        var response = await client.IngestEventsAsync(batch, deadline: DateTime.UtcNow.AddSeconds(60));
+        var response = await SendAsync(invoker, wire[batch]);
         Check(response.Accepted == batch.Events.Count, "every event new");
     });
     Report(name, total, elapsed);
@@ -57,12 +62,17 @@ async Task RunGrpcAsync(string name, int shippers, bool replay)
     {
         var again = await TimeAsync(batches, shippers, async batch =>
         {
-            var response = await client.IngestEventsAsync(batch, deadline: DateTime.UtcNow.AddSeconds(60));
+            var response = await SendAsync(invoker, wire[batch]);
             Check(response.Duplicates == batch.Events.Count, "every event a duplicate");
         });
         Report(name + ", replay (all duplicates)", total, again);
     }
 }
+
+static byte[] Serialized(IngestEventsRequest request) => request.ToByteArray();
+
+static Task<IngestEventsResponse> SendAsync(CallInvoker invoker, byte[] request) =>
+    invoker.AsyncUnaryCall(IngestRaw, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60)), request).ResponseAsync;
 
 async Task RunStoreAsync(string name, bool scattered = false)
 {
@@ -174,4 +184,13 @@ static void Check(bool condition, string what)
     {
         throw new InvalidOperationException("Benchmark invariant broken: " + what);
     }
+}
+
+// UsageService/IngestEvents with a pass-through request marshaller.
+internal static partial class Program
+{
+    private static readonly Method<byte[], IngestEventsResponse> IngestRaw = new(
+        MethodType.Unary, UsageService.Descriptor.FullName, "IngestEvents",
+        Marshallers.Create(bytes => bytes, bytes => bytes),
+        Marshallers.Create(response => response.ToByteArray(), IngestEventsResponse.Parser.ParseFrom));
 }

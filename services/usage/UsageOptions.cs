@@ -57,7 +57,7 @@ public sealed class UsageOptions
         [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
         public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
 
-        /// <summary>Attempts per notification before it is marked failed (15 ≈ 45 minutes with the defaults).</summary>
+        /// <summary>Attempts per notification before it is marked failed (15 ≈ 34 minutes of retrying with the defaults).</summary>
         [Range(1, 100)]
         public int MaxAttempts { get; set; } = 15;
 

@@ -6,15 +6,22 @@ public sealed partial class UsageStore
     /// Folds up to <paramref name="limit"/> events after the watermark into the minute, hour and
     /// day rollups and moves the watermark past them, in one transaction: each event is rolled up
     /// exactly once, a crash redoes the whole step, and the rollups always equal the raw events
-    /// up to the watermark. The grouping runs inside SQLite (one INSERT … SELECT … GROUP BY per
-    /// granularity over a range of event ids). Returns how many events were rolled up and when
-    /// the first of them was received.
+    /// up to the watermark. The grouping runs inside SQLite over a range of event ids. Returns
+    /// how many events were rolled up and when the first of them was received.
     /// </summary>
     public Task<(int Count, long? FirstReceivedAtMs)> RollUpAsync(int limit, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, transaction) =>
         {
             long after, upto;
             long? firstReceived;
+            using (var temp = new FastStatement(connection, """
+                CREATE TEMP TABLE IF NOT EXISTS roll_step (
+                  bucket_start INTEGER, subscription_id TEXT, key_id TEXT, api_id TEXT, consumer_id TEXT, provider_id TEXT,
+                  total_calls INTEGER, billable_calls INTEGER, bytes_in INTEGER, bytes_out INTEGER);
+                """))
+            {
+                temp.Execute();
+            }
             await using (var read = connection.CreateCommand())
             {
                 read.Transaction = transaction;
@@ -35,12 +42,22 @@ public sealed partial class UsageStore
                 return (0, null);
             }
 
+            // One pass over the raw events (the minute groups, into a temporary table), then hours
+            // and days from those groups: the expensive sort of raw rows happens once, not thrice.
+            using (var clear = new FastStatement(connection, "DELETE FROM temp.roll_step;"))
+            using (var minutes = new FastStatement(connection, """
+                INSERT INTO temp.roll_step
+                SELECT occurred_at - occurred_at % 60000, subscription_id, key_id, api_id, consumer_id, provider_id,
+                       COUNT(*), SUM(billable), SUM(bytes_in), SUM(bytes_out)
+                FROM events WHERE id > ?1 AND id <= ?2
+                GROUP BY 1, 2, 3, 4, 5, 6;
+                """))
             using (var roll = new FastStatement(connection, """
                 INSERT INTO rollups (granularity, bucket_start, subscription_id, key_id, api_id, consumer_id, provider_id,
                                      total_calls, billable_calls, bytes_in, bytes_out)
-                SELECT ?1, occurred_at - occurred_at % ?2, subscription_id, key_id, api_id, consumer_id, provider_id,
-                       COUNT(*), SUM(billable), SUM(bytes_in), SUM(bytes_out)
-                FROM events WHERE id > ?3 AND id <= ?4
+                SELECT ?1, bucket_start - bucket_start % ?2, subscription_id, key_id, api_id, consumer_id, provider_id,
+                       SUM(total_calls), SUM(billable_calls), SUM(bytes_in), SUM(bytes_out)
+                FROM temp.roll_step
                 GROUP BY 2, 3, 4, 5, 6, 7
                 ON CONFLICT DO UPDATE SET
                   total_calls = total_calls + excluded.total_calls,
@@ -49,10 +66,13 @@ public sealed partial class UsageStore
                   bytes_out = bytes_out + excluded.bytes_out;
                 """))
             {
+                clear.Execute();
+                minutes.Bind(1, after).Bind(2, upto).Execute();
                 foreach (var (granularity, unit) in Units)
                 {
-                    roll.Bind(1, (long)granularity).Bind(2, unit).Bind(3, after).Bind(4, upto).Execute();
+                    roll.Bind(1, (long)granularity).Bind(2, unit).Execute();
                 }
+                clear.Execute();
             }
             await using (var move = connection.CreateCommand())
             {
