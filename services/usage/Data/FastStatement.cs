@@ -13,6 +13,8 @@ namespace Veil.Usage.Data;
 /// </summary>
 internal sealed class FastStatement : IDisposable
 {
+    private const int StackLimit = 768;
+
     private readonly sqlite3 _db;
     private readonly sqlite3_stmt _statement;
 
@@ -24,11 +26,23 @@ internal sealed class FastStatement : IDisposable
 
     public FastStatement Bind(int index, string value)
     {
-        // UTF-16 straight from the string (SQLite copies and converts it): no managed UTF-8 copy
-        // per value. An empty span would bind NULL, so "" takes the converting overload.
-        Check(value.Length == 0
-            ? raw.sqlite3_bind_text(_statement, index, value)
-            : raw.sqlite3_bind_text16(_statement, index, value.AsSpan()));
+        // Encoded into a stack buffer (SQLite copies it): no managed allocation per value, and no
+        // UTF-16 conversion inside SQLite. An empty span would bind NULL, so "" takes the
+        // allocating overload; long values the UTF-16 one.
+        if (value.Length == 0)
+        {
+            Check(raw.sqlite3_bind_text(_statement, index, value));
+        }
+        else if (value.Length <= StackLimit / 3)
+        {
+            Span<byte> utf8 = stackalloc byte[StackLimit];
+            var length = System.Text.Encoding.UTF8.GetBytes(value, utf8);
+            Check(raw.sqlite3_bind_text(_statement, index, utf8[..length]));
+        }
+        else
+        {
+            Check(raw.sqlite3_bind_text16(_statement, index, value.AsSpan()));
+        }
         return this;
     }
 
