@@ -12,13 +12,33 @@ namespace Veil.Usage;
 /// <see cref="UsageOptions.QuotaRefreshInterval"/> as a safety net; published only when the set
 /// changes. All times come from <see cref="TimeProvider"/>, so tests move cycles with a fake clock.
 /// </summary>
-public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMetrics metrics, IOptions<UsageOptions> options, ILogger<QuotaStateFeed> logger)
-    : BackgroundService
+public sealed class QuotaStateFeed : BackgroundService
 {
+    private readonly UsageStore _store;
+    private readonly TimeProvider _time;
+    private readonly UsageMetrics _metrics;
+    private readonly IOptions<UsageOptions> _options;
+    private readonly ILogger<QuotaStateFeed> _logger;
     private readonly Lock _gate = new();
     private readonly Channel<bool> _refreshRequests = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private QuotaStates? _latest;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public QuotaStateFeed(UsageStore store, TimeProvider time, UsageMetrics metrics, IOptions<UsageOptions> options, ILogger<QuotaStateFeed> logger)
+    {
+        _store = store;
+        _time = time;
+        _metrics = metrics;
+        _options = options;
+        _logger = logger;
+        store.Committed += effects =>
+        {
+            if (effects.HardCapReached)
+            {
+                RequestRefresh();
+            }
+        };
+    }
 
     /// <summary>Asks for a recomputation soon (after a batch reached a hard cap). Never blocks.</summary>
     public void RequestRefresh() => _refreshRequests.Writer.TryWrite(true);
@@ -57,7 +77,7 @@ public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMet
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                UsageLog.QuotaRefreshFailed(logger, ex);
+                UsageLog.QuotaRefreshFailed(_logger, ex);
                 nextReset = null;
             }
             await WaitForWorkAsync(nextReset, stoppingToken);
@@ -66,8 +86,8 @@ public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMet
 
     private async Task WaitForWorkAsync(long? nextResetMs, CancellationToken stoppingToken)
     {
-        var wait = options.Value.QuotaRefreshInterval;
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var wait = _options.Value.QuotaRefreshInterval;
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         if (nextResetMs is { } reset)
         {
             // +1 ms: the cycle end is exclusive, so at exactly that instant the cycle is over.
@@ -75,9 +95,9 @@ public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMet
             wait = untilReset < wait ? untilReset : wait;
         }
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var delay = Task.Delay(wait, time, cancel.Token);
+        var delay = Task.Delay(wait, _time, cancel.Token);
         // The clock may have moved while the timer was being set up (a test's fake clock jumps).
-        if (nextResetMs is { } due && time.GetUtcNow().ToUnixTimeMilliseconds() >= due)
+        if (nextResetMs is { } due && _time.GetUtcNow().ToUnixTimeMilliseconds() >= due)
         {
             return;
         }
@@ -95,9 +115,9 @@ public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMet
     /// <summary>Recomputes the set, publishes it when it changed, and returns the earliest cycle end in it.</summary>
     private async Task<long?> RefreshAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        var rows = await store.LoadExhaustedAsync(now.ToUnixTimeMilliseconds(), cancellationToken);
-        metrics.ExhaustedSubscriptions(rows.Count);
+        var now = _time.GetUtcNow();
+        var rows = await _store.LoadExhaustedAsync(now.ToUnixTimeMilliseconds(), cancellationToken);
+        _metrics.ExhaustedSubscriptions(rows.Count);
         TaskCompletionSource? changed = null;
         QuotaStates? published = null;
         lock (_gate)
@@ -127,7 +147,7 @@ public sealed class QuotaStateFeed(UsageStore store, TimeProvider time, UsageMet
         if (published is not null)
         {
             changed!.SetResult();
-            UsageLog.QuotaStatesChanged(logger, published.Revision, published.Exhausted.Count);
+            UsageLog.QuotaStatesChanged(_logger, published.Revision, published.Exhausted.Count);
         }
         return rows.Count == 0 ? null : rows.Min(r => r.CycleEndMs);
     }

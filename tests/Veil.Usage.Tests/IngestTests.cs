@@ -96,6 +96,28 @@ public sealed class IngestTests(IdentityFixture identity)
     }
 
     [Fact]
+    public async Task IngestEvents_NonAsciiAndLongValues_StoredExactly()
+    {
+        await using var usage = new UsageHost(identity);
+        var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
+        var unicode = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1));
+        unicode.Route = "/météo/{ville}/天気/😀";
+        var longRoute = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1));
+        longRoute.Route = "/" + string.Concat(Enumerable.Repeat("ab{c}é", 80));
+        var empty = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1), billable: false);
+        empty.EdgeId = "";
+        empty.KeyId = "";
+
+        var result = await usage.Client.IngestAsync([unicode, longRoute, empty]);
+
+        Assert.Equal(3, result.Accepted);
+        var rows = await usage.QueryAsync($"SELECT event_id, route, edge_id, key_id FROM events ORDER BY id");
+        Assert.Equal(
+            [(unicode.EventId, unicode.Route, "edge-test", sub.KeyId), (longRoute.EventId, longRoute.Route, "edge-test", sub.KeyId), (empty.EventId, empty.Route, "", "")],
+            rows.Select(r => ((string)r[0]!, (string)r[1]!, (string)r[2]!, (string)r[3]!)));
+    }
+
+    [Fact]
     public async Task IngestEvents_AfterRestart_KeepsCountsAndDeduplicates()
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);

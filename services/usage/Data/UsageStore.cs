@@ -18,12 +18,13 @@ public enum Granularity
 }
 
 /// <summary>What one IngestEvents batch did.</summary>
-public sealed record IngestResult(
-    int Accepted, int Duplicates, int OutsideWindow, int Future, int Invalid,
-    bool HardCapReached, IReadOnlyList<QueuedNotification> Notifications, long? OldestAcceptedMs)
+public sealed record IngestResult(int Accepted, int Duplicates, int OutsideWindow, int Future, int Invalid, long? OldestAcceptedMs)
 {
     public int Quarantined => OutsideWindow + Future + Invalid;
 }
+
+/// <summary>What an ingest transaction changed beyond the counts: a hard cap reached, notifications queued.</summary>
+public sealed record CommitEffects(bool HardCapReached, IReadOnlyList<QueuedNotification> Notifications);
 
 /// <summary>A quota notification inserted into the outbox by an ingest batch.</summary>
 public sealed record QueuedNotification(string Id, string SubscriptionId, int ThresholdPercent, long CycleStartMs);
@@ -50,6 +51,13 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly LinkedList<Batch> _queue = new();
     private readonly Channel<bool> _eventsCommitted = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>
+    /// Raised after an ingest transaction that reached a hard cap or queued notifications, on the
+    /// writing thread; handlers only signal their workers. Raised by the store itself so that no
+    /// effect depends on a caller still waiting for its answer.
+    /// </summary>
+    public event Action<CommitEffects>? Committed;
 
     /// <summary>Completes when events were committed since the last call (the roller's cue).</summary>
     public ValueTask<bool> WaitForNewEventsAsync(CancellationToken cancellationToken) =>
@@ -180,14 +188,16 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             await transaction.CommitAsync(CancellationToken.None);
             _eventsCommitted.Writer.TryWrite(true);
 
-            long? oldestAccepted = inserted.Count == 0 ? null : inserted.Min(c => c.OccurredMs);
-            for (var i = 0; i < group.Count; i++)
+            if (hardCapReached || notifications.Count > 0)
             {
-                var b = group[i];
-                // Effects of the whole group (signals, notifications) are reported once, to the writer's caller.
-                var first = i == 0;
-                b.Completion.SetResult(new IngestResult(b.Accepted, b.Candidates.Count - b.Accepted, b.OutsideWindow, b.Future, b.Invalid,
-                    first && hardCapReached, first ? notifications : [], first ? oldestAccepted : null));
+                Committed?.Invoke(new CommitEffects(hardCapReached, notifications));
+            }
+
+            long? oldestAccepted = inserted.Count == 0 ? null : inserted.Min(c => c.OccurredMs);
+            foreach (var b in group)
+            {
+                b.Completion.TrySetResult(new IngestResult(b.Accepted, b.Candidates.Count - b.Accepted, b.OutsideWindow, b.Future, b.Invalid,
+                    oldestAccepted));
             }
         }
         catch (Exception ex)
@@ -209,6 +219,20 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     private async Task<SqliteConnection> OpenWriterAsync(CancellationToken cancellationToken)
     {
         var connection = await database.OpenAsync(cancellationToken);
+        try
+        {
+            ConfigureWriter(connection);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static void ConfigureWriter(SqliteConnection connection)
+    {
         using var pragma = new FastStatement(connection, "PRAGMA cache_size=-65536;");
         pragma.Execute();
         using var mmap = new FastStatement(connection, "PRAGMA mmap_size=268435456;");
@@ -219,7 +243,6 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         checkpoint.ExecuteScalar();
         using var temp = new FastStatement(connection, "PRAGMA temp_store=MEMORY;");
         temp.Execute();
-        return connection;
     }
 
     private static void InsertEvents(SqliteConnection connection, List<Candidate> candidates, long now, List<Candidate> inserted)

@@ -54,19 +54,6 @@ public sealed class UsageGrpcService(
         {
             UsageLog.EventsQuarantined(logger, result.Quarantined, result.OutsideWindow, result.Future, result.Invalid);
         }
-        if (result.HardCapReached)
-        {
-            quotas.RequestRefresh();
-        }
-        if (result.Notifications.Count > 0)
-        {
-            foreach (var n in result.Notifications)
-            {
-                metrics.NotificationQueued(n.ThresholdPercent);
-                UsageLog.ThresholdReached(logger, n.SubscriptionId, n.ThresholdPercent, DateTimeOffset.FromUnixTimeMilliseconds(n.CycleStartMs));
-            }
-            webhooks.Wake();
-        }
         return new IngestEventsResponse { Accepted = result.Accepted, Duplicates = result.Duplicates, Quarantined = result.Quarantined };
     }
 

@@ -62,6 +62,18 @@ public sealed class WebhookDispatcher : BackgroundService
             Timeout = _options.Timeout,
         };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("Veil-Webhooks/1.0");
+        store.Committed += effects =>
+        {
+            foreach (var n in effects.Notifications)
+            {
+                _metrics.NotificationQueued(n.ThresholdPercent);
+                UsageLog.ThresholdReached(_logger, n.SubscriptionId, n.ThresholdPercent, DateTimeOffset.FromUnixTimeMilliseconds(n.CycleStartMs));
+            }
+            if (effects.Notifications.Count > 0)
+            {
+                Wake();
+            }
+        };
     }
 
     /// <summary>Protects a secret for storage.</summary>
