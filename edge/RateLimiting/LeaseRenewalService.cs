@@ -121,8 +121,13 @@ internal sealed class LeaseRenewalService(
                     metrics.Renewal(ok: true, sentAt);
                     limiter.LeaveDegraded();
                 }
-                catch (Exception ex) when (ex is RpcException or InvalidOperationException or HttpRequestException && !stoppingToken.IsCancellationRequested)
+                catch (Exception ex) when (ex is RpcException or InvalidOperationException or HttpRequestException)
                 {
+                    if (stoppingToken.IsCancellationRequested)
+                    {
+                        // Shutting down: the probe's call was cancelled with the host, not a store failure.
+                        return;
+                    }
                     metrics.Renewal(ok: false, sentAt);
                 }
             }
@@ -153,9 +158,6 @@ internal sealed class LeaseRenewalService(
         _ => ex.GetType().Name,
     };
 
-    public override void Dispose()
-    {
-        _inFlight.Dispose();
-        base.Dispose();
-    }
+    // _inFlight is not disposed: renewals still completing while the host stops release it in their
+    // finally blocks, and a SemaphoreSlim without a wait handle holds nothing to free.
 }
