@@ -58,6 +58,8 @@ public sealed class IngestTests(IdentityFixture identity)
         Assert.Equal(QuarantineReason.OutsideWindow, entry.Reason);
         Assert.Equal(old, entry.Event);
         // Quarantine is for administrators and billing managers only.
+        var billing = await identity.BillingManagerAsync();
+        Assert.Single((await usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(billing.Token))).Events);
         var denied = await Assert.ThrowsAsync<RpcException>(() =>
             usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(consumer.Token)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);

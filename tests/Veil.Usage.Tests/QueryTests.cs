@@ -68,6 +68,7 @@ public sealed class QueryTests(IdentityFixture identity)
         var provider1 = await identity.SignUpAsync(Role.Provider);
         var provider2 = await identity.SignUpAsync(Role.Provider);
         var admin = await identity.AdminAsync();
+        var billing = await identity.BillingManagerAsync();
         await using var usage = new UsageHost(identity);
         var now = DateTimeOffset.UtcNow;
         var a1 = Sub.New(consumerA.Id, provider1.Id, now.AddDays(-5));
@@ -92,6 +93,7 @@ public sealed class QueryTests(IdentityFixture identity)
         Assert.Equal(0, await Total(provider1, apiId: a2.ApiId));
         Assert.Equal(7, await Total(provider2));
         Assert.Equal(23, await Total(admin));
+        Assert.Equal(23, await Total(billing));
 
         // Another tenant's subscription does not exist for the caller.
         var hidden = await Assert.ThrowsAsync<RpcException>(() => usage.Client.QuotaAsync(consumerA.Token, b1.Id));
@@ -100,6 +102,7 @@ public sealed class QueryTests(IdentityFixture identity)
         Assert.Equal(StatusCode.NotFound, foreign.StatusCode);
         Assert.Equal(11, (await usage.Client.QuotaAsync(provider1.Token, b1.Id)).Used);
         Assert.Equal(7, (await usage.Client.QuotaAsync(admin.Token, a2.Id)).Used);
+        Assert.Equal(5, (await usage.Client.QuotaAsync(billing.Token, a1.Id)).Used);
     }
 
     [Fact]

@@ -88,10 +88,13 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
 public sealed class IdentityFixture : IAsyncLifetime
 {
     public const string AdminEmail = "admin@usage-tests.example";
+    public const string BillingManagerEmail = "billing@usage-tests.example";
 
     public ServiceHost<IdentityGrpcService> Host { get; } = new ServiceHost<IdentityGrpcService>()
         .With("Identity:Admin:Email", AdminEmail)
-        .With("Identity:Admin:Password", Api.Password);
+        .With("Identity:Admin:Password", Api.Password)
+        .With("Identity:BillingManagers:0:Email", BillingManagerEmail)
+        .With("Identity:BillingManagers:0:Password", Api.Password);
 
     public IdentityService.IdentityServiceClient Client { get; private set; } = null!;
 
@@ -113,9 +116,14 @@ public sealed class IdentityFixture : IAsyncLifetime
     }
 
     /// <summary>The bootstrapped administrator's account and a fresh access token.</summary>
-    public async Task<Account> AdminAsync()
+    public Task<Account> AdminAsync() => SignInAsync(AdminEmail);
+
+    /// <summary>The bootstrapped billing manager's account and a fresh access token.</summary>
+    public Task<Account> BillingManagerAsync() => SignInAsync(BillingManagerEmail);
+
+    private async Task<Account> SignInAsync(string email)
     {
-        var response = await Client.SignInAsync(new SignInRequest { Email = AdminEmail, Password = Api.Password }, Api.Call()).ResponseAsync;
+        var response = await Client.SignInAsync(new SignInRequest { Email = email, Password = Api.Password }, Api.Call()).ResponseAsync;
         return new Account(response.Account.Id, response.Session.AccessToken);
     }
 
