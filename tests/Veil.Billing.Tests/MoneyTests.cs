@@ -4,6 +4,7 @@ using Grpc.Core;
 using Veil.Billing.V1;
 using Veil.Identity.V1;
 using Veil.Subscriptions.V1;
+using Veil.Testing;
 
 namespace Veil.Billing.Tests;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Microsoft.Data.Sqlite;
 using Veil.Catalog.V1;
+using Veil.Testing;
 
 namespace Veil.Catalog.Tests;
 

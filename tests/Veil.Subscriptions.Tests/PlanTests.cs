@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Grpc.Core;
 using Veil.Subscriptions.V1;
+using Veil.Testing;
 
 namespace Veil.Subscriptions.Tests;
 

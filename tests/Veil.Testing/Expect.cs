@@ -1,12 +1,13 @@
+using Xunit;
 using System.Net;
 using System.Text.Json;
 using Google.Rpc;
 using Grpc.Core;
 
-namespace Veil.Catalog.Tests;
+namespace Veil.Testing;
 
 /// <summary>Assertions on gRPC statuses, rich field errors and REST problem bodies.</summary>
-internal static class Expect
+public static class Expect
 {
     public static async Task<RpcException> StatusAsync(StatusCode code, Func<Task> call)
     {
