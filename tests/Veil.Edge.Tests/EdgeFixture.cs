@@ -54,8 +54,6 @@ public sealed class EdgeFixture : IAsyncLifetime
         // These tests are about routing, auth and transforms; rate limiting has its own tests and
         // would turn the bursts here into 429s.
         .With("Edge:RateLimiting:Enabled", "false")
-        // These tests are about auth and routing; rate limiting has its own (RateLimitFixture).
-        .With("Edge:RateLimiting:Enabled", "false")
         .With("services:identity:http:0", Identity.HttpUrl.ToString())
         .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
         .With("services:catalog:http:0", Catalog.HttpUrl.ToString())

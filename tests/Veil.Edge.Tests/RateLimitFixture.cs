@@ -65,6 +65,9 @@ public sealed class RateLimitFixture : IAsyncLifetime
     }
 
     private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, ServiceHost<RateLimitGrpcService> rateLimit) => edge
+        // No usage service here: metering has its own tests (UsageFixture), and its spool would spend
+        // shutdown trying to ship to an address nobody configured.
+        .With("Edge:Usage:Enabled", "false")
         .With("services:identity:http:0", Identity.HttpUrl.ToString())
         .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
         .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
