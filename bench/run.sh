@@ -6,6 +6,7 @@
 # Prints a table and the ratios (3)/(2) and (4)/(2). Not a test: numbers depend on the machine.
 #
 # Usage: bench/run.sh [duration-seconds (default 15)] [connections (default 32)]
+#   STATUS=1 counts responses by status; HOLD=1 provisions and keeps the fleet up for profiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -49,6 +50,7 @@ start ratelimit "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit 1
 [ -d services/usage ] && start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19501 19502)
 start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Veil__DataDirectory=$WORK/data-edge \
   $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19402 $LIMITS
+EDGE_PID=$!
 
 REDIS_OK=0
 if command -v redis-server >/dev/null; then
@@ -94,10 +96,16 @@ for e in $EDGE $( [ $REDIS_OK = 1 ] && echo $EDGE_REDIS ); do
   for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
 done
 
+if [ -n "${HOLD:-}" ]; then # keep the fleet up for profiling (dotnet-trace/-counters against the edge's pid)
+  echo "fleet up: edge http://127.0.0.1:$EDGE (pid $EDGE_PID), key $KEY, upstream :$UP, bare YARP :$YARP; logs in $WORK; Ctrl-C stops"
+  echo "$KEY" >/tmp/veil-bench-key
+  wait
+fi
+
 measure() { # label url [header]
   local label=$1 url=$2 hdr=${3:-}
   wrk -t2 -c"$CONNECTIONS" -d"${WARMUP}s" ${hdr:+-H "$hdr"} "$url" >/dev/null 2>&1
-  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency ${hdr:+-H "$hdr"} "$url")
+  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency ${STATUS:+-s bench/status.lua} ${hdr:+-H "$hdr"} "$url"); [ -n "${STATUS:-}" ] && grep "^status" <<<"$out" >&2
   local rps p50 p99 errs
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")

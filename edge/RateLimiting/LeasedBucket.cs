@@ -82,6 +82,8 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
     private long _inFlightRequested;
     private long _notBefore;
     private long _lastRemaining;
+    private long _answeredAt;
+    private long _ttl;
     private long _answeredEpoch = -1;
     private TaskCompletionSource? _pending;
 
@@ -142,7 +144,11 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
                 decision.Result = TakeResult.Taken;
             }
 
-            if (!_inFlight && held <= spec.LowWater && (cold || now >= _notBefore))
+            // Renew when the held tokens run low, or when even the newest held lease is in its last
+            // quarter (and some of it was spent, so there is something to ask for): a steady client
+            // never finds its tokens expired and never waits on the network.
+            var expiring = held > 0 && held < spec.LeaseSize && _ttl > 0 && NewestExpiry() - now < _ttl / 4;
+            if (!_inFlight && (held <= spec.LowWater || expiring) && (cold || now >= _notBefore))
             {
                 _inFlight = true;
                 _pending = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -154,10 +160,12 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
                 // very call just queued — when the store last had tokens; otherwise the bucket is empty.
                 // Deciding before queueing turned a lease that ran out (or a grant that arrived expired
                 // on a starved machine) into a spurious 429 while the store still had plenty.
-                decision.Result = _inFlight && (cold || _lastRemaining > 0) ? TakeResult.Wait : TakeResult.Empty;
+                // The store's tokens are estimated from its last answer plus the refill since: a lease
+                // that expired unspent (an idle client) took the bucket to 0 then, not now.
+                decision.Result = _inFlight && (cold || StoreEstimate(spec, now) >= 1) ? TakeResult.Wait : TakeResult.Empty;
             }
 
-            decision.Remaining = Math.Min(spec.Burst, held + Math.Max(0, _lastRemaining));
+            decision.Remaining = Math.Min(spec.Burst, held + (long)StoreEstimate(spec, now));
             decision.ResetSeconds = decision.Result == TakeResult.Empty
                 ? Math.Max(1, SecondsCeiling(Math.Max(_notBefore - now, 0) / TicksPerSecond, 1 / spec.Rate))
                 : SecondsCeiling((spec.Burst - decision.Remaining) / spec.Rate, 0);
@@ -249,6 +257,8 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
                 else _tokensB += granted;
             }
             _lastRemaining = remaining;
+            _answeredAt = now;
+            _ttl = (long)(ttlMs * TicksPerSecond / 1000);
             _answeredEpoch = epoch;
             if (granted < _inFlightRequested)
             {
@@ -281,6 +291,14 @@ internal sealed class LeasedBucket(string id, LimitSpec spec)
         }
         pending?.TrySetResult();
     }
+
+    /// <summary>The latest expiry among the held leases (callers hold the lock and hold some tokens).</summary>
+    private long NewestExpiry() =>
+        Math.Max(_tokensA > 0 ? _expiryA : 0, _tokensB > 0 ? _expiryB : 0);
+
+    /// <summary>What the store had at its last answer plus its refill since, capped at the burst (callers hold the lock).</summary>
+    private double StoreEstimate(LimitSpec spec, long now) =>
+        Math.Min(spec.Burst, Math.Max(0, _lastRemaining) + Math.Max(0, now - _answeredAt) / TicksPerSecond * spec.Rate);
 
     private static long SecondsCeiling(double seconds, double atLeast) => (long)Math.Ceiling(Math.Max(seconds, atLeast) - 1e-9);
 }

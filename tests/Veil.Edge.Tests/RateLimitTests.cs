@@ -93,6 +93,26 @@ public sealed class RateLimitTests(RateLimitFixture fixture) : IClassFixture<Rat
     }
 
     [Fact]
+    public async Task IdleClient_AfterItsLeaseExpired_IsAdmittedAgain()
+    {
+        var api = await fixture.PublishApiAsync();
+        var (_, keys) = await fixture.ConsumerAsync(api.PlanId);
+        using var http = RateLimitFixture.Client(fixture.EdgeA);
+
+        // Each grant takes the whole key bucket (L = b = 10), so the store answers "0 left"; the
+        // unspent tokens then expire while the client is idle. The store has refilled by then:
+        // the next call must be admitted, not refused on the stale "0 left".
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await GetAsync(http, api.Slug, keys[0]);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await Task.Delay(TimeSpan.FromSeconds(1.3), Ct); // idle past the 1 s lease TTL (the scenario, not a wait for something)
+        }
+        using var last = await GetAsync(http, api.Slug, keys[0]);
+        Assert.Equal(HttpStatusCode.OK, last.StatusCode);
+    }
+
+    [Fact]
     public async Task Headers_AllowedAndLimited_CarryRateLimitFields()
     {
         var api = await fixture.PublishApiAsync();
