@@ -26,7 +26,9 @@ public static class EdgeUsageExtensions
                     o.SpoolPath = Path.Combine(directory, "edge-spool.db");
                 }
             })
-            .Validate(o => o.ShipBackoffMax >= o.ShipBackoffInitial, "Edge:Usage:ShipBackoffMax must not be shorter than ShipBackoffInitial.");
+            .Validate(o => o.ShipBackoffMax >= o.ShipBackoffInitial, "Edge:Usage:ShipBackoffMax must not be shorter than ShipBackoffInitial.")
+            // A committed group ships whole, in one IngestEvents call.
+            .Validate(o => o.GroupCommitMaxEvents <= o.ShipBatchSize, "Edge:Usage:GroupCommitMaxEvents must not exceed ShipBatchSize.");
         if (!builder.Configuration.GetValue(EdgeUsageOptions.SectionName + ":" + nameof(EdgeUsageOptions.Enabled), true))
         {
             return builder;
@@ -39,6 +41,7 @@ public static class EdgeUsageExtensions
         services.AddHostedService(sp => sp.GetRequiredService<QuotaWatcher>());
         services.AddHostedService<UsageSpoolService>();
         // No client retry policy: the shipper retries IngestEvents itself (one layer), with backoff.
+        services.AddGrpcClient<UsageIngestClient>(o => o.Address = new Uri("http://_grpc.usage"));
         services.AddGrpcClient<UsageService.UsageServiceClient>(o => o.Address = new Uri("http://_grpc.usage"))
             // The quota watch is one long-lived stream: keep-alive pings notice a dead usage service.
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler

@@ -12,7 +12,7 @@ namespace Veil.Edge.Usage;
 /// Failures back off exponentially up to <see cref="EdgeUsageOptions.ShipBackoffMax"/>; nothing is
 /// ever deleted unacknowledged, so a usage outage only grows the spool.
 /// </summary>
-internal sealed class UsageShipper(UsageSpool spool, UsageService.UsageServiceClient usage, UsageMetrics metrics,
+internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, UsageMetrics metrics,
     IOptions<EdgeUsageOptions> options, TimeProvider time, ILogger<UsageShipper> logger)
 {
     private readonly EdgeUsageOptions _options = options.Value;
@@ -88,22 +88,19 @@ internal sealed class UsageShipper(UsageSpool spool, UsageService.UsageServiceCl
     /// <summary>Sends one batch of the oldest events; returns how many were acknowledged and deleted.</summary>
     public async Task<int> ShipOnceAsync(CancellationToken cancellationToken)
     {
-        var (events, lastSeq) = spool.ReadOldest(_options.ShipBatchSize);
-        if (events.Count == 0)
+        var batch = spool.ReadOldest(_options.ShipBatchSize);
+        if (batch.Events == 0)
         {
             return 0;
         }
-        var request = new IngestEventsRequest();
-        request.Events.AddRange(events);
-        var response = await usage.IngestEventsAsync(request, deadline: DateTime.UtcNow + _options.ShipTimeout,
-            cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
-        spool.DeleteThrough(lastSeq);
-        metrics.Shipped(events.Count);
+        var response = await usage.IngestAsync(batch, DateTime.UtcNow + _options.ShipTimeout, cancellationToken).ResponseAsync.ConfigureAwait(false);
+        spool.DeleteThrough(batch.LastSeq, batch.Events);
+        metrics.Shipped(batch.Events);
         if (response.Quarantined > 0)
         {
             UsageLog.EventsQuarantined(logger, response.Quarantined);
         }
-        return events.Count;
+        return batch.Events;
     }
 
     private TimeSpan Backoff(int failures)

@@ -10,24 +10,28 @@ namespace Veil.Edge.Usage;
 /// <summary>
 /// The edge's durable usage spool. Requests hand their event to a bounded in-memory channel
 /// (<see cref="TryEnqueue"/> never blocks); one writer drains it into a SQLite file in groups: one
-/// transaction, so one fsync (WAL, synchronous=FULL), per <see cref="EdgeUsageOptions.GroupCommitInterval"/>
-/// or <see cref="EdgeUsageOptions.GroupCommitMaxEvents"/>. The shipper reads the oldest rows and
-/// deletes them only once usage acknowledged them. A crash loses what is still in the channel: at
-/// most one group-commit window of events.
+/// row and one transaction, so one fsync (WAL, synchronous=FULL), per
+/// <see cref="EdgeUsageOptions.GroupCommitInterval"/> or <see cref="EdgeUsageOptions.GroupCommitMaxEvents"/>.
+/// A row holds its group already encoded as an <see cref="IngestEventsRequest"/>, so an event is
+/// serialized once and SQLite works per group, not per event; the shipper sends the oldest rows'
+/// bytes as they are and deletes them only once usage acknowledged them. A crash loses what is still
+/// in the channel: at most one group-commit window of events.
 /// </summary>
 internal sealed class UsageSpool : IDisposable
 {
     public const string ChannelFull = "channel_full";
     public const string SpoolFull = "spool_full";
 
+    // Version 1 kept one row per event (table spool); Open() converts such a file to groups.
+    private const int SchemaVersion = 2;
     private const string Schema = """
         PRAGMA journal_mode=WAL;
-        CREATE TABLE IF NOT EXISTS spool (
+        CREATE TABLE IF NOT EXISTS spool_group (
             seq         INTEGER PRIMARY KEY,
-            occurred_ms INTEGER NOT NULL,
-            event       BLOB NOT NULL
+            oldest_ms   INTEGER NOT NULL,   -- earliest occurred_at of the group's events
+            events      INTEGER NOT NULL,
+            body        BLOB NOT NULL       -- veil.usage.v1.IngestEventsRequest
         ) STRICT;
-        PRAGMA user_version=1;
         """;
 
     private readonly EdgeUsageOptions _options;
@@ -36,6 +40,7 @@ internal sealed class UsageSpool : IDisposable
     private readonly Channel<UsageEvent> _channel;
     // Capacity 1, drop on full: "something was committed", coalesced, for the shipper.
     private readonly Channel<bool> _committed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly CancellationTokenSource _stopWaiting = new();
     private readonly string _connectionString;
     private SqliteConnection? _writer;
     private SqliteConnection? _reader;
@@ -95,7 +100,7 @@ internal sealed class UsageSpool : IDisposable
             {
                 using var connection = Connect();
                 using var command = connection.CreateCommand();
-                command.CommandText = "SELECT occurred_ms FROM spool ORDER BY seq LIMIT 1;";
+                command.CommandText = "SELECT oldest_ms FROM spool_group ORDER BY seq LIMIT 1;";
                 return command.ExecuteScalar() is long ms
                     ? TimeSpan.FromMilliseconds(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - ms))
                     : TimeSpan.Zero;
@@ -116,16 +121,60 @@ internal sealed class UsageSpool : IDisposable
         {
             schema.CommandText = Schema;
             schema.ExecuteNonQuery();
+            schema.CommandText = "PRAGMA user_version;";
+            if ((long)schema.ExecuteScalar()! < SchemaVersion)
+            {
+                UpgradeFromEventRows(_writer);
+            }
         }
         _reader = Connect();
         using var count = _writer.CreateCommand();
-        count.CommandText = "SELECT count(*) FROM spool;";
+        count.CommandText = "SELECT coalesce(sum(events), 0) FROM spool_group;";
         _depth = (long)count.ExecuteScalar()!;
         UsageLog.SpoolOpened(_logger, Path, _depth);
         if (_depth > 0)
         {
             _committed.Writer.TryWrite(true);
         }
+    }
+
+    /// <summary>
+    /// A spool written by an older edge (one row per event, table <c>spool</c>) becomes groups of
+    /// <see cref="EdgeUsageOptions.GroupCommitMaxEvents"/>, in order, in one transaction: nothing
+    /// spooled before an upgrade is lost or reordered.
+    /// </summary>
+    private void UpgradeFromEventRows(SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'spool';";
+        if ((long)command.ExecuteScalar()! > 0)
+        {
+            var group = new List<UsageEvent>(_options.GroupCommitMaxEvents);
+            command.CommandText = "SELECT event FROM spool ORDER BY seq;";
+            using (var rows = command.ExecuteReader())
+            {
+                while (rows.Read())
+                {
+                    group.Add(UsageEvent.Parser.ParseFrom((byte[])rows.GetValue(0)));
+                    if (group.Count == _options.GroupCommitMaxEvents)
+                    {
+                        InsertGroup(connection, transaction, group, group.Count);
+                        group.Clear();
+                    }
+                }
+            }
+            if (group.Count > 0)
+            {
+                InsertGroup(connection, transaction, group, group.Count);
+            }
+            command.CommandText = "DROP TABLE spool;";
+            command.ExecuteNonQuery();
+        }
+        command.CommandText = $"PRAGMA user_version={SchemaVersion};";
+        command.ExecuteNonQuery();
+        transaction.Commit();
     }
 
     private SqliteConnection Connect()
@@ -155,47 +204,40 @@ internal sealed class UsageSpool : IDisposable
         return false;
     }
 
-    /// <summary>No more events: the writer commits what is queued and ends.</summary>
-    public void CompleteAdding() => _channel.Writer.TryComplete();
+    /// <summary>No more events: the writer commits what is queued (without waiting out its window) and ends.</summary>
+    public void CompleteAdding()
+    {
+        _channel.Writer.TryComplete();
+        _stopWaiting.Cancel();
+    }
 
     /// <summary>
     /// The single writer: groups events and commits each group in one transaction, until
-    /// <see cref="CompleteAdding"/> was called and everything queued is committed.
+    /// <see cref="CompleteAdding"/> was called and everything queued is committed. It wakes once per
+    /// group, not once per event: on the group's first event it sleeps out the rest of the window
+    /// (unless a full group is already queued), then takes what came meanwhile.
     /// </summary>
     public async Task RunWriterAsync()
     {
         var reader = _channel.Reader;
         var group = new List<UsageEvent>(_options.GroupCommitMaxEvents);
-        using var wait = new CancellationTokenSource();
         while (await reader.WaitToReadAsync())
         {
             // The window starts with the group's first event: no event waits longer than the interval.
-            var deadline = Stopwatch.GetTimestamp() + (long)(_options.GroupCommitInterval.TotalSeconds * Stopwatch.Frequency);
-            while (group.Count < _options.GroupCommitMaxEvents)
+            if (reader.Count < _options.GroupCommitMaxEvents && !reader.Completion.IsCompleted)
             {
-                if (reader.TryRead(out var usageEvent))
-                {
-                    group.Add(usageEvent);
-                    continue;
-                }
-                var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                if (remaining <= TimeSpan.Zero || reader.Completion.IsCompleted)
-                {
-                    break;
-                }
-                wait.TryReset();
-                wait.CancelAfter(remaining);
                 try
                 {
-                    if (!await reader.WaitToReadAsync(wait.Token))
-                    {
-                        break;
-                    }
+                    await Task.Delay(_options.GroupCommitInterval, _time, _stopWaiting.Token);
                 }
                 catch (OperationCanceledException)
                 {
-                    break;
+                    // Stopping: commit what is queued now.
                 }
+            }
+            while (group.Count < _options.GroupCommitMaxEvents && reader.TryRead(out var usageEvent))
+            {
+                group.Add(usageEvent);
             }
             await CommitWithRetryAsync(group);
             group.Clear();
@@ -251,22 +293,30 @@ internal sealed class UsageSpool : IDisposable
         }
 
         using var transaction = _writer!.BeginTransaction();
-        using var insert = _writer.CreateCommand();
-        insert.Transaction = transaction;
-        insert.CommandText = "INSERT INTO spool (occurred_ms, event) VALUES ($occurred, $event);";
-        var occurred = insert.Parameters.Add("$occurred", SqliteType.Integer);
-        var body = insert.Parameters.Add("$event", SqliteType.Blob);
-        insert.Prepare();
-        for (var i = 0; i < keep; i++)
-        {
-            var usageEvent = group[i];
-            occurred.Value = (usageEvent.OccurredAt.Seconds * 1000) + (usageEvent.OccurredAt.Nanos / 1_000_000);
-            body.Value = usageEvent.ToByteArray();
-            insert.ExecuteNonQuery();
-        }
+        InsertGroup(_writer, transaction, group, keep);
         transaction.Commit();
         Interlocked.Add(ref _depth, keep);
         _committed.Writer.TryWrite(true);
+    }
+
+    /// <summary>One row for the first <paramref name="count"/> events of <paramref name="group"/>, encoded once.</summary>
+    private static void InsertGroup(SqliteConnection connection, SqliteTransaction transaction, List<UsageEvent> group, int count)
+    {
+        var request = new IngestEventsRequest();
+        var oldest = long.MaxValue;
+        for (var i = 0; i < count; i++)
+        {
+            var usageEvent = group[i];
+            request.Events.Add(usageEvent);
+            oldest = Math.Min(oldest, (usageEvent.OccurredAt.Seconds * 1000) + (usageEvent.OccurredAt.Nanos / 1_000_000));
+        }
+        using var insert = connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = "INSERT INTO spool_group (oldest_ms, events, body) VALUES ($oldest, $events, $body);";
+        insert.Parameters.Add("$oldest", SqliteType.Integer).Value = oldest;
+        insert.Parameters.Add("$events", SqliteType.Integer).Value = count;
+        insert.Parameters.Add("$body", SqliteType.Blob).Value = request.ToByteArray();
+        insert.ExecuteNonQuery();
     }
 
     private void EndChannelEpisodeIfOver()
@@ -294,38 +344,50 @@ internal sealed class UsageSpool : IDisposable
         }
     }
 
-    /// <summary>The oldest spooled events, in spool order, and the sequence number of the last one.</summary>
-    public (List<UsageEvent> Events, long LastSeq) ReadOldest(int count)
+    /// <summary>
+    /// The oldest spooled groups, in spool order, holding at most <paramref name="maxEvents"/> events
+    /// (at least one group, whatever its size): their encoded bytes, event count and last sequence number.
+    /// </summary>
+    public SpooledBatch ReadOldest(int maxEvents)
     {
         using var select = _reader!.CreateCommand();
-        select.CommandText = "SELECT seq, event FROM spool ORDER BY seq LIMIT $count;";
-        select.Parameters.AddWithValue("$count", count);
-        var events = new List<UsageEvent>(Math.Min(count, 1024));
+        select.CommandText = "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT $rows;";
+        // Groups hold at least one event each: maxEvents rows always suffice.
+        select.Parameters.AddWithValue("$rows", maxEvents);
+        var bodies = new List<byte[]>();
+        var events = 0;
         long last = 0;
         using var rows = select.ExecuteReader();
         while (rows.Read())
         {
+            var count = rows.GetInt32(1);
+            if (bodies.Count > 0 && events + count > maxEvents)
+            {
+                break;
+            }
             last = rows.GetInt64(0);
-            events.Add(UsageEvent.Parser.ParseFrom((byte[])rows.GetValue(1)));
+            events += count;
+            bodies.Add((byte[])rows.GetValue(2));
         }
-        return (events, last);
+        return new SpooledBatch(bodies, events, last);
     }
 
-    /// <summary>Deletes every event up to <paramref name="lastSeq"/> (acknowledged by usage).</summary>
-    public void DeleteThrough(long lastSeq)
+    /// <summary>Deletes every group up to <paramref name="lastSeq"/> (acknowledged by usage): <paramref name="events"/> events.</summary>
+    public void DeleteThrough(long lastSeq, int events)
     {
         using var transaction = _reader!.BeginTransaction();
         using var delete = _reader.CreateCommand();
         delete.Transaction = transaction;
-        delete.CommandText = "DELETE FROM spool WHERE seq <= $last;";
+        delete.CommandText = "DELETE FROM spool_group WHERE seq <= $last;";
         delete.Parameters.AddWithValue("$last", lastSeq);
-        var deleted = delete.ExecuteNonQuery();
+        delete.ExecuteNonQuery();
         transaction.Commit();
-        Interlocked.Add(ref _depth, -deleted);
+        Interlocked.Add(ref _depth, -events);
     }
 
     public void Dispose()
     {
+        _stopWaiting.Dispose();
         _writer?.Dispose();
         _reader?.Dispose();
         _writer = null;

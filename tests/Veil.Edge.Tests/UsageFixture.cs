@@ -193,7 +193,7 @@ public sealed class UsageFixture : IAsyncLifetime
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM spool;";
+        command.CommandText = "SELECT coalesce(sum(events), 0) FROM spool_group;";
         return (long)command.ExecuteScalar()!;
     }
 }

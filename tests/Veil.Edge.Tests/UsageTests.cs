@@ -209,6 +209,76 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
         Assert.Equal(11, (await fixture.CycleCountsAsync(subscribed.SubscriptionId!)).Billable);
     }
 
+    [Fact]
+    public async Task Spool_LeftByAnOlderEdgeWithOneRowPerEvent_IsUpgradedAndShippedWhole()
+    {
+        await using var usage = fixture.ConfigureUsage(new ServiceHost<UsageGrpcService>());
+        var api = await fixture.PublishApiAsync();
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        var spoolPath = Path.Combine(Directory.CreateTempSubdirectory("veil-edge-upgrade-").FullName, "edge-spool.db");
+
+        // An edge spools 50 calls while usage is down, then stops (graceful: all committed, nothing shipped).
+        var load = new UsageLoad();
+        await using (var edge = fixture.Wire(new ServiceHost<EdgeOptions>(), usage.GrpcUrl)
+            .With("Edge:Usage:SpoolPath", spoolPath).With("Edge:Usage:StopShipTimeout", "00:00:00").Start())
+        {
+            await UsageFixture.WaitServedAsync(edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+            await load.SendAsync(edge.HttpUrl, api.Slug, _ => consumer.Key, 50);
+            var edgeSpool = edge.Services.GetRequiredService<UsageSpool>();
+            await Eventually.HoldsAsync(() => Task.FromResult(edgeSpool.Depth >= 51), TimeSpan.FromSeconds(10), "every call is spooled");
+        }
+        Assert.Equal(50, load.Ok);
+        // The file an edge from before grouped rows would have left: one row per event, user_version 1.
+        var spooled = RewriteAsOneRowPerEvent(spoolPath);
+        Assert.True(spooled >= load.Ok + 1, $"every call was spooled ({spooled} events)");
+
+        usage.Start();
+        await using (var edge = fixture.Wire(new ServiceHost<EdgeOptions>(), usage.GrpcUrl).With("Edge:Usage:SpoolPath", spoolPath).Start())
+        {
+            var spool = edge.Services.GetRequiredService<UsageSpool>();
+            await Eventually.HoldsAsync(async () => spool.Depth == 0 && (await CountsAsync(usage, consumer.SubscriptionId!)).Total >= spooled,
+                ShipBound, "the upgraded spool drains into usage");
+            var (billable, total) = await CountsAsync(usage, consumer.SubscriptionId!);
+            Assert.Equal(load.Ok + 1, billable); // + the warm-up call
+            Assert.Equal(spooled, total);
+        }
+    }
+
+    private static long RewriteAsOneRowPerEvent(string spoolPath)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={spoolPath};Pooling=False");
+        connection.Open();
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT body FROM spool_group ORDER BY seq;";
+        var events = new List<Veil.Usage.V1.UsageEvent>();
+        using (var rows = command.ExecuteReader())
+        {
+            while (rows.Read())
+            {
+                events.AddRange(Veil.Usage.V1.IngestEventsRequest.Parser.ParseFrom((byte[])rows.GetValue(0)).Events);
+            }
+        }
+        command.CommandText = """
+            DROP TABLE spool_group;
+            CREATE TABLE spool (seq INTEGER PRIMARY KEY, occurred_ms INTEGER NOT NULL, event BLOB NOT NULL) STRICT;
+            PRAGMA user_version=1;
+            """;
+        command.ExecuteNonQuery();
+        command.CommandText = "INSERT INTO spool (occurred_ms, event) VALUES ($occurred, $event);";
+        var occurred = command.Parameters.Add("$occurred", Microsoft.Data.Sqlite.SqliteType.Integer);
+        var body = command.Parameters.Add("$event", Microsoft.Data.Sqlite.SqliteType.Blob);
+        foreach (var usageEvent in events)
+        {
+            occurred.Value = usageEvent.OccurredAt.ToDateTimeOffset().ToUnixTimeMilliseconds();
+            body.Value = Google.Protobuf.MessageExtensions.ToByteArray(usageEvent);
+            command.ExecuteNonQuery();
+        }
+        transaction.Commit();
+        return events.Count;
+    }
+
     private static async Task<(long Billable, long Total)> CountsAsync(ServiceHost<UsageGrpcService> usage, string subscriptionId)
     {
         using var channel = usage.CreateGrpcChannel();

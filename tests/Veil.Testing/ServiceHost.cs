@@ -119,12 +119,32 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
 /// <summary>Free TCP ports on loopback.</summary>
 public static class FreePort
 {
-    /// <summary>A port that was free a moment ago (the OS hands out ephemeral ports round-robin, so reuse races are rare).</summary>
+    // Below the kernel's ephemeral range (Linux: 32768–60999): an outgoing connection never takes one
+    // of these ports between the check here and the server's bind, which ephemeral "free" ports
+    // suffered under load (address already in use). Each test process starts at a random point, so
+    // parallel test assemblies walk different stretches; the bind check skips ports in use.
+    private const int First = 20_000;
+    private const int Count = 12_000;
+    private static int _offset = Random.Shared.Next(Count);
+
+    /// <summary>A port outside the ephemeral range that was free a moment ago.</summary>
     public static int Next()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < Count; attempt++)
+        {
+            var port = First + ((Interlocked.Increment(ref _offset) & int.MaxValue) % Count);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use: try the next one.
+            }
+        }
+        throw new InvalidOperationException($"No free port between {First} and {First + Count - 1}.");
     }
 }
 
