@@ -35,6 +35,7 @@ public static class EdgeUsageExtensions
         }
 
         services.AddSingleton<UsageSpool>();
+        services.AddSingleton<Yarp.ReverseProxy.Transforms.Builder.ITransformProvider, UsageTransformProvider>();
         services.AddSingleton<UsageShipper>();
         services.AddSingleton<UsageMetrics>();
         services.AddSingleton<QuotaWatcher>();

@@ -7,12 +7,17 @@ using Veil.Edge.Pipeline;
 using Veil.Edge.Routing;
 using Veil.Usage.V1;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
 
 namespace Veil.Edge.Usage;
 
 /// <summary>
 /// Outermost step of the proxy pipeline on API routes: counts the bytes in and out, and when the
-/// call is over hands one <see cref="UsageEvent"/> to the spool (never waiting). Whether the call
+/// call is over hands one <see cref="UsageEvent"/> to the spool (never waiting). Response bodies
+/// are counted from their Content-Length; only a body without one goes through a counting stream
+/// (<see cref="UnknownLengthResponseTransform"/>), so the common response keeps Kestrel's direct
+/// write path. Whether the call
 /// is billable follows <see cref="IsBillable"/>.
 /// </summary>
 internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, TimeProvider time, IOptions<EdgeOptions> edge)
@@ -37,9 +42,6 @@ internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, Ti
             requestBody = new CountingStream(request.Body);
             request.Body = requestBody;
         }
-        var originalBody = context.Response.Body;
-        var responseBody = new CountingStream(originalBody);
-        context.Response.Body = responseBody;
         var failed = false;
         try
         {
@@ -52,7 +54,19 @@ internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, Ti
         }
         finally
         {
-            context.Response.Body = originalBody;
+            var response = context.Response;
+            // The upstream's Content-Length, or what UnknownLengthResponseTransform counted for a body
+            // without one (a body cut off mid-copy reports its declared length).
+            long bytesOut;
+            if (response.Body is CountingStream counted)
+            {
+                bytesOut = counted.Count;
+                response.Body = counted.Inner;
+            }
+            else
+            {
+                bytesOut = HttpMethods.IsHead(request.Method) ? 0 : response.ContentLength ?? 0;
+            }
             var call = context.Features.Get<ApiCallFeature>();
             var billable = !failed && IsBillable(call, context.GetForwarderErrorFeature());
             var usageEvent = new UsageEvent
@@ -70,7 +84,7 @@ internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, Ti
                 StatusCode = failed && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode,
                 LatencyMs = (long)Stopwatch.GetElapsedTime(start).TotalMilliseconds,
                 BytesIn = request.ContentLength ?? requestBody?.Count ?? 0,
-                BytesOut = responseBody.Count,
+                BytesOut = bytesOut,
                 Billable = billable,
             };
             if (call is { SubscriptionId: { } subscriptionId, PlanId: { } planId, SubscriptionStart: { } subscriptionStart })
@@ -125,6 +139,8 @@ internal sealed class CountingStream(Stream inner) : Stream
 {
     public long Count { get; private set; }
 
+    public Stream Inner => inner;
+
     public override bool CanRead => inner.CanRead;
     public override bool CanSeek => false;
     public override bool CanWrite => inner.CanWrite;
@@ -173,5 +189,45 @@ internal sealed class CountingStream(Stream inner) : Stream
     {
         Count += read;
         return read;
+    }
+}
+
+/// <summary>
+/// On API routes, after YARP copied the upstream's headers and before it copies the body: a body
+/// of unknown length (chunked) is written through a <see cref="CountingStream"/>, which
+/// <see cref="UsageMiddleware"/> reads and unwraps.
+/// </summary>
+internal sealed class UnknownLengthResponseTransform : ResponseTransform
+{
+    public static readonly UnknownLengthResponseTransform Instance = new();
+
+    public override ValueTask ApplyAsync(ResponseTransformContext context)
+    {
+        var response = context.HttpContext.Response;
+        if (context.ProxyResponse is not null && response.ContentLength is null && response.Body is not CountingStream)
+        {
+            response.Body = new CountingStream(response.Body);
+        }
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Adds <see cref="UnknownLengthResponseTransform"/> to API routes (those carrying an API id).</summary>
+internal sealed class UsageTransformProvider : ITransformProvider
+{
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context)
+    {
+        if (context.Route.Metadata?.ContainsKey(ApiRoutes.ApiIdKey) == true)
+        {
+            context.ResponseTransforms.Add(UnknownLengthResponseTransform.Instance);
+        }
     }
 }

@@ -12,6 +12,12 @@ namespace Veil.Edge.Tests;
 /// </summary>
 public sealed class EchoUpstream : IAsyncDisposable
 {
+    /// <summary>The body of <c>/sized</c> (sent with a Content-Length).</summary>
+    public const string SizedBody = "a body with a declared length";
+
+    /// <summary>The body of <c>/chunked</c> (sent in two flushed parts, no Content-Length).</summary>
+    public const string ChunkedBody = "first part, then the second part of a chunked body";
+
     private readonly WebApplication _app;
 
     private EchoUpstream(WebApplication app, Uri url)
@@ -36,6 +42,18 @@ public sealed class EchoUpstream : IAsyncDisposable
         {
             await Task.Delay(TimeSpan.FromSeconds(5), ct);
             return Results.Text("late");
+        });
+        // Bodies of known size, for byte counting: one with a Content-Length, one chunked.
+        app.MapGet("/sized", async (HttpResponse response) =>
+        {
+            response.ContentLength = SizedBody.Length;
+            await response.WriteAsync(SizedBody);
+        });
+        app.MapGet("/chunked", async (HttpResponse response) =>
+        {
+            await response.WriteAsync(ChunkedBody[..10]);
+            await response.Body.FlushAsync();
+            await response.WriteAsync(ChunkedBody[10..]);
         });
         app.Map("/{**path}", (HttpRequest request) =>
         {

@@ -210,6 +210,42 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
     }
 
     [Fact]
+    public async Task Bytes_ResponsesWithAndWithoutContentLength_CountedAsTheClientReceivedThem()
+    {
+        var api = await fixture.PublishApiAsync();
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        using var http = fixture.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        long received = 0, calls = 0;
+
+        async Task<bool> CallAsync(string path)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, api.Slug + path);
+            request.Headers.Add("X-Api-Key", consumer.Key);
+            using var response = await http.SendAsync(request, ct);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return false; // the API is not routed yet: no event for it
+            }
+            received += (await response.Content.ReadAsByteArrayAsync(ct)).Length;
+            calls++;
+            return true;
+        }
+
+        await Eventually.HoldsAsync(() => CallAsync("/sized"), TimeSpan.FromSeconds(10), "the API is routed");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(await CallAsync("/sized"));
+            Assert.True(await CallAsync("/chunked"));
+        }
+
+        Assert.Equal(4 * EchoUpstream.SizedBody.Length + 3 * EchoUpstream.ChunkedBody.Length, received);
+        await Eventually.HoldsAsync(async () => (await fixture.ProviderTotalsAsync(api)).TotalCalls == calls, ShipBound,
+            "usage has rolled up every call");
+        Assert.Equal(received, (await fixture.ProviderTotalsAsync(api)).BytesOut);
+    }
+
+    [Fact]
     public async Task Spool_LeftByAnOlderEdgeWithOneRowPerEvent_IsUpgradedAndShippedWhole()
     {
         await using var usage = fixture.ConfigureUsage(new ServiceHost<UsageGrpcService>());
