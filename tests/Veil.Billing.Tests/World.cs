@@ -4,9 +4,9 @@ using Microsoft.Extensions.Time.Testing;
 using Veil.Billing.Grpc;
 using Veil.Billing.V1;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Billing;
 using Veil.Subscriptions.V1;
 using Veil.Testing;
-using Veil.Usage;
 using Veil.Usage.Grpc;
 using Veil.Usage.V1;
 

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Time.Testing;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Billing;
 using Veil.Testing;
 using Veil.Usage.V1;
 

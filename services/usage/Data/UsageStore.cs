@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Billing;
 using Veil.ServiceDefaults.Data;
 using Veil.Usage.V1;
 

@@ -3,6 +3,7 @@ using System.Text;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Billing;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;

@@ -1,4 +1,4 @@
-namespace Veil.Usage;
+namespace Veil.ServiceDefaults.Billing;
 
 /// <summary>
 /// Monthly billing cycles anchored on the subscription's start. Cycle n starts at
@@ -6,6 +6,7 @@ namespace Veil.Usage;
 /// shorter month, always computed from the original anchor so a short month does not shift
 /// later cycles (start Jan 31 → Feb 28 (29 in leap years) → Mar 31 → Apr 30 → May 31 …).
 /// All in UTC. A time before the anchor (edge clocks drift) belongs to the first cycle.
+/// Shared by usage (quota cycles) and billing (invoice periods), so both always draw the same lines.
 /// </summary>
 public readonly record struct BillingCycle(long StartMs, long EndMs)
 {
