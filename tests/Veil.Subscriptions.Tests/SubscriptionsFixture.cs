@@ -28,13 +28,16 @@ public sealed class SubscriptionsFixture : IAsyncLifetime
 {
     private const string AdminEmail = "admin@subscriptions-tests.example";
     private const string AdminPassword = "subscriptions-tests-admin-password";
+    private const string BillingManagerEmail = "money@subscriptions-tests.example";
 
     private readonly List<GrpcChannel> _channels = [];
     private IdentityService.IdentityServiceClient _identity = null!;
 
     public ServiceHost<IdentityGrpcService> Identity { get; } = new ServiceHost<IdentityGrpcService>()
         .With("Identity:Admin:Email", AdminEmail)
-        .With("Identity:Admin:Password", AdminPassword);
+        .With("Identity:Admin:Password", AdminPassword)
+        .With("Identity:BillingManagers:0:Email", BillingManagerEmail)
+        .With("Identity:BillingManagers:0:Password", AdminPassword);
 
     public ServiceHost<CatalogGrpcService> Catalog { get; private set; } = null!;
 
@@ -45,6 +48,8 @@ public sealed class SubscriptionsFixture : IAsyncLifetime
     public CatalogService.CatalogServiceClient CatalogClient { get; private set; } = null!;
 
     public TestAccount Admin { get; private set; } = null!;
+
+    public TestAccount BillingManager { get; private set; } = null!;
 
     public static DateTime Deadline => DateTime.UtcNow.AddSeconds(15);
 
@@ -64,6 +69,8 @@ public sealed class SubscriptionsFixture : IAsyncLifetime
         _identity = new IdentityService.IdentityServiceClient(Channel(Identity.GrpcUrl));
         var admin = await _identity.SignInAsync(new SignInRequest { Email = AdminEmail, Password = AdminPassword }, deadline: Deadline, cancellationToken: Ct);
         Admin = new TestAccount(admin.Account.Id, admin.Session.AccessToken);
+        var manager = await _identity.SignInAsync(new SignInRequest { Email = BillingManagerEmail, Password = AdminPassword }, deadline: Deadline, cancellationToken: Ct);
+        BillingManager = new TestAccount(manager.Account.Id, manager.Session.AccessToken);
     }
 
     /// <summary>A subscriptions host trusting this identity and finding catalog at <paramref name="catalogGrpcUrl"/>.</summary>

@@ -218,6 +218,33 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         return (ReadSubscription(reader, 0), ReadPlan(reader, 8));
     }
 
+    /// <summary>
+    /// Billing's view, in id order after <paramref name="afterId"/> (empty for the first page): every
+    /// active subscription and those cancelled after <paramref name="canceledAfterMs"/> (all when
+    /// null), each with its plan. Paged by the primary key, so a page costs one index range scan.
+    /// </summary>
+    public async Task<IReadOnlyList<(SubscriptionRecord Subscription, PlanRecord Plan)>> ListForBillingAsync(string afterId, long? canceledAfterMs, int limit,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {SubscriptionColumns}, {PlanColumns}
+            FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+            WHERE s.id > @after AND (s.status = 1 OR @canceled_after IS NULL OR s.canceled_at > @canceled_after)
+            ORDER BY s.id
+            LIMIT @limit;
+            """;
+        Bind(command, ("@after", afterId), ("@canceled_after", canceledAfterMs), ("@limit", limit));
+        var rows = new List<(SubscriptionRecord, PlanRecord)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add((ReadSubscription(reader, 0), ReadPlan(reader, 8)));
+        }
+        return rows;
+    }
+
     private static async Task<SubscriptionRecord?> FindSubscriptionAsync(SqliteConnection connection, SqliteTransaction? transaction, string subscriptionId, Viewer viewer, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.RegularExpressions;
 using Grpc.Core;
 using Veil.ServiceDefaults.Grpc;
@@ -19,6 +20,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private const int MaxPlanNameLength = 60;
     private const int MaxRate = 100_000;
     private const string DefaultCurrency = "USD";
+    private const int DefaultBillingPageSize = 500;
+    private const int MaxBillingPageSize = 1000;
 
     private readonly SubscriptionsStore _store;
     private readonly CatalogApis _catalog;
@@ -237,6 +240,94 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             Subscription = ToProto(entitlement.Subscription),
             Plan = ToProto(entitlement.Plan),
         };
+    }
+
+    public override async Task<ListSubscriptionsForBillingResponse> ListSubscriptionsForBilling(ListSubscriptionsForBillingRequest request,
+        ServerCallContext context)
+    {
+        // Internal (no HTTP binding): billing's job calls it on the gRPC port without a token, as the
+        // edge calls CheckEntitlement; the mesh admits only billing there. A call that does carry a
+        // token comes from a person, and only staff may list every consumer's subscriptions.
+        RequireServiceOrStaff(context);
+        var errors = new FieldViolations();
+        if (request.PageSize is < 0 or > MaxBillingPageSize)
+        {
+            errors.Add("page_size", $"Must be 0 (default {DefaultBillingPageSize}) to {MaxBillingPageSize}.");
+        }
+        // Ids sort after "", so the first page starts there.
+        var after = "";
+        if (request.PageToken.Length > 0)
+        {
+            if (BillingPageToken(request.PageToken) is { } id)
+            {
+                after = id;
+            }
+            else
+            {
+                errors.Add("page_token", "Not a token from a previous page.");
+            }
+        }
+        long? canceledAfter = null;
+        if (request.CanceledAfter is { } at)
+        {
+            // Years 1970 to 9000: anything else is a typo.
+            if (at.Seconds is < 0 or > 221_845_392_000 || at.Nanos is < 0 or > 999_999_999)
+            {
+                errors.Add("canceled_after", "Must be a time between 1970 and 9000.");
+            }
+            else
+            {
+                canceledAfter = at.ToDateTimeOffset().ToUnixTimeMilliseconds();
+            }
+        }
+        errors.ThrowIfAny();
+
+        var pageSize = request.PageSize == 0 ? DefaultBillingPageSize : request.PageSize;
+        var rows = await _store.ListForBillingAsync(after, canceledAfter, pageSize + 1, context.CancellationToken);
+        var response = new ListSubscriptionsForBillingResponse();
+        response.Subscriptions.AddRange(rows.Take(pageSize).Select(r => new BillableSubscription
+        {
+            Subscription = ToProto(r.Subscription),
+            Plan = ToProto(r.Plan),
+            ProviderId = r.Subscription.ProviderId,
+        }));
+        if (rows.Count > pageSize)
+        {
+            response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes(rows[pageSize - 1].Subscription.Id));
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Lets through calls without a token (services on the gRPC port) and staff tokens; refuses other
+    /// roles (PermissionDenied) and tokens that do not validate (Unauthenticated), which are not
+    /// service calls either.
+    /// </summary>
+    private static void RequireServiceOrStaff(ServerCallContext context)
+    {
+        if (Caller.TryFrom(context) is { } caller)
+        {
+            caller.RequireRole(VeilClaims.Roles.BillingManager);
+            return;
+        }
+        if (!string.IsNullOrEmpty(context.RequestHeaders.GetValue("authorization")))
+        {
+            throw RpcErrors.Unauthenticated();
+        }
+    }
+
+    /// <summary>The subscription id a page token stands for, or null when it is not one of ours.</summary>
+    private static string? BillingPageToken(string token)
+    {
+        try
+        {
+            var id = Encoding.UTF8.GetString(Convert.FromBase64String(token));
+            return id.StartsWith("sub_", StringComparison.Ordinal) ? id : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     private static Viewer ViewerOf(Caller caller) => new(caller.AccountId, caller.IsAdmin);
