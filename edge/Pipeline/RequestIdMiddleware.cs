@@ -13,7 +13,7 @@ internal sealed class RequestIdMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var incoming = context.Request.Headers[HeaderName];
-        context.TraceIdentifier = incoming.Count == 1 && IsSane(incoming[0]) ? incoming[0]! : Guid.NewGuid().ToString("N");
+        context.TraceIdentifier = incoming.Count == 1 && IsSane(incoming[0]) ? incoming[0]! : Ids.NewRequestId();
         // Set when the response starts, after the proxy has copied the upstream's headers: the
         // client always sees the edge's id, once.
         context.Response.OnStarting(static state =>

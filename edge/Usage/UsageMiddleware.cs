@@ -71,7 +71,7 @@ internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, Ti
             var billable = !failed && IsBillable(call, context.GetForwarderErrorFeature());
             var usageEvent = new UsageEvent
             {
-                EventId = Guid.CreateVersion7(occurredAt).ToString(),
+                EventId = Ids.NewEventId(occurredAt),
                 OccurredAt = Timestamp.FromDateTimeOffset(occurredAt),
                 EdgeId = _edgeId,
                 ApiId = apiId,
