@@ -10,8 +10,9 @@ namespace Veil.Usage;
 internal static class Extensions
 {
     /// <summary>
-    /// Usage's own registrations: validated options, the store, the background rollup worker,
-    /// quota-state feed and webhook dispatcher, metrics, and data protection for secrets.
+    /// Usage's own registrations: validated options, the store, the background rollup and
+    /// retention workers, quota-state feed and webhook dispatcher, metrics, and data protection
+    /// for secrets.
     /// </summary>
     public static IHostApplicationBuilder AddUsageServices(this IHostApplicationBuilder builder)
     {
@@ -20,6 +21,11 @@ internal static class Extensions
             .BindConfiguration(UsageOptions.SectionName)
             .Validate(o => o.Webhooks.MaxBackoff >= o.Webhooks.InitialBackoff,
                 "Usage:Webhooks:MaxBackoff must not be shorter than Usage:Webhooks:InitialBackoff.")
+            // Deleting an id younger than the window would let a replay of it count again.
+            .Validate(o => !o.Retention.Enabled || o.Retention.RawEvents >= o.DedupWindow,
+                "Usage:Retention:RawEvents must not be shorter than Usage:DedupWindow.")
+            .Validate(o => !o.Retention.Enabled || o.Retention.RawEvents >= o.Retention.MinimumRawEvents,
+                "Usage:Retention:RawEvents must be at least Usage:Retention:ReconciliationLookback + 32 days (billing recounts cycles from the raw events).")
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<UsageOptions>, UsageOptionsValidator>());
 
@@ -28,6 +34,8 @@ internal static class Extensions
         services.AddSingleton<UsageMetrics>();
         services.AddSingleton<UsageStore>();
         services.AddHostedService<RollupWorker>();
+        services.AddSingleton<RetentionWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionWorker>());
         services.AddSingleton<QuotaStateFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<QuotaStateFeed>());
         services.AddSingleton<WebhookDispatcher>();

@@ -54,6 +54,15 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6027, Level = LogLevel.Error, Message = "The secret of consumer {ConsumerId}'s webhook cannot be decrypted (data-protection keys lost?); the consumer must set the webhook again")]
     public static partial void WebhookSecretUnreadable(ILogger logger, string consumerId, Exception exception);
 
+    [LoggerMessage(EventId = 6040, Level = LogLevel.Information, Message = "Retention deleted {Events} raw events and {Quarantined} quarantined events in {ElapsedMs} ms")]
+    public static partial void RetentionCompleted(ILogger logger, long events, long quarantined, double elapsedMs);
+
+    [LoggerMessage(EventId = 6041, Level = LogLevel.Error, Message = "Retention run failed; the next run starts in {Interval}")]
+    public static partial void RetentionFailed(ILogger logger, TimeSpan interval, Exception exception);
+
+    [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events and quarantined events are kept forever")]
+    public static partial void RetentionDisabled(ILogger logger);
+
     [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} reached {Percent}% of its quota in the cycle starting {CycleStart:o}")]
     public static partial void ThresholdReached(ILogger logger, string subscriptionId, int percent, DateTimeOffset cycleStart);
 }

@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 
 namespace Veil.Usage;
 
-/// <summary>The <c>Veil.Usage</c> meter: ingest outcomes and speed, quota states, webhook deliveries.</summary>
+/// <summary>The <c>Veil.Usage</c> meter: ingest outcomes and speed, quota states, webhook deliveries, retention.</summary>
 public sealed class UsageMetrics
 {
     public const string MeterName = "Veil.Usage";
@@ -15,7 +15,10 @@ public sealed class UsageMetrics
     private readonly Counter<long> _notifications;
     private readonly Counter<long> _deliveries;
     private readonly UpDownCounter<long> _watchers;
+    private readonly Counter<long> _retentionDeleted;
+    private readonly Counter<long> _retentionRuns;
     private int _exhausted;
+    private long _lastRetentionRunMs = -1;
 
     public UsageMetrics(IMeterFactory meterFactory)
     {
@@ -38,6 +41,12 @@ public sealed class UsageMetrics
             description: "Connected WatchQuotaStates streams.");
         meter.CreateObservableGauge("veil.usage.quota.exhausted", () => Volatile.Read(ref _exhausted), unit: "{subscription}",
             description: "Hard-capped subscriptions whose current cycle is exhausted.");
+        _retentionDeleted = meter.CreateCounter<long>("veil.usage.retention.deleted", unit: "{row}",
+            description: "Rows deleted by the retention job, by table (events, quarantine).");
+        _retentionRuns = meter.CreateCounter<long>("veil.usage.retention.runs", unit: "{run}",
+            description: "Retention runs, by outcome (succeeded, failed).");
+        meter.CreateObservableGauge("veil.usage.retention.last_run", ObserveLastRetentionRun, unit: "s",
+            description: "When the last successful retention run finished (Unix time); absent until one has.");
     }
 
     public void Ingested(int accepted, int duplicates, int quarantined, TimeSpan elapsed, TimeSpan? oldestLag)
@@ -69,4 +78,28 @@ public sealed class UsageMetrics
     public void WatcherDisconnected() => _watchers.Add(-1);
 
     public void ExhaustedSubscriptions(int count) => Volatile.Write(ref _exhausted, count);
+
+    public void RetentionDeleted(string table, int rows)
+    {
+        if (rows > 0)
+        {
+            _retentionDeleted.Add(rows, new KeyValuePair<string, object?>("veil.table", table));
+        }
+    }
+
+    /// <summary>Counts a run; a successful one also records when it finished.</summary>
+    public void RetentionRun(bool succeeded, DateTimeOffset? finishedAt)
+    {
+        _retentionRuns.Add(1, new KeyValuePair<string, object?>("veil.outcome", succeeded ? "succeeded" : "failed"));
+        if (finishedAt is { } at)
+        {
+            Interlocked.Exchange(ref _lastRetentionRunMs, at.ToUnixTimeMilliseconds());
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveLastRetentionRun()
+    {
+        var ms = Interlocked.Read(ref _lastRetentionRunMs);
+        return ms < 0 ? [] : [new Measurement<double>(ms / 1000.0)];
+    }
 }

@@ -46,6 +46,10 @@ public sealed class UsageOptions
     [ValidateObjectMembers]
     public WebhookOptions Webhooks { get; set; } = new();
 
+    /// <summary>How long raw events and quarantined events are kept.</summary>
+    [ValidateObjectMembers]
+    public RetentionOptions Retention { get; set; } = new();
+
     /// <summary>How the dispatcher delivers the outbox.</summary>
     public sealed class WebhookOptions
     {
@@ -68,5 +72,49 @@ public sealed class UsageOptions
         /// <summary>Attempts made in parallel.</summary>
         [Range(1, 64)]
         public int Concurrency { get; set; } = 4;
+    }
+
+    /// <summary>What the retention job deletes, and how (docs/usage-and-billing.md, "Retention").</summary>
+    public sealed class RetentionOptions
+    {
+        /// <summary>
+        /// A billing cycle lasts at most 31 days, and an event may precede its subscription's start
+        /// by up to a day (it then counts in the first cycle): a cycle that ends after a moment T
+        /// holds no event that occurred before T − 32 days.
+        /// </summary>
+        public static readonly TimeSpan LongestCycleReach = TimeSpan.FromDays(32);
+
+        /// <summary>Off: the job never runs and nothing is deleted (the cross-checks are skipped too).</summary>
+        public bool Enabled { get; set; } = true;
+
+        /// <summary>Time between two runs; the first run starts a minute after start (or one interval, if shorter).</summary>
+        [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+        public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
+
+        /// <summary>
+        /// A raw event (and with it its id, the dedup record) is deleted once it both occurred and
+        /// was received longer ago than this. At least <see cref="UsageOptions.DedupWindow"/> and
+        /// <see cref="ReconciliationLookback"/> + 32 days: 62 + 32 = 94, so 95 days by default.
+        /// </summary>
+        [Range(typeof(TimeSpan), "7.00:00:00", "3650.00:00:00")]
+        public TimeSpan RawEvents { get; set; } = TimeSpan.FromDays(95);
+
+        /// <summary>
+        /// Billing's <c>Billing:ReconciliationLookback</c> (or more): billing recounts from the raw
+        /// events every cycle that ended within this span, so none of their events may be deleted.
+        /// </summary>
+        [Range(typeof(TimeSpan), "1.00:00:00", "400.00:00:00")]
+        public TimeSpan ReconciliationLookback { get; set; } = TimeSpan.FromDays(62);
+
+        /// <summary>A quarantined event is deleted once it was received longer ago than this.</summary>
+        [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
+        public TimeSpan Quarantine { get; set; } = TimeSpan.FromDays(95);
+
+        /// <summary>Rows examined per delete transaction: each holds the write lock (and ingest) only briefly.</summary>
+        [Range(100, 50_000)]
+        public int BatchSize { get; set; } = 5_000;
+
+        /// <summary>The least <see cref="RawEvents"/> reconciliation allows with this <see cref="ReconciliationLookback"/>.</summary>
+        public TimeSpan MinimumRawEvents => ReconciliationLookback + LongestCycleReach;
     }
 }

@@ -25,7 +25,8 @@ public sealed partial class UsageStore
             await using (var read = connection.CreateCommand())
             {
                 read.Transaction = transaction;
-                // Ids are dense and only grow (serialised inserts, no deletes of the newest rows).
+                // Ids only grow (serialised inserts) and are dense above the watermark: retention deletes
+                // only rows below it, never the newest (RetentionWorker).
                 read.CommandText = """
                     SELECT w.last_event_id,
                            MIN(COALESCE((SELECT MAX(id) FROM events), 0), w.last_event_id + $limit),
