@@ -37,8 +37,11 @@ start identity "$(bin services/identity Veil.Identity)" $(svc_env identity 19711
 start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19721 19722) Catalog__AllowPrivateUpstreams=true
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19731 19732) $DISCOVERY
 start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
+USAGE_PID=$!
 start edge-on "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$ON Veil__DataDirectory=$WORK/data-edge-on $DISCOVERY Edge__RateLimiting__Enabled=false
+ON_PID=$!
 start edge-off "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$OFF Veil__DataDirectory=$WORK/data-edge-off $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+OFF_PID=$!
 wait_http http://127.0.0.1:$UP/ping
 for port in 19711 19721 19731 19751; do wait_http http://127.0.0.1:$port/health; done
 wait_http http://127.0.0.1:$ON/alive; wait_http http://127.0.0.1:$OFF/alive
@@ -57,18 +60,27 @@ for e in $ON $OFF; do
 done
 
 run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
-measure() { # label port
-  local out rps p99 errs; out=$(run "$DURATION" "$2")
+# CPU (user + system) used by processes, in clock ticks: the cost per request, which noisy
+# neighbours disturb far less than requests/s. "metering on" is charged the usage service's CPU too.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
+TCK=$(getconf CLK_TCK)
+measure() { # label port pids...
+  local label=$1 port=$2; shift 2
+  local t0 out t1 rps p99 errs reqs cpu
+  t0=$(ticks "$@"); out=$(run "$DURATION" "$port"); t1=$(ticks "$@")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-22s %12s %10s %8s\n' "$1" "$rps" "$p99" "${errs:-0}"
-  echo "$1|$rps" >>"$WORK/results"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out"); cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
+  printf '%-22s %12s %10s %8s %14s\n' "$label" "$rps" "$p99" "${errs:-0}" "$cpu"
+  echo "$label|$rps|$cpu" >>"$WORK/results"
 }
 echo "warm-up ${WARMUP}s each…"; run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null
 echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
-printf '%-22s %12s %10s %8s\n' edge "req/s" p99 non-2xx
-for round in 1 2; do measure "metering off" $OFF; measure "metering on" $ON; done
-awk -F'|' '{s[$1]+=$2; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
-  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%)\n", off, on, 100*(off-on)/off }' "$WORK/results"
+printf '%-22s %12s %10s %8s %14s\n' edge "req/s" p99 non-2xx "cpu µs/req"
+for round in 1 2 3; do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
+awk -F'|' '{s[$1]+=$2; c[$1]+=$3; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
+  coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"];
+  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%)\n", off, on, 100*(off-on)/off;
+  printf "CPU per request: off %.1f µs (edge), on %.1f µs (edge + usage service) → metering costs %.1f%% of the edge'"'"'s CPU per request\n", coff, con, 100*(con-coff)/coff }' "$WORK/results"
 curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
 
 echo; echo "usage ingest (bench/Veil.Bench.UsageIngest):"

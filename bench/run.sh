@@ -42,7 +42,9 @@ DISCOVERY="services__identity__http__0=http://127.0.0.1:19101 services__identity
 LIMITS="Edge__RateLimiting__Ip__Quota=100000000 Edge__RateLimiting__Ip__Window=00:00:01 Edge__RateLimiting__Ip__Burst=1000000 Edge__RateLimiting__Key__Quota=100000000 Edge__RateLimiting__Key__Burst=1000000 Edge__RateLimiting__Consumer__Quota=100000000 Edge__RateLimiting__Consumer__Burst=1000000"
 
 start upstream "$(bin samples/upstream Veil.Samples.Upstream)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$UP
+UP_PID=$!
 start yarp "$(bin bench/Veil.Bench.BareYarp Veil.Bench.BareYarp)" ASPNETCORE_URLS=http://127.0.0.1:$YARP Upstream=http://127.0.0.1:$UP
+YARP_PID=$!
 start identity "$(bin services/identity Veil.Identity)" $(svc_env identity 19101 19102)
 start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19201 19202) Catalog__AllowPrivateUpstreams=true
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19301 19302) $DISCOVERY
@@ -59,6 +61,7 @@ if command -v redis-server >/dev/null; then
   start ratelimit-redis "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit-redis 19411 19412) RateLimit__Redis__Configuration=127.0.0.1:$REDIS
   start edge-redis "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE_REDIS Veil__DataDirectory=$WORK/data-edge-redis \
     $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19412 $LIMITS
+  EDGE_REDIS_PID=$!
   REDIS_OK=1
 fi
 
@@ -102,30 +105,39 @@ if [ -n "${HOLD:-}" ]; then # keep the fleet up for profiling (dotnet-trace/-cou
   wait
 fi
 
-measure() { # label url [header]
-  local label=$1 url=$2 hdr=${3:-}
+# CPU seconds (user + system) a process has used: the proxy's own cost per request, which noisy
+# neighbours on a shared machine disturb far less than they disturb requests/s.
+cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
+TCK=$(getconf CLK_TCK)
+measure() { # label url [header] [pid]
+  local label=$1 url=$2 hdr=${3:-} pid=${4:-}
   wrk -t2 -c"$CONNECTIONS" -d"${WARMUP}s" ${hdr:+-H "$hdr"} "$url" >/dev/null 2>&1
+  local t0; t0=$(cpu_ticks "$pid")
   local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency ${STATUS:+-s bench/status.lua} ${hdr:+-H "$hdr"} "$url"); [ -n "${STATUS:-}" ] && grep "^status" <<<"$out" >&2
-  local rps p50 p99 errs
+  local t1; t1=$(cpu_ticks "$pid")
+  local rps p50 p99 errs reqs cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-34s %12s %10s %10s %8s\n' "$label" "$rps" "$p50" "$p99" "${errs:-0}"
-  echo "$label|$rps|$p50|$p99" >>"$WORK/results"
+  errs=$(awk '/Non-2xx/ {print $5}' <<<"$out"); reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$([ -n "$pid" ] && awk -v a="$t0" -v b="$t1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }' || echo "-")
+  printf '%-34s %12s %10s %10s %8s %12s\n' "$label" "$rps" "$p50" "$p99" "${errs:-0}" "$cpu"
+  echo "$label|$rps|$p50|$p99|$cpu" >>"$WORK/results"
 }
 
 echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${WARMUP}s warm-up, ${DURATION}s measured"
-printf '%-34s %12s %10s %10s %8s\n' target "req/s" p50 p99 non-2xx
-measure "(1) upstream direct" http://127.0.0.1:$UP/ping
-measure "(2) bare YARP" http://127.0.0.1:$YARP/ping
+printf '%-34s %12s %10s %10s %8s %12s\n' target "req/s" p50 p99 non-2xx "cpu µs/req"
+measure "(1) upstream direct" http://127.0.0.1:$UP/ping "" "$UP_PID"
+measure "(2) bare YARP" http://127.0.0.1:$YARP/ping "" "$YARP_PID"
 [ $NGINX_OK = 1 ] && measure "(n) nginx reverse proxy" http://127.0.0.1:$NGINX/ping
-measure "(3) Veil edge, in-memory limits" http://127.0.0.1:$EDGE/bench/ping "X-Api-Key: $KEY"
-[ $REDIS_OK = 1 ] && measure "(4) Veil edge, Redis limits" http://127.0.0.1:$EDGE_REDIS/bench/ping "X-Api-Key: $KEY"
+measure "(3) Veil edge, in-memory limits" http://127.0.0.1:$EDGE/bench/ping "X-Api-Key: $KEY" "$EDGE_PID"
+[ $REDIS_OK = 1 ] && measure "(4) Veil edge, Redis limits" http://127.0.0.1:$EDGE_REDIS/bench/ping "X-Api-Key: $KEY" "$EDGE_REDIS_PID"
 
 ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}' <<<"$1"; }
 field() { awk -F'|' -v l="$1" -v f="$2" '$1==l {print $f}' "$WORK/results"; }
 ratio() { # label
-  local r b p pb; r=$(field "$1" 2); b=$(field "(2) bare YARP" 2); p=$(ms "$(field "$1" 4)"); pb=$(ms "$(field "(2) bare YARP" 4)")
-  [ -n "$r" ] && awk -v r="$r" -v b="$b" -v p="$p" -v pb="$pb" -v l="$1" 'BEGIN { printf "%-34s throughput %5.1f%% of bare YARP, p99 %+.2f ms\n", l, 100*r/b, p-pb }'
+  local r b p pb c cb; r=$(field "$1" 2); b=$(field "(2) bare YARP" 2); p=$(ms "$(field "$1" 4)"); pb=$(ms "$(field "(2) bare YARP" 4)")
+  c=$(field "$1" 5); cb=$(field "(2) bare YARP" 5)
+  [ -n "$r" ] && awk -v r="$r" -v b="$b" -v p="$p" -v pb="$pb" -v c="$c" -v cb="$cb" -v l="$1" \
+    'BEGIN { printf "%-34s throughput %5.1f%% of bare YARP, p99 %+.2f ms, proxy CPU per request %.2fx bare YARP\n", l, 100*r/b, p-pb, c/cb }'
 }
 echo; ratio "(3) Veil edge, in-memory limits"; [ $REDIS_OK = 1 ] && ratio "(4) Veil edge, Redis limits"; true
