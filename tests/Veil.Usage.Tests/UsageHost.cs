@@ -42,6 +42,9 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
     /// <summary>A client on a channel owned (and disposed) by this host.</summary>
     public UsageService.UsageServiceClient Client => new(_channel ??= CreateGrpcChannel());
 
+    /// <summary>The service's retention job, to run it now (its own schedule waits a minute, then an interval).</summary>
+    public RetentionWorker Retention => Services.GetRequiredService<RetentionWorker>();
+
     /// <summary>Waits until the rollups include every stored event (the roller runs behind ingest).</summary>
     public Task RolledUpAsync() => Eventually.HoldsAsync(async () =>
         (await QueryAsync("SELECT (SELECT COALESCE(MAX(id), 0) FROM events) - last_event_id FROM rollup_watermark"))[0][0] is 0L,
