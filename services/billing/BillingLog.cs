@@ -8,8 +8,11 @@ internal static partial class BillingLog
     [LoggerMessage(EventId = 7000, Level = LogLevel.Information, Message = "Invoice {InvoiceId} ({Number}) finalised for account {AccountId}: {TotalMinor} {Currency}")]
     public static partial void InvoiceFinalized(ILogger logger, string invoiceId, string number, string accountId, long totalMinor, string currency);
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Debug, Message = "Draft sync: {Cycles} cycles seen, {Changed} drafts created or changed, {Finalized} finalised")]
-    public static partial void SyncCompleted(ILogger logger, int cycles, int changed, int finalized);
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Debug, Message = "Draft sync: {Cycles} cycles seen, {Changed} drafts created or changed, {Idle} drafts created for periods without usage, {Finalized} finalised; subscriptions listed: {Listed}")]
+    public static partial void SyncCompleted(ILogger logger, int cycles, int changed, int idle, int finalized, bool listed);
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Usage's cycles of subscription {SubscriptionId} do not start where its periods (anchored on its start) do; usage's cycles are billed, overlapping periods without usage are not")]
+    public static partial void CycleMisaligned(ILogger logger, string subscriptionId);
 
     [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "Usage did not answer {Job} ({StatusCode}); retrying at the next tick")]
     public static partial void UsageUnavailable(ILogger logger, string job, StatusCode statusCode, Exception exception);
@@ -34,6 +37,12 @@ internal static partial class BillingLog
 
     [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "Usage no longer reports the cycle of draft invoice {InvoiceId} (subscription {SubscriptionId}); it stays a draft")]
     public static partial void CycleMissing(ILogger logger, string invoiceId, string subscriptionId);
+
+    [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "Subscriptions did not answer ListSubscriptionsForBilling ({StatusCode}); periods without usage wait and the sync watermark holds. Retried every tick; logged once per outage")]
+    public static partial void SubscriptionsListingUnavailable(ILogger logger, StatusCode statusCode, Exception exception);
+
+    [LoggerMessage(EventId = 7019, Level = LogLevel.Information, Message = "Subscriptions answered ListSubscriptionsForBilling again after {FailedSyncs} failed draft syncs")]
+    public static partial void SubscriptionsListingBack(ILogger logger, int failedSyncs);
 
     [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "Reconciliation {RunId} finished: {Checked} invoices checked, {Differences} differences, {Adjustments} adjustments")]
     public static partial void ReconciliationFinished(ILogger logger, string runId, int @checked, int differences, int adjustments);

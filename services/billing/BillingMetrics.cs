@@ -24,7 +24,7 @@ public sealed class BillingMetrics
         _adjustments = meter.CreateCounter<long>("veil.billing.adjustments", description: "Adjustments written, by source (manual, reconciliation).");
         _runs = meter.CreateCounter<long>("veil.billing.reconciliation_runs", description: "Reconciliation runs, by outcome.");
         _differences = meter.CreateCounter<long>("veil.billing.reconciliation_differences", description: "Invoices whose recount differed from what they showed.");
-        _failures = meter.CreateCounter<long>("veil.billing.failures", description: "Failed steps, by job and reason (usage_unavailable, plan_unavailable, plan_not_found, overflow, unexpected).");
+        _failures = meter.CreateCounter<long>("veil.billing.failures", description: "Failed steps, by job and reason (usage_unavailable, subscriptions_unavailable, plan_unavailable, plan_not_found, overflow, cycle_missing, cycle_misaligned, snapshot_mismatch, unexpected).");
         _holdChecks = meter.CreateCounter<long>("veil.billing.credit_hold_checks", description: "CheckCreditHold answers, by result.");
         _runDuration = meter.CreateHistogram<double>("veil.billing.reconciliation_duration", unit: "s", description: "How long reconciliation runs take.");
     }

@@ -32,9 +32,10 @@ internal static class Extensions
         // Transient like the typed gRPC clients they wrap, so the client factory can rotate handlers.
         services.AddTransient<UsageCycles>();
         services.AddTransient<PlanTermsSource>();
+        services.AddTransient<SubscriptionPeriods>();
 
         // "_grpc." picks the gRPC endpoint from services:<name>:grpc:0. Billing only reads from both
-        // (ListCycleUsage, GetPlan), so the clients may retry Unavailable within each call's deadline;
+        // (ListCycleUsage, GetPlan, ListSubscriptionsForBilling), so the clients may retry Unavailable within each call's deadline;
         // a job that still fails simply runs again at its next tick.
         services.AddGrpcClient<UsageService.UsageServiceClient>(o => o.Address = new Uri("http://_grpc.usage"))
             .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());

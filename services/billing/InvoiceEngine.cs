@@ -13,7 +13,8 @@ namespace Veil.Billing;
 /// conditional writes inside immediate transactions keep them correct):
 /// <list type="bullet">
 /// <item><see cref="SyncAsync"/>: drafts from usage's counters for every cycle after the watermark,
-/// then finalisation of due drafts from a recount;</item>
+/// drafts for the periods of every subscription that usage has no call in (from subscriptions'
+/// listing), then finalisation of due drafts from a recount;</item>
 /// <item><see cref="ReconcileAsync"/>: a recount of every cycle in the lookback window; drafts are
 /// updated (and finalised when due), finalised invoices get adjustments, the run is recorded;</item>
 /// <item><see cref="RefreshDraftAsync"/>: one draft brought up to date for a read, never failing it.</item>
@@ -26,13 +27,19 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _mismatchLogged = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _misalignedLogged = new(StringComparer.Ordinal);
+
+    // Draft syncs in a row whose subscriptions listing failed; only the sync (under the gate) touches it.
+    private int _listingFailures;
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>
-    /// Creates and updates drafts from usage's counters, then finalises the drafts whose cycle ended
-    /// more than the grace period ago, from a recount of their raw events. When usage does not
-    /// answer, nothing moves and the next tick tries again.
+    /// Creates and updates drafts from usage's counters, creates drafts for the periods of every
+    /// subscription in which usage has no call, then finalises the drafts whose cycle ended more
+    /// than the grace period ago, from a recount of their raw events. When usage does not answer,
+    /// nothing moves and the next tick tries again; when subscriptions does not, the rest goes on
+    /// but the watermark holds, so no period without usage is passed over.
     /// </summary>
     public async Task SyncAsync(CancellationToken cancellationToken)
     {
@@ -109,12 +116,23 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
         var usage = services.GetRequiredService<UsageCycles>();
         var watermark = await store.GetWatermarkAsync(cancellationToken);
         var blockedAt = long.MaxValue;
-        int seen = 0, changed = 0, finalized = 0;
+        int seen = 0, changed = 0, idle = 0, finalized = 0;
+        bool listed;
+        // Usage's cycles of this sync by subscription: the listing adds periods only where usage has none.
+        var usageCycles = new Dictionary<string, List<(long Start, long End)>>(StringComparer.Ordinal);
         try
         {
             await foreach (var page in usage.PagesAsync(null, watermark, null, recount: false, null, cancellationToken))
             {
                 seen += page.Count;
+                foreach (var (cycle, _) in page)
+                {
+                    if (!usageCycles.TryGetValue(cycle.SubscriptionId, out var cycles))
+                    {
+                        usageCycles[cycle.SubscriptionId] = cycles = [];
+                    }
+                    cycles.Add((cycle.PeriodStart, cycle.PeriodEnd));
+                }
                 var (priced, blocked) = await PriceAsync(page, "sync", cancellationToken);
                 blockedAt = Math.Min(blockedAt, blocked);
                 var result = await store.ApplyAsync(priced, CountSource.Counters, now, long.MinValue, null, cancellationToken);
@@ -122,18 +140,30 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
                 Report(result, "sync");
             }
 
+            (listed, idle) = await CreateIdleDraftsAsync(watermark, now, usageCycles, cancellationToken);
+
             // Finalisation needs the exact count: each due draft is recounted from the raw events.
             foreach (var draft in await store.ListDueDraftsAsync(dueBy, DueBatch, cancellationToken))
             {
+                var asOf = Now;
                 var found = await usage.FindAsync(draft.SubscriptionId, draft.PeriodStart, draft.PeriodEnd, recount: true, null, cancellationToken);
-                if (found is not { } cycle)
+                List<PricedCycle> priced;
+                if (found is { } cycle)
+                {
+                    (priced, var blocked) = await PriceAsync([cycle], "finalize", cancellationToken);
+                    blockedAt = Math.Min(blockedAt, blocked);
+                }
+                else if (draft.BillableCalls == 0 && await IdleRecountAsync(draft.Id, asOf, cancellationToken) is { } recount)
+                {
+                    // Usage answered and holds no event of the period: the recount is zero calls.
+                    priced = [recount];
+                }
+                else
                 {
                     metrics.Failed("finalize", "cycle_missing");
                     BillingLog.CycleMissing(logger, draft.Id, draft.SubscriptionId);
                     continue;
                 }
-                var (priced, blocked) = await PriceAsync([cycle], "finalize", cancellationToken);
-                blockedAt = Math.Min(blockedAt, blocked);
                 var result = await store.ApplyAsync(priced, CountSource.Recount, now, dueBy, null, cancellationToken);
                 finalized += result.Finalized.Count;
                 Report(result, "finalize");
@@ -146,10 +176,99 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
             return;
         }
 
-        metrics.DraftsChanged(changed);
-        BillingLog.SyncCompleted(logger, seen, changed, finalized);
+        metrics.DraftsChanged(changed + idle);
+        BillingLog.SyncCompleted(logger, seen, changed, idle, finalized, listed);
+        if (!listed)
+        {
+            // Periods without usage after the watermark are not known to be invoiced: list them again next tick.
+            return;
+        }
         // Next time, list again every cycle that is open, in its grace period, or could not be invoiced.
         await store.AdvanceWatermarkAsync(blockedAt == long.MaxValue ? dueBy : Math.Min(dueBy, blockedAt - 1), cancellationToken);
+    }
+
+    /// <summary>
+    /// Drafts for the periods after the watermark, begun by now, of every subscription (active, or
+    /// cancelled within them) that usage reported no cycle for: the base fee is billed whatever the
+    /// usage. Returns whether the whole listing was read; when subscriptions does not answer, this
+    /// is logged once per outage and the sync's watermark holds, so the next tick lists them again.
+    /// </summary>
+    private async Task<(bool Complete, int Created)> CreateIdleDraftsAsync(long watermark, long now,
+        Dictionary<string, List<(long Start, long End)>> usageCycles, CancellationToken cancellationToken)
+    {
+        var listing = services.GetRequiredService<SubscriptionPeriods>();
+        var created = 0;
+        try
+        {
+            await foreach (var page in listing.PagesAsync(watermark - (long)SubscriptionPeriods.LongestCycle.TotalMilliseconds, cancellationToken))
+            {
+                var periods = new List<PricedCycle>();
+                foreach (var subscription in page)
+                {
+                    usageCycles.TryGetValue(subscription.Id, out var cycles);
+                    foreach (var period in SubscriptionPeriods.ToInvoice(subscription.StartMs, subscription.CanceledAtMs, watermark, now))
+                    {
+                        if (cycles is not null && cycles.Any(c => c.Start < period.EndMs && c.End > period.StartMs))
+                        {
+                            if (!cycles.Any(c => c.Start == period.StartMs))
+                            {
+                                ReportMisaligned(subscription.Id, "sync");
+                            }
+                            continue;
+                        }
+                        // Usage reported no cycle overlapping it in this sync: no call so far; later ones update the draft.
+                        var input = new CycleInput(subscription.Id, subscription.AccountId, subscription.ProviderId, subscription.ApiId,
+                            subscription.PlanId, period.StartMs, period.EndMs, 0, now);
+                        var (lines, subtotal) = Pricing.Price(subscription.Terms, 0);
+                        periods.Add(new PricedCycle(input, subscription.Terms, lines, subtotal));
+                    }
+                }
+                var result = await store.CreateIdleDraftsAsync(periods, now, cancellationToken);
+                created += result.Created;
+                foreach (var subscriptionId in result.Misaligned)
+                {
+                    ReportMisaligned(subscriptionId, "sync");
+                }
+            }
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            metrics.Failed("sync", "subscriptions_unavailable");
+            if (_listingFailures++ == 0)
+            {
+                BillingLog.SubscriptionsListingUnavailable(logger, ex.StatusCode, ex);
+            }
+            return (false, created);
+        }
+        if (_listingFailures > 0)
+        {
+            BillingLog.SubscriptionsListingBack(logger, _listingFailures);
+            _listingFailures = 0;
+        }
+        return (true, created);
+    }
+
+    /// <summary>A due draft of a period without calls, priced at zero calls with its own stored terms; null when it is gone or final.</summary>
+    private async Task<PricedCycle?> IdleRecountAsync(string invoiceId, long asOf, CancellationToken cancellationToken)
+    {
+        if (await store.FindInvoiceAsync(invoiceId, null, cancellationToken) is not { Finalized: false } invoice)
+        {
+            return null;
+        }
+        var input = new CycleInput(invoice.SubscriptionId, invoice.AccountId, invoice.ProviderId, invoice.ApiId, invoice.PlanId, invoice.PeriodStart,
+            invoice.PeriodEnd, 0, asOf);
+        var (lines, subtotal) = Pricing.Price(invoice.Terms, 0);
+        return new PricedCycle(input, invoice.Terms, lines, subtotal);
+    }
+
+    /// <summary>Usage's cycles of a subscription do not start where its own periods do (logged once per subscription).</summary>
+    private void ReportMisaligned(string subscriptionId, string job)
+    {
+        if (_misalignedLogged.TryAdd(subscriptionId, 0))
+        {
+            metrics.Failed(job, "cycle_misaligned");
+            BillingLog.CycleMisaligned(logger, subscriptionId);
+        }
     }
 
     private async Task<RunRecord> ReconcileCoreAsync(bool manual, string requestedBy, CancellationToken cancellationToken)
@@ -274,6 +393,10 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
 
     private void Report(ApplyResult result, string job)
     {
+        foreach (var subscriptionId in result.Misaligned)
+        {
+            ReportMisaligned(subscriptionId, job);
+        }
         foreach (var (subscriptionId, periodStart) in result.Overflowed)
         {
             metrics.Failed(job, "overflow");

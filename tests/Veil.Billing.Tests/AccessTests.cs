@@ -19,8 +19,8 @@ public sealed class AccessTests(Fleet fleet)
         var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var plan = new CreatePlanRequest { PricePerCallMinor = 2, Currency = "USD" };
-        var alice = await Customer.CreateAsync(fleet, plan.Clone(), anchor);
-        var bob = await Customer.CreateAsync(fleet, plan.Clone(), anchor);
+        var alice = await Customer.CreateAsync(world, plan.Clone(), anchor);
+        var bob = await Customer.CreateAsync(world, plan.Clone(), anchor);
         await world.IngestAsync([.. alice.Calls(2, start.AddMinutes(-5)), .. bob.Calls(3, start.AddMinutes(-5))]);
         await world.PumpUntilAsync(async () => (await world.InvoicesAsync(alice.Consumer)).Count == 1 && (await world.InvoicesAsync(bob.Consumer)).Count == 1,
             "both drafts exist");
@@ -62,8 +62,8 @@ public sealed class AccessTests(Fleet fleet)
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
-        var mine = await Customer.CreateAsync(fleet, new CreatePlanRequest { BasePriceMinor = 100, PricePerCallMinor = 3, Currency = "EUR" }, anchor);
-        var theirs = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 11, Currency = "EUR" }, anchor);
+        var mine = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 100, PricePerCallMinor = 3, Currency = "EUR" }, anchor);
+        var theirs = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 11, Currency = "EUR" }, anchor);
         await world.IngestAsync([.. mine.Calls(4, start.AddMinutes(-20)), .. theirs.Calls(2, start.AddMinutes(-20))]);
         world.Clock.SetUtcNow(boundary + Grace);
         await world.IngestAsync([.. mine.Calls(2, boundary.AddMinutes(1)), .. theirs.Calls(1, boundary.AddMinutes(1))]);

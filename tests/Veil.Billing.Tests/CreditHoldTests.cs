@@ -16,14 +16,11 @@ public sealed class CreditHoldTests(Fleet fleet)
     private static readonly TimeSpan Grace = TimeSpan.FromMinutes(10);
 
     /// <summary>Billing and a subscriptions host that asks it about holds (and is its plan source).</summary>
-    private (World World, ServiceHost<SubscriptionsGrpcService> Subscriptions, SubscriptionService.SubscriptionServiceClient Client) Start(
+    private (World World, ClockedHost<SubscriptionsGrpcService> Subscriptions, SubscriptionService.SubscriptionServiceClient Client) Start(
         DateTimeOffset clockStart, Action<ClockedHost<BillingGrpcService>>? configure = null)
     {
-        // Each needs the other's address: ports are fixed when a host is created, so create both, then start.
-        var subscriptions = fleet.NewSubscriptionsHost();
-        var world = World.Start(fleet, clockStart, subscriptions, configure);
-        subscriptions.With("services:billing:grpc:0", world.Billing.GrpcUrl.ToString()).Start();
-        return (world, subscriptions, new SubscriptionService.SubscriptionServiceClient(world.Channel(subscriptions.GrpcUrl)));
+        var world = World.Start(fleet, clockStart, configure, enforceHolds: true);
+        return (world, world.Subscriptions, world.SubscriptionsClient);
     }
 
     private static async Task<Plan> PlanAsync(SubscriptionService.SubscriptionServiceClient client, Fleet fleet, Account provider, CreatePlanRequest request)
@@ -39,7 +36,6 @@ public sealed class CreditHoldTests(Fleet fleet)
     {
         var (world, subscriptions, client) = Start(DateTimeOffset.UtcNow);
         await using var disposeWorld = world;
-        await using var disposeSubscriptions = subscriptions;
         var manager = await fleet.BillingManagerAsync();
         var provider = await fleet.SignUpAsync(Role.Provider);
         var consumer = await fleet.SignUpAsync(Role.Consumer);
@@ -81,16 +77,15 @@ public sealed class CreditHoldTests(Fleet fleet)
     public async Task CreditHold_UnpaidInvoicesOverThreshold_BlocksPaidSubscriptionsUntilPaid()
     {
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
-        var (world, subscriptions, client) = Start(start, b => b.With("Billing:CreditHoldThresholdMinor:USD", "1000"));
+        var (world, _, client) = Start(start, b => b.With("Billing:CreditHoldThresholdMinor:USD", "1000"));
         await using var disposeWorld = world;
-        await using var disposeSubscriptions = subscriptions;
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { BasePriceMinor = 1_000, PricePerCallMinor = 1, Currency = "USD" }, anchor, client);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 1_000, PricePerCallMinor = 1, Currency = "USD" }, anchor);
         var other = await PlanAsync(client, fleet, customer.Provider, new CreatePlanRequest { PricePerCallMinor = 1, Currency = "USD" });
         await world.IngestAsync(customer.Calls(1, start.AddMinutes(-5)));
         world.Clock.SetUtcNow(boundary + Grace);
         await world.ReconcileAsync(manager);
-        var invoice = (await world.InvoicesAsync(customer.Consumer)).Single();
+        var invoice = await world.InvoiceForAsync(customer.Consumer, anchor);
         Assert.Equal((InvoiceStatus.Finalized, 1_001L), (invoice.Status, invoice.TotalMinor));
 
         // 1001 unpaid > 1000: on hold without anyone placing it.

@@ -18,7 +18,7 @@ public sealed class FailureTests(Fleet fleet)
         var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 4, Currency = "USD" }, anchor);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 4, Currency = "USD" }, anchor);
         await world.IngestAsync(customer.Calls(3, start.AddMinutes(-5)));
         await world.PumpUntilAsync(async () => await world.InvoicesAsync(customer.Consumer) is [{ BillableCalls: 3 }], "the draft shows 3 calls");
         var draft = (await world.InvoicesAsync(customer.Consumer)).Single();
@@ -46,52 +46,48 @@ public sealed class FailureTests(Fleet fleet)
     }
 
     [Fact]
-    public async Task SubscriptionsDown_CycleWaitsPastItsGraceAndIsFinalisedWhenBack()
+    public async Task SubscriptionsDown_LoggedOncePerOutageNothingInvoicedAndCaughtUpWhenBack()
     {
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
-        var subscriptionsData = Directory.CreateTempSubdirectory("veil-billing-subscriptions-").FullName;
-        try
-        {
-            var subscriptions = new ServiceHost<Veil.Subscriptions.Grpc.SubscriptionsGrpcService>(subscriptionsData)
-                .With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
-                .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString());
-            await using var world = World.Start(fleet, start, subscriptions);
-            subscriptions.Start();
-            var client = new SubscriptionService.SubscriptionServiceClient(world.Channel(subscriptions.GrpcUrl));
-            var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 4, Currency = "USD" }, anchor, client);
-            var grpcUrl = subscriptions.GrpcUrl;
-            await subscriptions.DisposeAsync();
+        // Subscriptions is down from the start, so billing's first sync fails to list and knows no plan.
+        await using var world = World.Start(fleet, start, startSubscriptions: false);
+        await Eventually.HoldsAsync(() => Task.FromResult(world.Billing.Logs.Count(BillingEvents.SyncCompleted) >= 1), TimeSpan.FromSeconds(30),
+            "the first sync ran");
+        // Up just long enough to sign two customers up; the clock stands still, so no sync runs meanwhile.
+        await world.RestartSubscriptionsAsync();
+        var busy = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 4, Currency = "USD" }, anchor);
+        var idle = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 2_500, Currency = "EUR" }, anchor);
+        await world.StopSubscriptionsAsync();
 
-            // Billing has never seen this plan: the cycle cannot be priced while subscriptions is down,
-            // and the sync watermark must stay below it even after its grace period has passed.
-            await world.IngestAsync(customer.Calls(2, start.AddMinutes(-10)));
-            world.Clock.SetUtcNow(boundary + Grace + TimeSpan.FromMinutes(1));
-            var held = boundary.ToUnixTimeMilliseconds() - 1;
-            await world.PumpUntilAsync(async () => (long)(await world.Billing.QueryAsync("SELECT watermark_ms FROM sync_state;"))[0][0]! == held,
-                "the sync ran and kept the unpriced cycle in view");
-            Assert.Empty(await world.InvoicesAsync(customer.Consumer));
+        // Past the first period's end and grace: nothing can be invoiced (no listing, no plan for the
+        // busy cycle), so nothing is, and the watermark holds where it was; said once, not per tick.
+        await world.IngestAsync(busy.Calls(2, start.AddMinutes(-10)));
+        world.Clock.SetUtcNow(boundary + Grace + TimeSpan.FromMinutes(1));
+        await world.SyncsAsync(3);
 
-            await using var back = new ServiceHost<Veil.Subscriptions.Grpc.SubscriptionsGrpcService>(subscriptionsData)
-                .With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
-                .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString())
-                .With("Kestrel:Endpoints:Grpc:Url", grpcUrl.ToString())
-                .Start();
-            await world.PumpUntilAsync(async () => await world.InvoicesAsync(customer.Consumer) is [{ Status: InvoiceStatus.Finalized }],
-                "the cycle was invoiced and finalised once subscriptions answered");
-            var invoice = (await world.InvoicesAsync(customer.Consumer)).Single();
-            Assert.Equal((2L, 8L, anchor), (invoice.BillableCalls, invoice.TotalMinor, invoice.PeriodStart.ToDateTimeOffset()));
-        }
-        finally
-        {
-            try
-            {
-                Directory.Delete(subscriptionsData, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A pooled SQLite handle may still be closing; the temp folder is cleaned anyway.
-            }
-        }
+        Assert.Empty(await world.InvoicesAsync(busy.Consumer));
+        Assert.Empty(await world.InvoicesAsync(idle.Consumer));
+        Assert.Equal(0L, (long)(await world.Billing.QueryAsync("SELECT watermark_ms FROM sync_state;"))[0][0]!);
+        Assert.Equal(1, world.Billing.Logs.Count(BillingEvents.SubscriptionsListingUnavailable));
+        Assert.Equal(0, world.Billing.Logs.Count(BillingEvents.SubscriptionsListingBack));
+        Assert.All(world.Billing.Logs.Entries.Where(e => e.EventId == BillingEvents.SyncCompleted), e => Assert.False((bool)e.Values["Listed"]!));
+
+        // Back: both first periods are invoiced and finalised at once (they are due), the second ones drafted.
+        await world.RestartSubscriptionsAsync();
+        await world.PumpUntilAsync(async () =>
+            (await world.InvoicesAsync(busy.Consumer)).Concat(await world.InvoicesAsync(idle.Consumer))
+                .Count(i => i.PeriodStart.ToDateTimeOffset() == anchor && i.Status == InvoiceStatus.Finalized) == 2,
+            "both first periods were finalised once subscriptions answered");
+
+        var busyFinal = await world.InvoiceForAsync(busy.Consumer, anchor);
+        var idleFinal = await world.InvoiceForAsync(idle.Consumer, anchor);
+        Assert.Equal((2L, 8L, "USD"), (busyFinal.BillableCalls, busyFinal.TotalMinor, busyFinal.Currency));
+        Assert.Equal((0L, 2_500L, "EUR"), (idleFinal.BillableCalls, idleFinal.TotalMinor, idleFinal.Currency));
+        Assert.Equal((InvoiceStatus.Draft, InvoiceStatus.Draft),
+            ((await world.InvoiceForAsync(busy.Consumer, boundary)).Status, (await world.InvoiceForAsync(idle.Consumer, boundary)).Status));
+        Assert.Equal(1, world.Billing.Logs.Count(BillingEvents.SubscriptionsListingUnavailable));
+        var back = Assert.Single(world.Billing.Logs.Entries, e => e.EventId == BillingEvents.SubscriptionsListingBack);
+        Assert.True((int)back.Values["FailedSyncs"]! >= 4, back.Message);
     }
 
     [Theory]

@@ -4,13 +4,12 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Veil.Catalog.Grpc;
 using Veil.Catalog.V1;
 using Veil.Identity.Grpc;
 using Veil.Identity.V1;
 using Veil.ServiceDefaults.Data;
-using Veil.Subscriptions.Grpc;
-using Veil.Subscriptions.V1;
 using Veil.Testing;
 
 [assembly: AssemblyFixture(typeof(Veil.Billing.Tests.Fleet))]
@@ -26,9 +25,10 @@ public sealed record Account(string Id, string Token)
 
 /// <summary>
 /// The long-lived part of billing's neighbourhood, shared by the whole assembly: identity (with an
-/// administrator and a billing manager bootstrapped from configuration), catalog and subscriptions.
-/// Tests stay independent by signing up their own accounts and creating their own APIs and plans;
-/// usage and billing, whose clocks tests move, are per test (<see cref="World"/>).
+/// administrator and a billing manager bootstrapped from configuration) and catalog. Tests stay
+/// independent by signing up their own accounts and creating their own APIs; subscriptions, usage
+/// and billing are per test (<see cref="World"/>): billing invoices every subscription it is shown,
+/// and each test's clocks are its own.
 /// </summary>
 public sealed class Fleet : IAsyncLifetime
 {
@@ -46,14 +46,9 @@ public sealed class Fleet : IAsyncLifetime
 
     public ServiceHost<CatalogGrpcService> Catalog { get; private set; } = null!;
 
-    /// <summary>Subscriptions without billing configured (holds not enforced): the plan source of most worlds.</summary>
-    public ServiceHost<SubscriptionsGrpcService> Subscriptions { get; private set; } = null!;
-
     public IdentityService.IdentityServiceClient IdentityClient { get; private set; } = null!;
 
     public CatalogService.CatalogServiceClient CatalogClient { get; private set; } = null!;
-
-    public SubscriptionService.SubscriptionServiceClient SubscriptionsClient { get; private set; } = null!;
 
     public static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -67,20 +62,9 @@ public sealed class Fleet : IAsyncLifetime
             .With("Veil:Auth:Authority", Identity.HttpUrl.ToString())
             .With("Catalog:AllowPrivateUpstreams", "true")
             .Start();
-        Subscriptions = NewSubscriptionsHost().Start();
         IdentityClient = new IdentityService.IdentityServiceClient(Channel(Identity.GrpcUrl));
         CatalogClient = new CatalogService.CatalogServiceClient(Channel(Catalog.GrpcUrl));
-        SubscriptionsClient = new SubscriptionService.SubscriptionServiceClient(Channel(Subscriptions.GrpcUrl));
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>A subscriptions host trusting identity and using catalog; enforcing holds when <paramref name="billingGrpc"/> is given.</summary>
-    public ServiceHost<SubscriptionsGrpcService> NewSubscriptionsHost(Uri? billingGrpc = null)
-    {
-        var host = new ServiceHost<SubscriptionsGrpcService>()
-            .With("Veil:Auth:Authority", Identity.HttpUrl.ToString())
-            .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString());
-        return billingGrpc is null ? host : host.With("services:billing:grpc:0", billingGrpc.ToString());
     }
 
     public GrpcChannel Channel(Uri url)
@@ -129,10 +113,6 @@ public sealed class Fleet : IAsyncLifetime
         {
             channel.Dispose();
         }
-        if (Subscriptions is not null)
-        {
-            await Subscriptions.DisposeAsync();
-        }
         if (Catalog is not null)
         {
             await Catalog.DisposeAsync();
@@ -141,10 +121,16 @@ public sealed class Fleet : IAsyncLifetime
     }
 }
 
-/// <summary>A service host whose clock the test owns (when given), and whose SQLite file tests may read.</summary>
+/// <summary>
+/// A service host whose clock the test owns (when given), whose SQLite file tests may read, and
+/// whose Veil log entries (Debug and up) tests may inspect.
+/// </summary>
 public sealed class ClockedHost<TEntryPoint>(TimeProvider? time, string? dataDirectory = null) : ServiceHost<TEntryPoint>(dataDirectory)
     where TEntryPoint : class
 {
+    /// <summary>What the service logged under <c>Veil.*</c> categories.</summary>
+    public CapturedLogs Logs { get; } = new();
+
     /// <summary>Runs SQL against the service's own database file, as the service left it.</summary>
     public async Task<List<object?[]>> QueryAsync(string sql)
     {
@@ -169,6 +155,7 @@ public sealed class ClockedHost<TEntryPoint>(TimeProvider? time, string? dataDir
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs).AddFilter<CapturedLogs>("Veil", LogLevel.Debug));
         if (time is not null)
         {
             builder.ConfigureTestServices(services => services.AddSingleton(time));

@@ -15,7 +15,7 @@ public sealed class InvoiceTests(Fleet fleet)
     {
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest
         {
             BasePriceMinor = 1_000, PricePerCallMinor = 3, MonthlyQuota = 5, OveragePricePerCallMinor = 7, OverageAllowed = true, Currency = "EUR",
         }, anchor);
@@ -64,13 +64,13 @@ public sealed class InvoiceTests(Fleet fleet)
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
         await world.IngestAsync(customer.Calls(3, start.AddMinutes(-20)));
 
         // A manual run after the grace period finalises the due draft from the recount.
         world.Clock.SetUtcNow(boundary + Grace);
         var first = await world.ReconcileAsync(manager);
-        var final = (await world.InvoicesAsync(customer.Consumer)).Single();
+        var final = await world.InvoiceForAsync(customer.Consumer, anchor);
         Assert.Equal((ReconciliationStatus.Succeeded, ReconciliationTrigger.Manual, manager.Id), (first.Status, first.Trigger, first.RequestedBy));
         Assert.Equal((InvoiceStatus.Finalized, 3L, 15L), (final.Status, final.BillableCalls, final.TotalMinor));
 
@@ -101,8 +101,9 @@ public sealed class InvoiceTests(Fleet fleet)
         // The adjustment lands on the next finalised invoice of the account in that currency.
         var cycle1 = Cycles.Containing(anchor, boundary);
         world.Clock.SetUtcNow(cycle1.End + Grace);
-        await world.PumpUntilAsync(async () => (await world.InvoicesAsync(customer.Consumer))[0].Status == InvoiceStatus.Finalized, "cycle 1 finalised");
-        var next = (await world.InvoicesAsync(customer.Consumer))[0];
+        await world.PumpUntilAsync(async () => (await world.InvoiceForAsync(customer.Consumer, boundary)).Status == InvoiceStatus.Finalized,
+            "cycle 1 finalised");
+        var next = await world.InvoiceForAsync(customer.Consumer, boundary);
         Assert.Equal([(LineKind.IncludedCalls, 1L, 5L, 5L, ""), (LineKind.Adjustment, 1L, 10L, 10L, adjustment.Id)],
             next.Lines.Select(l => (l.Kind, l.Quantity, l.UnitPriceMinor, l.AmountMinor, l.AdjustmentId)).ToArray());
         Assert.Equal((5L, 10L, 15L), (next.SubtotalMinor, next.AdjustmentsMinor, next.TotalMinor));
@@ -119,11 +120,11 @@ public sealed class InvoiceTests(Fleet fleet)
         var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
         await world.IngestAsync(customer.Calls(2, start.AddMinutes(-10)));
         world.Clock.SetUtcNow(boundary + Grace);
         await world.ReconcileAsync(manager);
-        var final = (await world.InvoicesAsync(customer.Consumer)).Single();
+        var final = await world.InvoiceForAsync(customer.Consumer, anchor);
         await world.Client.CreateAdjustmentAsync(new CreateAdjustmentRequest
         {
             AccountId = customer.Consumer.Id, Kind = AdjustmentKind.Credit, AmountMinor = 3, Currency = "USD", Reason = "Goodwill",
@@ -157,7 +158,7 @@ public sealed class InvoiceTests(Fleet fleet)
         var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start, configure: b => b.With("Billing:ReconciliationInterval", "00:00:30"));
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 2, Currency = "USD" }, anchor);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 2, Currency = "USD" }, anchor);
         await world.IngestAsync(customer.Calls(4, start.AddMinutes(-10)));
 
         ReconciliationRun? scheduled = null;

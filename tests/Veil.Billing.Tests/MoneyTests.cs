@@ -21,11 +21,11 @@ public sealed class MoneyTests(Fleet fleet)
         try
         {
             var manager = await fleet.BillingManagerAsync();
-            var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
+            var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
             await world.IngestAsync(customer.Calls(2, start.AddMinutes(-10)));
             world.Clock.SetUtcNow(boundary + Grace);
             await world.ReconcileAsync(manager);
-            var final = (await world.InvoicesAsync(customer.Consumer)).Single();
+            var final = await world.InvoiceForAsync(customer.Consumer, anchor);
             Assert.Equal((InvoiceStatus.Finalized, 10L), (final.Status, final.TotalMinor));
             return (world, customer, final, manager);
         }
@@ -110,7 +110,7 @@ public sealed class MoneyTests(Fleet fleet)
         var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
-        var customer = await Customer.CreateAsync(fleet, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
         await world.IngestAsync(customer.Calls(1, start.AddMinutes(-1)));
         await world.PumpUntilAsync(async () => (await world.InvoicesAsync(customer.Consumer)).Count == 1, "the draft exists");
         var draft = (await world.InvoicesAsync(customer.Consumer)).Single();

@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Time.Testing;
 using Veil.Billing.Grpc;
 using Veil.Billing.V1;
+using Veil.Subscriptions.Grpc;
 using Veil.Identity.V1;
 using Veil.ServiceDefaults.Billing;
 using Veil.Subscriptions.V1;
@@ -13,24 +14,36 @@ using Veil.Usage.V1;
 namespace Veil.Billing.Tests;
 
 /// <summary>
-/// Usage and billing on one fake clock, wired to the fleet's identity and to a subscriptions host
-/// (the fleet's, or one that enforces holds against this billing). Tests play the edge by ingesting
-/// events straight into usage, and let time pass with <see cref="PumpUntilAsync"/>.
+/// Subscriptions, usage and billing of one test, wired to the fleet's identity and catalog. Usage
+/// and billing run on one fake clock; subscriptions on <see cref="SubscriptionsClock"/>, which
+/// follows it unless a test pins it to start a subscription "a month ago" or cancel it at a chosen
+/// time. Tests play the edge by ingesting events straight into usage, and let time pass with
+/// <see cref="PumpUntilAsync"/>.
 /// </summary>
 public sealed class World : IAsyncDisposable
 {
     private readonly List<GrpcChannel> _channels = [];
     private readonly string _usageData;
     private readonly Uri _usageGrpcUrl;
+    private readonly string _subscriptionsData;
+    private readonly Uri _subscriptionsGrpcUrl;
+    private readonly Uri? _billingForHolds;
 
-    private World(Fleet fleet, FakeTimeProvider clock, string usageData, ClockedHost<UsageGrpcService> usage, ClockedHost<BillingGrpcService> billing)
+    private World(Fleet fleet, FakeTimeProvider clock, PinnableClock subscriptionsClock, Uri? billingForHolds, string subscriptionsData,
+        ClockedHost<SubscriptionsGrpcService> subscriptions, string usageData, ClockedHost<UsageGrpcService> usage, ClockedHost<BillingGrpcService> billing)
     {
         _usageData = usageData;
         _usageGrpcUrl = usage.GrpcUrl;
+        _subscriptionsData = subscriptionsData;
+        _subscriptionsGrpcUrl = subscriptions.GrpcUrl;
+        _billingForHolds = billingForHolds;
         Fleet = fleet;
         Clock = clock;
+        SubscriptionsClock = subscriptionsClock;
+        Subscriptions = subscriptions;
         Usage = usage;
         Billing = billing;
+        SubscriptionsClient = new SubscriptionService.SubscriptionServiceClient(Channel(subscriptions.GrpcUrl));
         UsageClient = new UsageService.UsageServiceClient(Channel(usage.GrpcUrl));
         Client = new BillingService.BillingServiceClient(Channel(billing.GrpcUrl));
     }
@@ -39,37 +52,54 @@ public sealed class World : IAsyncDisposable
 
     public FakeTimeProvider Clock { get; }
 
+    /// <summary>Subscriptions' clock: <see cref="Clock"/>, or the time a test pinned.</summary>
+    public PinnableClock SubscriptionsClock { get; }
+
+    /// <summary>This world's subscriptions: plans, subscriptions, and billing's listing of them.</summary>
+    public ClockedHost<SubscriptionsGrpcService> Subscriptions { get; private set; }
+
     public ClockedHost<UsageGrpcService> Usage { get; private set; }
 
     public ClockedHost<BillingGrpcService> Billing { get; }
+
+    public SubscriptionService.SubscriptionServiceClient SubscriptionsClient { get; }
 
     public UsageService.UsageServiceClient UsageClient { get; private set; }
 
     public BillingService.BillingServiceClient Client { get; }
 
     /// <summary>
-    /// Starts usage and billing at <paramref name="clockStart"/>. <paramref name="subscriptions"/>
-    /// (not started yet) is the plan source when given, else the fleet's; <paramref name="configure"/>
-    /// adds billing settings.
+    /// Starts subscriptions (unless <paramref name="startSubscriptions"/> is false: it is down until
+    /// <see cref="RestartSubscriptionsAsync"/>), usage and billing at <paramref name="clockStart"/>.
+    /// <paramref name="enforceHolds"/>: subscriptions asks this billing about credit holds.
+    /// <paramref name="configure"/> adds billing settings.
     /// </summary>
-    public static World Start(Fleet fleet, DateTimeOffset clockStart, ServiceHost<Veil.Subscriptions.Grpc.SubscriptionsGrpcService>? subscriptions = null,
-        Action<ClockedHost<BillingGrpcService>>? configure = null)
+    public static World Start(Fleet fleet, DateTimeOffset clockStart, Action<ClockedHost<BillingGrpcService>>? configure = null, bool enforceHolds = false,
+        bool startSubscriptions = true)
     {
         var clock = new FakeTimeProvider(clockStart);
-        // Usage's folder outlives its host, so an outage can be followed by a restart on the same data.
+        var subscriptionsClock = new PinnableClock(clock);
+        // Usage's and subscriptions' folders outlive their hosts, so an outage can be followed by a restart on the same data.
         var usageData = Directory.CreateTempSubdirectory("veil-billing-usage-").FullName;
+        var subscriptionsData = Directory.CreateTempSubdirectory("veil-billing-subscriptions-").FullName;
         var usage = NewUsageHost(fleet, clock, usageData);
         var billing = new ClockedHost<BillingGrpcService>(clock);
+        var billingForHolds = enforceHolds ? billing.GrpcUrl : null;
+        var subscriptions = NewSubscriptionsHost(fleet, subscriptionsClock, subscriptionsData, billingForHolds);
         billing.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
             .With("services:usage:grpc:0", usage.GrpcUrl.ToString())
-            .With("services:subscriptions:grpc:0", (subscriptions ?? fleet.Subscriptions).GrpcUrl.ToString())
+            .With("services:subscriptions:grpc:0", subscriptions.GrpcUrl.ToString())
             .With("Billing:DraftRefreshInterval", "00:00:01")
             .With("Billing:UsageTimeout", "00:00:05")
             .With("Billing:CreditHoldThresholdMinor:EUR", "1000000000");
         configure?.Invoke(billing);
+        if (startSubscriptions)
+        {
+            subscriptions.Start();
+        }
         usage.Start();
         billing.Start();
-        return new World(fleet, clock, usageData, usage, billing);
+        return new World(fleet, clock, subscriptionsClock, billingForHolds, subscriptionsData, subscriptions, usageData, usage, billing);
     }
 
     /// <summary>Stops usage (its port then refuses connections).</summary>
@@ -82,6 +112,33 @@ public sealed class World : IAsyncDisposable
         Usage.With("Kestrel:Endpoints:Grpc:Url", _usageGrpcUrl.ToString());
         Usage.Start();
         UsageClient = new UsageService.UsageServiceClient(Channel(_usageGrpcUrl));
+    }
+
+    /// <summary>Stops subscriptions (its port then refuses connections).</summary>
+    public async Task StopSubscriptionsAsync() => await Subscriptions.DisposeAsync();
+
+    /// <summary>Starts subscriptions again (or for the first time) on the same gRPC port and data folder.</summary>
+    public async Task RestartSubscriptionsAsync()
+    {
+        await Subscriptions.DisposeAsync();
+        Subscriptions = NewSubscriptionsHost(Fleet, SubscriptionsClock, _subscriptionsData, _billingForHolds);
+        Subscriptions.With("Kestrel:Endpoints:Grpc:Url", _subscriptionsGrpcUrl.ToString());
+        Subscriptions.Start();
+    }
+
+    /// <summary>Subscribes <paramref name="consumer"/> to <paramref name="planId"/> with subscriptions' clock pinned at <paramref name="at"/>.</summary>
+    public async Task<Subscription> SubscribeAtAsync(Account consumer, string planId, DateTimeOffset at)
+    {
+        using var pinned = SubscriptionsClock.Pin(at);
+        return (await SubscriptionsClient.SubscribeAsync(new SubscribeRequest { PlanId = planId }, consumer.Headers, Fleet.Deadline, Fleet.Ct)).Subscription;
+    }
+
+    /// <summary>Cancels the customer's subscription with subscriptions' clock pinned at <paramref name="at"/>.</summary>
+    public async Task<Subscription> CancelAtAsync(Customer customer, DateTimeOffset at)
+    {
+        using var pinned = SubscriptionsClock.Pin(at);
+        return (await SubscriptionsClient.CancelSubscriptionAsync(new CancelSubscriptionRequest { SubscriptionId = customer.SubscriptionId },
+            customer.Consumer.Headers, Fleet.Deadline, Fleet.Ct)).Subscription;
     }
 
     /// <summary>A gRPC channel closed with the world.</summary>
@@ -110,6 +167,13 @@ public sealed class World : IAsyncDisposable
             return false;
         }, TimeSpan.FromSeconds(30), because);
 
+    /// <summary>Lets time pass until billing's draft job has run <paramref name="count"/> more times (each logs 7001).</summary>
+    public async Task SyncsAsync(int count)
+    {
+        var target = Billing.Logs.Count(BillingEvents.SyncCompleted) + count;
+        await PumpUntilAsync(() => Task.FromResult(Billing.Logs.Count(BillingEvents.SyncCompleted) >= target), $"{count} more draft syncs ran");
+    }
+
     /// <summary>Sends events to usage as the edge's shipper would; all must be counted.</summary>
     public async Task IngestAsync(IEnumerable<UsageEvent> events)
     {
@@ -124,6 +188,10 @@ public sealed class World : IAsyncDisposable
         (await Client.ListInvoicesAsync(new ListInvoicesRequest { SubscriptionId = subscriptionId ?? "" }, account.Headers, Fleet.Deadline, Fleet.Ct))
             .Invoices.ToList();
 
+    /// <summary>The one invoice of <paramref name="account"/> for the period starting at <paramref name="periodStart"/>.</summary>
+    public async Task<Invoice> InvoiceForAsync(Account account, DateTimeOffset periodStart) =>
+        (await InvoicesAsync(account)).Single(i => i.PeriodStart.ToDateTimeOffset() == periodStart);
+
     public async Task<Invoice> GetInvoiceAsync(Account account, string invoiceId) =>
         (await Client.GetInvoiceAsync(new GetInvoiceRequest { InvoiceId = invoiceId }, account.Headers, Fleet.Deadline, Fleet.Ct)).Invoice;
 
@@ -137,6 +205,18 @@ public sealed class World : IAsyncDisposable
         return usage;
     }
 
+    private static ClockedHost<SubscriptionsGrpcService> NewSubscriptionsHost(Fleet fleet, TimeProvider clock, string dataDirectory, Uri? billingForHolds)
+    {
+        var subscriptions = new ClockedHost<SubscriptionsGrpcService>(clock, dataDirectory);
+        subscriptions.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
+            .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString());
+        if (billingForHolds is not null)
+        {
+            subscriptions.With("services:billing:grpc:0", billingForHolds.ToString());
+        }
+        return subscriptions;
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var channel in _channels)
@@ -145,39 +225,87 @@ public sealed class World : IAsyncDisposable
         }
         await Billing.DisposeAsync();
         await Usage.DisposeAsync();
-        try
+        await Subscriptions.DisposeAsync();
+        foreach (var folder in new[] { _usageData, _subscriptionsData })
         {
-            Directory.Delete(_usageData, recursive: true);
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A pooled SQLite handle may still be closing; the OS temp folder is cleaned anyway.
+            }
         }
-        catch (IOException)
+    }
+}
+
+/// <summary>
+/// A clock that follows another unless pinned: subscriptions stamps <c>create_time</c> (the
+/// billing-cycle anchor) and <c>cancel_time</c> with it, so a test can start a subscription before
+/// the world's now, exactly where the events it ingests say it started.
+/// </summary>
+public sealed class PinnableClock(TimeProvider inner) : TimeProvider
+{
+    private readonly Lock _lock = new();
+    private DateTimeOffset? _pinned;
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_lock)
         {
-            // A pooled SQLite handle may still be closing; the OS temp folder is cleaned anyway.
+            return _pinned ?? inner.GetUtcNow();
+        }
+    }
+
+    /// <summary>Pins the clock at <paramref name="at"/> until the returned scope is disposed.</summary>
+    public IDisposable Pin(DateTimeOffset at)
+    {
+        lock (_lock)
+        {
+            _pinned = at;
+        }
+        return new Unpin(this);
+    }
+
+    private sealed class Unpin(PinnableClock clock) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (clock._lock)
+            {
+                clock._pinned = null;
+            }
         }
     }
 }
 
 /// <summary>
 /// A consumer subscribed to a provider's plan, and the edge's view of it: the events carry the
-/// plan's terms and a subscription start (the cycle anchor) the test chooses, which stands in for a
-/// subscription that started a month ago.
+/// plan's terms and the subscription's start (the cycle anchor), which the test chooses, e.g. a
+/// month ago.
 /// </summary>
 public sealed record Customer(Account Provider, string ApiId, Plan Plan, Account Consumer, string SubscriptionId, DateTimeOffset Anchor)
 {
     private int _sequence;
 
-    /// <summary>Signs up a provider and a consumer, publishes an API, creates <paramref name="plan"/> on it and subscribes.</summary>
-    public static async Task<Customer> CreateAsync(Fleet fleet, CreatePlanRequest plan, DateTimeOffset anchor,
-        SubscriptionService.SubscriptionServiceClient? subscriptions = null, Account? provider = null)
+    /// <summary>
+    /// Signs up a provider and a consumer, publishes an API, creates <paramref name="plan"/> on it in
+    /// the world's subscriptions and subscribes, starting the subscription at <paramref name="anchor"/>.
+    /// </summary>
+    public static async Task<Customer> CreateAsync(World world, CreatePlanRequest plan, DateTimeOffset anchor, Account? provider = null)
     {
-        subscriptions ??= fleet.SubscriptionsClient;
+        var fleet = world.Fleet;
         provider ??= await fleet.SignUpAsync(Role.Provider);
         var api = await fleet.CreateApiAsync(provider);
         plan.ApiId = api.Id;
         plan.Name = string.IsNullOrEmpty(plan.Name) ? "Plan " + Guid.NewGuid().ToString("N")[..6] : plan.Name;
         plan.RequestsPerSecond = plan.RequestsPerSecond == 0 ? 100 : plan.RequestsPerSecond;
-        var created = (await subscriptions.CreatePlanAsync(plan, provider.Headers, Fleet.Deadline, Fleet.Ct)).Plan;
+        var created = (await world.SubscriptionsClient.CreatePlanAsync(plan, provider.Headers, Fleet.Deadline, Fleet.Ct)).Plan;
         var consumer = await fleet.SignUpAsync(Role.Consumer);
-        var subscription = (await subscriptions.SubscribeAsync(new SubscribeRequest { PlanId = created.Id }, consumer.Headers, Fleet.Deadline, Fleet.Ct)).Subscription;
+        var subscription = await world.SubscribeAtAsync(consumer, created.Id, anchor);
+        // The edge stamps every event with the subscription's start; the events here carry the same.
+        Assert.Equal(anchor, subscription.CreateTime.ToDateTimeOffset());
         return new Customer(provider, api.Id, created, consumer, subscription.Id, anchor);
     }
 

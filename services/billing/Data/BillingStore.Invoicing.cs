@@ -39,6 +39,12 @@ public sealed class ApplyResult
 
     /// <summary>Reconciliation adjustments written.</summary>
     public List<(AdjustmentRecord Adjustment, long CallsDelta)> Adjustments { get; } = [];
+
+    /// <summary>
+    /// Subscriptions with an invoice whose period overlaps this batch's period of theirs without
+    /// starting with it: usage's cycles and the subscription's start disagree (a data bug).
+    /// </summary>
+    public List<string> Misaligned { get; } = [];
 }
 
 public sealed partial class BillingStore
@@ -70,21 +76,12 @@ public sealed partial class BillingStore
             var existing = await FindStateAsync(connection, transaction, cycle.SubscriptionId, cycle.PeriodStart, cancellationToken);
             if (existing is null)
             {
-                var id = NewId("inv");
-                await ExecuteAsync(connection, transaction, """
-                    INSERT INTO invoices (id, number, status, account_id, subscription_id, api_id, provider_id, plan_id, currency,
-                      period_start, period_end, billable_calls, base_price_minor, price_per_call_minor, overage_price_per_call_minor,
-                      monthly_quota, overage_allowed, subtotal_minor, adjustments_minor, total_minor, usage_as_of, computed_at, created_at)
-                    VALUES (@id, NULL, 1, @account, @subscription, @api, @provider, @plan, @currency, @start, @end, @billable, @base, @price,
-                      @overage_price, @quota, @overage_allowed, @subtotal, 0, @subtotal, @as_of, @now, @now);
-                    """, cancellationToken, ("@id", id), ("@account", cycle.AccountId), ("@subscription", cycle.SubscriptionId),
-                    ("@api", cycle.ApiId), ("@provider", cycle.ProviderId), ("@plan", cycle.PlanId), ("@currency", priced.Terms.Currency),
-                    ("@start", cycle.PeriodStart), ("@end", cycle.PeriodEnd), ("@billable", cycle.BillableCalls),
-                    ("@base", priced.Terms.BasePriceMinor), ("@price", priced.Terms.PricePerCallMinor),
-                    ("@overage_price", priced.Terms.OveragePricePerCallMinor), ("@quota", priced.Terms.MonthlyQuota),
-                    ("@overage_allowed", priced.Terms.OverageAllowed ? 1 : 0), ("@subtotal", priced.SubtotalMinor),
-                    ("@as_of", cycle.UsageAsOf), ("@now", now));
-                await WriteLinesAsync(connection, transaction, id, priced.Lines, cancellationToken);
+                // Calls were served, so they are billed either way; an overlap only says the data disagree.
+                if (await FindOverlapAsync(connection, transaction, cycle, cancellationToken) is not null)
+                {
+                    result.Misaligned.Add(cycle.SubscriptionId);
+                }
+                var id = await InsertDraftAsync(connection, transaction, priced, now, cancellationToken);
                 result.Created++;
                 existing = new InvoiceState(id, cycle.SubscriptionId, false, cycle.AccountId, priced.Terms.Currency, cycle.BillableCalls, priced.SubtotalMinor,
                     cycle.UsageAsOf, priced.Terms, cycle.ApiId, cycle.ProviderId, cycle.PeriodStart);
@@ -137,6 +134,88 @@ public sealed partial class BillingStore
         }
         await transaction.CommitAsync(cancellationToken);
         return result;
+    }
+
+    /// <summary>
+    /// Drafts for periods in which usage has no call, from subscriptions' listing (the base fee only,
+    /// if any): created only where the subscription has no invoice overlapping the period, so a
+    /// period is invoiced once whichever of usage and the listing saw it first. Checked in a read
+    /// first, so the steady state (every period already invoiced) writes nothing; then re-checked
+    /// and inserted in one immediate transaction, which another replica's insert cannot slip into.
+    /// </summary>
+    public async Task<ApplyResult> CreateIdleDraftsAsync(IReadOnlyList<PricedCycle> periods, long now, CancellationToken cancellationToken)
+    {
+        var result = new ApplyResult();
+        var missing = new List<PricedCycle>();
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            foreach (var priced in periods)
+            {
+                var overlap = await FindOverlapAsync(connection, null, priced.Cycle, cancellationToken);
+                if (overlap is null)
+                {
+                    missing.Add(priced);
+                }
+                else if (overlap != priced.Cycle.PeriodStart)
+                {
+                    result.Misaligned.Add(priced.Cycle.SubscriptionId);
+                }
+            }
+        }
+        if (missing.Count == 0)
+        {
+            return result;
+        }
+
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        await using (var transaction = connection.BeginTransaction())
+        {
+            foreach (var priced in missing)
+            {
+                if (await FindOverlapAsync(connection, transaction, priced.Cycle, cancellationToken) is null)
+                {
+                    await InsertDraftAsync(connection, transaction, priced, now, cancellationToken);
+                    result.Created++;
+                }
+            }
+            await transaction.CommitAsync(cancellationToken);
+        }
+        return result;
+    }
+
+    /// <summary>The start of the subscription's earliest invoice overlapping the cycle's period, or null.</summary>
+    private static async Task<long?> FindOverlapAsync(SqliteConnection connection, SqliteTransaction? transaction, CycleInput cycle,
+        CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, """
+            SELECT period_start FROM invoices
+            WHERE subscription_id = @subscription AND period_start < @end AND period_end > @start
+            ORDER BY period_start LIMIT 1;
+            """, ("@subscription", cycle.SubscriptionId), ("@start", cycle.PeriodStart), ("@end", cycle.PeriodEnd));
+        return await command.ExecuteScalarAsync(cancellationToken) is long start ? start : null;
+    }
+
+    /// <summary>Inserts a draft with its lines; returns its id.</summary>
+    private static async Task<string> InsertDraftAsync(SqliteConnection connection, SqliteTransaction transaction, PricedCycle priced, long now,
+        CancellationToken cancellationToken)
+    {
+        var cycle = priced.Cycle;
+        var id = NewId("inv");
+        await ExecuteAsync(connection, transaction, """
+            INSERT INTO invoices (id, number, status, account_id, subscription_id, api_id, provider_id, plan_id, currency,
+              period_start, period_end, billable_calls, base_price_minor, price_per_call_minor, overage_price_per_call_minor,
+              monthly_quota, overage_allowed, subtotal_minor, adjustments_minor, total_minor, usage_as_of, computed_at, created_at)
+            VALUES (@id, NULL, 1, @account, @subscription, @api, @provider, @plan, @currency, @start, @end, @billable, @base, @price,
+              @overage_price, @quota, @overage_allowed, @subtotal, 0, @subtotal, @as_of, @now, @now);
+            """, cancellationToken, ("@id", id), ("@account", cycle.AccountId), ("@subscription", cycle.SubscriptionId),
+            ("@api", cycle.ApiId), ("@provider", cycle.ProviderId), ("@plan", cycle.PlanId), ("@currency", priced.Terms.Currency),
+            ("@start", cycle.PeriodStart), ("@end", cycle.PeriodEnd), ("@billable", cycle.BillableCalls),
+            ("@base", priced.Terms.BasePriceMinor), ("@price", priced.Terms.PricePerCallMinor),
+            ("@overage_price", priced.Terms.OveragePricePerCallMinor), ("@quota", priced.Terms.MonthlyQuota),
+            ("@overage_allowed", priced.Terms.OverageAllowed ? 1 : 0), ("@subtotal", priced.SubtotalMinor),
+            ("@as_of", cycle.UsageAsOf), ("@now", now));
+        await WriteLinesAsync(connection, transaction, id, priced.Lines, cancellationToken);
+        return id;
     }
 
     /// <summary>

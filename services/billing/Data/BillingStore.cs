@@ -108,20 +108,20 @@ public sealed partial class BillingStore(SqliteDatabase database)
     }
 
     /// <summary>Drafts whose cycle ended at or before <paramref name="endedBy"/>, oldest first: due for finalisation.</summary>
-    public async Task<IReadOnlyList<(string Id, string SubscriptionId, long PeriodStart, long PeriodEnd)>> ListDueDraftsAsync(long endedBy, int limit,
-        CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(string Id, string SubscriptionId, long PeriodStart, long PeriodEnd, long BillableCalls)>> ListDueDraftsAsync(long endedBy,
+        int limit, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = Command(connection, null, """
-            SELECT id, subscription_id, period_start, period_end FROM invoices
+            SELECT id, subscription_id, period_start, period_end, billable_calls FROM invoices
             WHERE status = 1 AND period_end <= @ended_by
             ORDER BY period_end, id LIMIT @limit;
             """, ("@ended_by", endedBy), ("@limit", limit));
-        var due = new List<(string, string, long, long)>();
+        var due = new List<(string, string, long, long, long)>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            due.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+            due.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
         }
         return due;
     }

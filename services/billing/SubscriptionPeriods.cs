@@ -1,0 +1,76 @@
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Billing;
+using Veil.Subscriptions.V1;
+
+namespace Veil.Billing;
+
+/// <summary>A subscription as billing needs it: who pays, for what, under which terms, from when until when.</summary>
+public sealed record ListedSubscription(string Id, string AccountId, string ApiId, string ProviderId, string PlanId, long StartMs, long? CanceledAtMs,
+    Terms Terms);
+
+/// <summary>
+/// Billing's view of subscriptions' <c>ListSubscriptionsForBilling</c>: every subscription that may
+/// still have a period to invoice, page by page, each page with its own deadline
+/// (<see cref="BillingOptions.SubscriptionsTimeout"/>). The calls carry no token: an internal RPC on
+/// subscriptions' gRPC port, like <c>GetPlan</c>. Failures surface as <see cref="Grpc.Core.RpcException"/>.
+/// </summary>
+public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceClient subscriptions, PlanTermsCache plans,
+    IOptionsMonitor<BillingOptions> options)
+{
+    /// <summary>The longest billing cycle (31 days): a subscription cancelled longer ago than this before a time has no cycle left after it.</summary>
+    public static readonly TimeSpan LongestCycle = TimeSpan.FromDays(31);
+
+    private const int PageSize = 500;
+
+    /// <summary>Pages of active subscriptions and of those cancelled after <paramref name="canceledAfterMs"/>.</summary>
+    public async IAsyncEnumerable<IReadOnlyList<ListedSubscription>> PagesAsync(long canceledAfterMs,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListSubscriptionsForBillingRequest
+        {
+            PageSize = PageSize,
+            CanceledAfter = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(0, canceledAfterMs))),
+        };
+        do
+        {
+            var response = await subscriptions.ListSubscriptionsForBillingAsync(request,
+                deadline: DateTime.UtcNow + options.CurrentValue.SubscriptionsTimeout, cancellationToken: cancellationToken);
+            var page = new List<ListedSubscription>(response.Subscriptions.Count);
+            foreach (var item in response.Subscriptions)
+            {
+                var plan = item.Plan;
+                var terms = new Terms(plan.BasePriceMinor, plan.PricePerCallMinor, plan.OveragePricePerCallMinor, plan.MonthlyQuota, plan.OverageAllowed,
+                    plan.Currency);
+                // Plans never change, so the listing's copy is as good as GetPlan's and saves that call later.
+                plans.Plans.TryAdd(plan.Id, terms);
+                var subscription = item.Subscription;
+                page.Add(new ListedSubscription(subscription.Id, subscription.ConsumerId, subscription.ApiId, item.ProviderId, subscription.PlanId,
+                    ToMs(subscription.CreateTime), subscription.CancelTime is { } canceled ? ToMs(canceled) : null, terms));
+            }
+            yield return page;
+            request.PageToken = response.NextPageToken;
+        }
+        while (request.PageToken.Length > 0);
+    }
+
+    /// <summary>
+    /// The periods of a subscription started at <paramref name="anchorMs"/> that billing must
+    /// invoice: those ending after <paramref name="endedAfterMs"/> that have begun by
+    /// <paramref name="nowMs"/> and began before the cancellation, if any. So the period in which a
+    /// subscription is cancelled is billed (once, in full) and none after it. The periods are usage's
+    /// cycles (<see cref="BillingCycle"/>), anchored on the subscription's start.
+    /// </summary>
+    public static IEnumerable<BillingCycle> ToInvoice(long anchorMs, long? canceledAtMs, long endedAfterMs, long nowMs)
+    {
+        // The cycle containing endedAfterMs is the first to end after it (or the first cycle, before the anchor).
+        var period = BillingCycle.Containing(anchorMs, Math.Max(anchorMs, endedAfterMs));
+        while (period.StartMs <= nowMs && (canceledAtMs is not { } canceled || period.StartMs < canceled))
+        {
+            yield return period;
+            period = BillingCycle.Containing(anchorMs, period.EndMs);
+        }
+    }
+
+    private static long ToMs(Timestamp timestamp) => timestamp.ToDateTimeOffset().ToUnixTimeMilliseconds();
+}
