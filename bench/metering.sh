@@ -64,23 +64,27 @@ run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://
 # neighbours disturb far less than requests/s. "metering on" is charged the usage service's CPU too.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
-measure() { # label port pids...
-  local label=$1 port=$2; shift 2
-  local t0 out t1 rps p99 errs reqs cpu
-  t0=$(ticks "$@"); out=$(run "$DURATION" "$port"); t1=$(ticks "$@")
+measure() { # label port edge-pid [usage-pid]
+  local label=$1 port=$2 edge=$3 usage=${4:-}
+  local e0 u0 out e1 u1 rps p99 errs reqs cpu ucpu
+  e0=$(ticks "$edge"); u0=$([ -n "$usage" ] && ticks "$usage" || echo 0)
+  out=$(run "$DURATION" "$port")
+  e1=$(ticks "$edge"); u1=$([ -n "$usage" ] && ticks "$usage" || echo 0)
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out"); errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out"); cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
-  printf '%-22s %12s %10s %8s %14s\n' "$label" "$rps" "$p99" "${errs:-0}" "$cpu"
-  echo "$label|$rps|$cpu" >>"$WORK/results"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(awk -v a="$e0" -v b="$e1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
+  ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
+  printf '%-22s %12s %10s %8s %14s %14s\n' "$label" "$rps" "$p99" "${errs:-0}" "$cpu" "$ucpu"
+  echo "$label|$rps|$cpu|$ucpu" >>"$WORK/results"
 }
 echo "warm-up ${WARMUP}s each…"; run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null
 echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
-printf '%-22s %12s %10s %8s %14s\n' edge "req/s" p99 non-2xx "cpu µs/req"
+printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
 for round in 1 2 3; do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
-awk -F'|' '{s[$1]+=$2; c[$1]+=$3; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
-  coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"];
-  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%)\n", off, on, 100*(off-on)/off;
-  printf "CPU per request: off %.1f µs (edge), on %.1f µs (edge + usage service) → metering costs %.1f%% of the edge'"'"'s CPU per request\n", coff, con, 100*(con-coff)/coff }' "$WORK/results"
+awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
+  coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"]; uon=u["metering on"]/n["metering on"];
+  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; usage shares the cores here)\n", off, on, 100*(off-on)/off;
+  printf "edge CPU per request: off %.1f µs, on %.1f µs → metering costs the edge %.1f%%; the usage service adds %.1f µs per event\n", coff, con, 100*(con-coff)/coff, uon }' "$WORK/results"
 curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
 
 echo; echo "usage ingest (bench/Veil.Bench.UsageIngest):"

@@ -50,8 +50,9 @@ internal sealed class GatewayConfigWatcher(
                 }
                 status = StatusCode.Unavailable; // the server ended the stream (e.g. catalog shutting down)
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
             {
+                // Stopping: the stream was cancelled under us (gRPC reports it as RpcException(Cancelled)).
                 return;
             }
             catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)

@@ -53,8 +53,9 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
                 }
                 status = "stream ended";
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
             {
+                // Stopping: the stream was cancelled under us (gRPC reports it as RpcException(Cancelled)).
                 return;
             }
             catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)

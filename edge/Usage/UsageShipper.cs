@@ -28,8 +28,9 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             {
                 shipped = await ShipOnceAsync(stopping);
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
             {
+                // Stopping: the batch stays spooled; the stop's last attempt (DrainAsync) or the next start ships it.
                 return;
             }
             catch (Exception ex) when (ex is RpcException or SqliteException)
