@@ -42,9 +42,17 @@ public sealed class EdgeUsageOptions
     [Range(1_000, 1_000_000_000)]
     public long MaxSpoolEvents { get; set; } = 5_000_000;
 
-    /// <summary>Events per IngestEvents call (usage accepts up to 10,000).</summary>
+    /// <summary>Most events per IngestEvents call (usage accepts up to 10,000).</summary>
     [Range(1, 10_000)]
-    public int ShipBatchSize { get; set; } = 1_000;
+    public int ShipBatchSize { get; set; } = 5_000;
+
+    /// <summary>
+    /// After catching up, how long the shipper lets committed groups gather before the next call
+    /// (unless a full batch is spooled sooner). Larger batches cost usage less per event; this adds
+    /// at most this much to the delay before usage counts a call (and to the quota bound).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan ShipInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Deadline of one IngestEvents call.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]

@@ -56,10 +56,17 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             }
             if (shipped < _options.ShipBatchSize)
             {
-                // Caught up: wait for the writer's next commit (or a second, as a safety net).
+                // Caught up: wait for the writer's next commit (or a second, as a safety net), then
+                // let ShipInterval's worth of groups gather unless a full batch is already spooled:
+                // usage pays per commit far more than per event, so fewer, larger batches cost it
+                // much less CPU per event (docs/usage-and-billing.md).
                 try
                 {
                     await spool.WaitForCommitAsync(TimeSpan.FromSeconds(1), stopping);
+                    if (spool.Depth < _options.ShipBatchSize && _options.ShipInterval > TimeSpan.Zero)
+                    {
+                        await Task.Delay(_options.ShipInterval, time, stopping);
+                    }
                 }
                 catch (OperationCanceledException)
                 {
