@@ -50,9 +50,8 @@ internal sealed class GatewayConfigWatcher(
                 }
                 status = StatusCode.Unavailable; // the server ended the stream (e.g. catalog shutting down)
             }
-            catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            catch (Exception ex) when (Stopping.Cancelled(ex, stoppingToken))
             {
-                // Stopping: the stream was cancelled under us (gRPC reports it as RpcException(Cancelled)).
                 return;
             }
             catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)

@@ -53,9 +53,8 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
                 }
                 status = "stream ended";
             }
-            catch (Exception ex) when (stoppingToken.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            catch (Exception ex) when (Stopping.Cancelled(ex, stoppingToken))
             {
-                // Stopping: the stream was cancelled under us (gRPC reports it as RpcException(Cancelled)).
                 return;
             }
             catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)

@@ -28,7 +28,7 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             {
                 shipped = await ShipOnceAsync(stopping);
             }
-            catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            catch (Exception ex) when (Stopping.Cancelled(ex, stopping))
             {
                 // Stopping: the batch stays spooled; the stop's last attempt (DrainAsync) or the next start ships it.
                 return;
