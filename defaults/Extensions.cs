@@ -1,6 +1,7 @@
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,13 @@ public static class VeilServiceDefaultsExtensions
     private const string HealthPath = "/health";
     private const string AlivePath = "/alive";
 
+    /// <summary>
+    /// <c>Veil:Telemetry:Tracing</c>: record spans. Defaults to true exactly when
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; set it to force tracing on (e.g. for a custom
+    /// exporter) or off.
+    /// </summary>
+    public const string TracingEnabledKey = "Veil:Telemetry:Tracing";
+
     /// <summary>Meters every Veil process exports besides the framework's own.</summary>
     public const string MeterPrefix = "Veil.";
 
@@ -37,7 +45,11 @@ public static class VeilServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Traces, metrics and logs over OTLP when an endpoint is configured, and a Prometheus scrape endpoint.</summary>
+    /// <summary>
+    /// Metrics (Prometheus scrape endpoint, and OTLP when configured) always; traces and logs over
+    /// OTLP when an endpoint is configured. Without an exporter nobody reads a span, so no tracer is
+    /// registered: the request path then creates no activities at all (see <see cref="TracingEnabledKey"/>).
+    /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Logging.AddOpenTelemetry(logging =>
@@ -46,15 +58,21 @@ public static class VeilServiceDefaultsExtensions
             logging.IncludeScopes = true;
         });
 
-        builder.Services.AddOpenTelemetry()
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter("Microsoft.AspNetCore.Server.Kestrel", "Yarp.ReverseProxy", "Grpc.AspNetCore.Server", "Grpc.Net.Client")
                 .AddMeter(MeterPrefix + "*")
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
+                .AddPrometheusExporter());
+
+        if (builder.Configuration.GetValue(TracingEnabledKey, otlp))
+        {
+            // Sampling follows the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG variables
+            // (default: parent-based, always on).
+            telemetry.WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName, MeterPrefix + "*", "Yarp.ReverseProxy")
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx =>
                     !ctx.Request.Path.StartsWithSegments(HealthPath) &&
@@ -62,10 +80,11 @@ public static class VeilServiceDefaultsExtensions
                     !ctx.Request.Path.StartsWithSegments("/metrics"))
                 .AddGrpcClientInstrumentation()
                 .AddHttpClientInstrumentation());
+        }
 
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        if (otlp)
         {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            telemetry.UseOtlpExporter();
         }
 
         return builder;

@@ -104,18 +104,22 @@ public static class EdgeExtensions
 
         app.MapReverseProxy(pipeline =>
         {
-            pipeline.UseUsageRecording();
-            pipeline.UseMiddleware<ForwarderErrorMiddleware>();
             pipeline.UseMiddleware<ApiCallMiddleware>();
             pipeline.UseIpRateLimit();
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
             pipeline.UseMiddleware<EntitlementMiddleware>();
             pipeline.UseConsumerRateLimits();
             pipeline.UseQuotaEnforcement();
-            // Rate limiting, quota and usage steps go here: each is one middleware reading ApiCallFeature.
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();
+        }).ConfigureEndpoints(static (endpoint, route) =>
+        {
+            // Parsed once per config, read by the pipeline on every call.
+            if (ApiRoutes.Describe(route) is { } api)
+            {
+                endpoint.WithMetadata(api);
+            }
         });
 
         app.MapFallback("{**path}", static context => Problems.WriteAsync(context, Problems.NotFound));

@@ -33,7 +33,7 @@ internal sealed class ApiKeyValidator
         _deadline = options.Value.AuthCallTimeout;
         _state = new DependencyState("identity", logger);
         _cache = new SingleFlightCache<KeyDigest, ApiKeyIdentity?>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
-            hit => metrics.CacheLookup("api_key", hit));
+            hit => metrics.CacheLookup(AuthCache.ApiKey, hit));
     }
 
     /// <summary>The key's owner, or null when the key is unknown, revoked or expired. Only well-formed keys get here.</summary>

@@ -27,7 +27,7 @@ internal sealed class EntitlementChecker
         _deadline = options.Value.AuthCallTimeout;
         _state = new DependencyState("subscriptions", logger);
         _cache = new SingleFlightCache<(string, string), Entitlement?>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
-            hit => metrics.CacheLookup("entitlement", hit));
+            hit => metrics.CacheLookup(AuthCache.Entitlement, hit));
     }
 
     /// <summary>The consumer's entitlement to the API, or null when it has no active subscription.</summary>

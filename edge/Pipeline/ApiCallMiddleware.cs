@@ -1,35 +1,69 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
 using Veil.Edge.Routing;
+using Veil.Edge.Usage;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Pipeline;
 
 /// <summary>
-/// First step of the proxy pipeline: recognises API routes by their metadata, starts the call's
-/// <see cref="ApiCallFeature"/>, and when the call ends records its outcome and duration.
-/// Management routes pass straight through.
+/// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
+/// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
+/// destination 503, unreadable or oversized body 400/413). On API routes (endpoints carrying
+/// <see cref="ApiRoute"/>) it also starts the call's <see cref="ApiCallFeature"/>, and when the call
+/// ends tags <c>http.server.request.duration</c> with the API and outcome and hands the call to
+/// metering (<see cref="UsageRecorder"/>, when metering is on).
 /// </summary>
-internal sealed class ApiCallMiddleware(RequestDelegate next, EdgeMetrics metrics)
+internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usage = null)
 {
-    public async Task InvokeAsync(HttpContext context)
-    {
-        var metadata = context.GetReverseProxyFeature().Route.Config.Metadata;
-        if (metadata is null || !metadata.TryGetValue(ApiRoutes.ApiIdKey, out var apiId))
-        {
-            await next(context);
-            return;
-        }
+    public const string ApiIdTag = "veil.api_id";
+    public const string OutcomeTag = "veil.outcome";
 
-        var call = new ApiCallFeature(apiId, Stopwatch.GetTimestamp());
+    public Task InvokeAsync(HttpContext context)
+    {
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<ApiRoute>();
+        return route is null ? ForwardAsync(context) : CallAsync(context, route);
+    }
+
+    private async Task ForwardAsync(HttpContext context)
+    {
+        await next(context);
+        await WriteForwarderErrorAsync(context);
+    }
+
+    private async Task CallAsync(HttpContext context, ApiRoute route)
+    {
+        var call = new ApiCallFeature(route.ApiId, Stopwatch.GetTimestamp());
         context.Features.Set(call);
+        var metering = usage?.Start(context) ?? default;
+        var failed = true;
         try
         {
             await next(context);
+            await WriteForwarderErrorAsync(context);
+            failed = false;
         }
         finally
         {
-            metrics.Request(apiId, call.Outcome ?? OutcomeOf(context.GetForwarderErrorFeature()), call.StartTimestamp);
+            var error = context.GetForwarderErrorFeature();
+            if (context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
+            {
+                tags.Tags.Add(new(ApiIdTag, route.ApiId));
+                tags.Tags.Add(new(OutcomeTag, call.Outcome ?? OutcomeOf(error)));
+            }
+            usage?.Record(context, route, call, error, metering, failed);
         }
+    }
+
+    private static Task WriteForwarderErrorAsync(HttpContext context)
+    {
+        if (context.GetForwarderErrorFeature() is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        {
+            return Task.CompletedTask;
+        }
+        var status = context.Response.StatusCode;
+        context.Response.Clear();
+        return Problems.WriteAsync(context, Problems.ForStatus(status));
     }
 
     private static string OutcomeOf(IForwarderErrorFeature? error) => error?.Error switch

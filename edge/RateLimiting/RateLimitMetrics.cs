@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Veil.Edge.RateLimiting;
 
@@ -12,14 +14,16 @@ internal sealed class RateLimitMetrics
 {
     public const string MeterName = "Veil.Edge.RateLimit";
 
-    private readonly Counter<long> _decisions;
+    // One interlocked cell per (outcome, API, plan, limit), read by an observable counter at
+    // collection time: a decision costs a dictionary hit, not an OpenTelemetry tag-set lookup.
+    private readonly ConcurrentDictionary<DecisionKey, StrongBox<long>> _decisions = new();
     private readonly Counter<long> _renewals;
     private readonly Histogram<double> _renewalDuration;
 
     public RateLimitMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
-        _decisions = meter.CreateCounter<long>("veil.edge.ratelimit.decisions", "{request}",
+        meter.CreateObservableCounter("veil.edge.ratelimit.decisions", ObserveDecisions, "{request}",
             "Rate-limit decisions by outcome (allowed, limited, degraded), API, plan and the limit hit (ip, key, consumer, plan).");
         _renewals = meter.CreateCounter<long>("veil.edge.ratelimit.lease.renewals", "{call}",
             "AcquireLease calls to the ratelimit service by result (ok, error).");
@@ -33,15 +37,27 @@ internal sealed class RateLimitMetrics
 
     public void Decision(string outcome, string apiId, string? planId, string? limit)
     {
-        var tags = new TagList
+        var key = new DecisionKey(outcome, apiId, planId ?? "", limit ?? "");
+        if (!_decisions.TryGetValue(key, out var cell))
         {
-            { "outcome", outcome },
-            { "veil.api_id", apiId },
-            { "veil.plan_id", planId ?? "" },
-            { "veil.limit", limit ?? "" },
-        };
-        _decisions.Add(1, tags);
+            cell = _decisions.GetOrAdd(key, static _ => new StrongBox<long>());
+        }
+        Interlocked.Increment(ref cell.Value);
     }
+
+    private IEnumerable<Measurement<long>> ObserveDecisions()
+    {
+        foreach (var (key, cell) in _decisions)
+        {
+            yield return new Measurement<long>(Volatile.Read(ref cell.Value),
+                new KeyValuePair<string, object?>("outcome", key.Outcome),
+                new KeyValuePair<string, object?>("veil.api_id", key.ApiId),
+                new KeyValuePair<string, object?>("veil.plan_id", key.PlanId),
+                new KeyValuePair<string, object?>("veil.limit", key.Limit));
+        }
+    }
+
+    private readonly record struct DecisionKey(string Outcome, string ApiId, string PlanId, string Limit);
 
     public void Renewal(bool ok, long startTimestamp)
     {

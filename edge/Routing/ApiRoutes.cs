@@ -86,6 +86,27 @@ internal static partial class ApiRoutes
         return true;
     }
 
+    /// <summary>
+    /// The API route's facts, parsed once per config from its metadata, or null for a management
+    /// route. <c>MapEdge</c> attaches it to the route's endpoint, where the pipeline reads it.
+    /// </summary>
+    public static ApiRoute? Describe(RouteConfig route)
+    {
+        if (route.Metadata is not { } metadata || !metadata.TryGetValue(ApiIdKey, out var apiId))
+        {
+            return null;
+        }
+        return new ApiRoute(
+            apiId,
+            metadata.GetValueOrDefault(ProviderIdKey) ?? "",
+            long.TryParse(metadata.GetValueOrDefault(VersionKey), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var version) ? version : 0,
+            route.Match.Path ?? "");
+    }
+
     [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", RegexOptions.CultureInvariant)]
     private static partial Regex SlugPattern();
 }
+
+/// <summary>Endpoint metadata of an API route: what usage events and metrics say about it.</summary>
+internal sealed record ApiRoute(string ApiId, string ProviderId, long ConfigVersion, string Template);

@@ -5,7 +5,7 @@ using Veil.Usage.V1;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>Composition of the edge's metering: the spool, its shipper, the quota watch and their two pipeline steps.</summary>
+/// <summary>Composition of the edge's metering: the spool, its shipper, the quota watch and the recorder the API call step drives and the quota step.</summary>
 public static class EdgeUsageExtensions
 {
     /// <summary>
@@ -35,6 +35,7 @@ public static class EdgeUsageExtensions
         }
 
         services.AddSingleton<UsageSpool>();
+        services.AddSingleton<UsageRecorder>();
         services.AddSingleton<Yarp.ReverseProxy.Transforms.Builder.ITransformProvider, UsageTransformProvider>();
         services.AddSingleton<UsageShipper>();
         services.AddSingleton<UsageMetrics>();
@@ -55,10 +56,6 @@ public static class EdgeUsageExtensions
             });
         return builder;
     }
-
-    /// <summary>The usage-recording step: first in the proxy pipeline, so it sees every outcome.</summary>
-    public static IApplicationBuilder UseUsageRecording(this IApplicationBuilder pipeline) =>
-        Enabled(pipeline) ? pipeline.UseMiddleware<UsageMiddleware>() : pipeline;
 
     /// <summary>The quota step: after entitlement (it needs the subscription).</summary>
     public static IApplicationBuilder UseQuotaEnforcement(this IApplicationBuilder pipeline) =>

@@ -45,7 +45,8 @@ public sealed class EdgeFixture : IAsyncLifetime
             .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
             .Start();
 
-        Wire(Edge).Start();
+        // Traces as with an OTLP endpoint configured: the traceparent test needs the edge's span.
+        Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
         Wire(LongCacheEdge).With("Edge:AuthCacheTtl", "00:00:10").Start();
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
     }

@@ -20,16 +20,16 @@ public sealed class UsageBillableRuleTests
     {
         var call = new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", PlanId = "plan_1" };
 
-        Assert.Equal(billable, UsageMiddleware.IsBillable(call, error is { } e ? new ErrorFeature(e) : null));
+        Assert.Equal(billable, UsageRecorder.IsBillable(call, error is { } e ? new ErrorFeature(e) : null));
     }
 
     [Fact]
     public void IsBillable_StepRefusedOrNotEntitled_IsNotBillable()
     {
-        Assert.False(UsageMiddleware.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Billable = false }, null));
-        Assert.False(UsageMiddleware.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Outcome = QuotaMiddleware.Outcome }, null));
-        Assert.False(UsageMiddleware.IsBillable(new ApiCallFeature("api_1", 0) { ConsumerId = "acc_1" }, null));
-        Assert.False(UsageMiddleware.IsBillable(null, null));
+        Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Billable = false }, null));
+        Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Outcome = QuotaMiddleware.Outcome }, null));
+        Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { ConsumerId = "acc_1" }, null));
+        Assert.False(UsageRecorder.IsBillable(null, null));
     }
 
     private sealed record ErrorFeature(ForwarderError Error) : IForwarderErrorFeature

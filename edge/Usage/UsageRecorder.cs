@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -13,28 +12,22 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace Veil.Edge.Usage;
 
 /// <summary>
-/// Outermost step of the proxy pipeline on API routes: counts the bytes in and out, and when the
-/// call is over hands one <see cref="UsageEvent"/> to the spool (never waiting). Response bodies
-/// are counted from their Content-Length; only a body without one goes through a counting stream
-/// (<see cref="UnknownLengthResponseTransform"/>), so the common response keeps Kestrel's direct
-/// write path. Whether the call
-/// is billable follows <see cref="IsBillable"/>.
+/// Metering of API calls, driven by <see cref="Pipeline.ApiCallMiddleware"/>: counts the bytes in and
+/// out, and when the call is over hands one <see cref="UsageEvent"/> to the spool (never waiting).
+/// Response bodies are counted from their Content-Length; only a body without one goes through a
+/// counting stream (<see cref="UnknownLengthResponseTransform"/>), so the common response keeps
+/// Kestrel's direct write path. Whether the call is billable follows <see cref="IsBillable"/>.
 /// </summary>
-internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, TimeProvider time, IOptions<EdgeOptions> edge)
+internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time, IOptions<EdgeOptions> edge)
 {
     private readonly string _edgeId = edge.Value.EdgeId ?? Environment.MachineName;
 
-    public async Task InvokeAsync(HttpContext context)
-    {
-        var route = context.GetReverseProxyFeature().Route.Config;
-        if (route.Metadata is null || !route.Metadata.TryGetValue(ApiRoutes.ApiIdKey, out var apiId))
-        {
-            await next(context);
-            return;
-        }
+    /// <summary>What metering notes when an API call starts.</summary>
+    public readonly record struct Started(DateTimeOffset OccurredAt, CountingStream? RequestBody);
 
-        var occurredAt = time.GetUtcNow();
-        var start = Stopwatch.GetTimestamp();
+    /// <summary>Notes the call's start; a request body of unknown length is counted as it is read.</summary>
+    public Started Start(HttpContext context)
+    {
         var request = context.Request;
         CountingStream? requestBody = null;
         if (request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: true })
@@ -42,70 +35,62 @@ internal sealed class UsageMiddleware(RequestDelegate next, UsageSpool spool, Ti
             requestBody = new CountingStream(request.Body);
             request.Body = requestBody;
         }
-        var failed = false;
-        try
+        return new Started(time.GetUtcNow(), requestBody);
+    }
+
+    /// <summary>Spools the call's event; <paramref name="failed"/> when the pipeline threw.</summary>
+    public void Record(HttpContext context, ApiRoute route, ApiCallFeature call, IForwarderErrorFeature? error, in Started started, bool failed)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        // The upstream's Content-Length, or what UnknownLengthResponseTransform counted for a body
+        // without one (a body cut off mid-copy reports its declared length).
+        long bytesOut;
+        if (response.Body is CountingStream counted)
         {
-            await next(context);
+            bytesOut = counted.Count;
+            response.Body = counted.Inner;
         }
-        catch
+        else
         {
-            failed = true;
-            throw;
+            bytesOut = HttpMethods.IsHead(request.Method) ? 0 : response.ContentLength ?? 0;
         }
-        finally
+        var usageEvent = new UsageEvent
         {
-            var response = context.Response;
-            // The upstream's Content-Length, or what UnknownLengthResponseTransform counted for a body
-            // without one (a body cut off mid-copy reports its declared length).
-            long bytesOut;
-            if (response.Body is CountingStream counted)
+            EventId = Ids.NewEventId(started.OccurredAt),
+            OccurredAt = Timestamp.FromDateTimeOffset(started.OccurredAt),
+            EdgeId = _edgeId,
+            ApiId = route.ApiId,
+            ProviderId = route.ProviderId,
+            ConfigVersion = route.ConfigVersion,
+            KeyId = call.KeyId ?? "",
+            ConsumerId = call.ConsumerId ?? "",
+            Method = request.Method,
+            Route = route.Template,
+            StatusCode = failed && !response.HasStarted ? StatusCodes.Status500InternalServerError : response.StatusCode,
+            LatencyMs = (long)Stopwatch.GetElapsedTime(call.StartTimestamp).TotalMilliseconds,
+            BytesIn = request.ContentLength ?? started.RequestBody?.Count ?? 0,
+            BytesOut = bytesOut,
+            Billable = !failed && IsBillable(call, error),
+        };
+        if (call is { SubscriptionId: { } subscriptionId, PlanId: { } planId, SubscriptionStart: { } subscriptionStart })
+        {
+            usageEvent.SubscriptionId = subscriptionId;
+            usageEvent.PlanId = planId;
+            usageEvent.SubscriptionStart = subscriptionStart;
+            if (call.Plan is { } plan)
             {
-                bytesOut = counted.Count;
-                response.Body = counted.Inner;
+                usageEvent.MonthlyQuota = plan.MonthlyQuota;
+                usageEvent.OverageAllowed = plan.OverageAllowed;
+                usageEvent.PricePerCallMinor = plan.PricePerCallMinor;
+                usageEvent.Currency = plan.Currency;
             }
-            else
-            {
-                bytesOut = HttpMethods.IsHead(request.Method) ? 0 : response.ContentLength ?? 0;
-            }
-            var call = context.Features.Get<ApiCallFeature>();
-            var billable = !failed && IsBillable(call, context.GetForwarderErrorFeature());
-            var usageEvent = new UsageEvent
-            {
-                EventId = Ids.NewEventId(occurredAt),
-                OccurredAt = Timestamp.FromDateTimeOffset(occurredAt),
-                EdgeId = _edgeId,
-                ApiId = apiId,
-                ProviderId = route.Metadata.GetValueOrDefault(ApiRoutes.ProviderIdKey) ?? "",
-                ConfigVersion = long.TryParse(route.Metadata.GetValueOrDefault(ApiRoutes.VersionKey), NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : 0,
-                KeyId = call?.KeyId ?? "",
-                ConsumerId = call?.ConsumerId ?? "",
-                Method = request.Method,
-                Route = route.Match.Path ?? "",
-                StatusCode = failed && !context.Response.HasStarted ? StatusCodes.Status500InternalServerError : context.Response.StatusCode,
-                LatencyMs = (long)Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                BytesIn = request.ContentLength ?? requestBody?.Count ?? 0,
-                BytesOut = bytesOut,
-                Billable = billable,
-            };
-            if (call is { SubscriptionId: { } subscriptionId, PlanId: { } planId, SubscriptionStart: { } subscriptionStart })
-            {
-                usageEvent.SubscriptionId = subscriptionId;
-                usageEvent.PlanId = planId;
-                usageEvent.SubscriptionStart = subscriptionStart;
-                if (call.Plan is { } plan)
-                {
-                    usageEvent.MonthlyQuota = plan.MonthlyQuota;
-                    usageEvent.OverageAllowed = plan.OverageAllowed;
-                    usageEvent.PricePerCallMinor = plan.PricePerCallMinor;
-                    usageEvent.Currency = plan.Currency;
-                }
-            }
-            else
-            {
-                usageEvent.Billable = false;
-            }
-            spool.TryEnqueue(usageEvent);
         }
+        else
+        {
+            usageEvent.Billable = false;
+        }
+        spool.TryEnqueue(usageEvent);
     }
 
     /// <summary>
@@ -195,7 +180,7 @@ internal sealed class CountingStream(Stream inner) : Stream
 /// <summary>
 /// On API routes, after YARP copied the upstream's headers and before it copies the body: a body
 /// of unknown length (chunked) is written through a <see cref="CountingStream"/>, which
-/// <see cref="UsageMiddleware"/> reads and unwraps.
+/// <see cref="UsageRecorder"/> reads and unwraps.
 /// </summary>
 internal sealed class UnknownLengthResponseTransform : ResponseTransform
 {
