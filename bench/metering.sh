@@ -25,7 +25,7 @@ done
 
 bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
 export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
-start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
+start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; tail -40 "$WORK"/*.log; exit 1; }
 
 UP=19900; ON=19980; OFF=19981

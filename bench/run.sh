@@ -28,7 +28,7 @@ bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
 export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
 start() { # name dll env...
   local name=$1 dll=$2; shift 2
-  env "$@" dotnet "$dll" >"$WORK/$name.log" 2>&1 &
+  env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
 }
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; cat "$WORK"/*.log | tail -40; exit 1; }

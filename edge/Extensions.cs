@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Veil.Catalog.V1;
 using Veil.Edge;
 using Veil.Edge.Auth;
@@ -22,10 +23,26 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>Composition of the edge: <c>builder.AddEdgeServices()</c> and <c>app.MapEdge()</c>.</summary>
 public static class EdgeExtensions
 {
+    private const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
     /// <summary>Registers the proxy, its routes from catalog, the auth clients and caches, and Kestrel limits.</summary>
     public static TBuilder AddEdgeServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
+        // Hosting's per-request log scope needs an Activity, which the HttpClient handler then
+        // propagates and YARP forwards: all for two Information lines an edge never writes. Off
+        // unless configured; with tracing on, the request's activity exists anyway.
+        if (builder.Configuration["Logging:LogLevel:" + HostingDiagnosticsCategory] is null)
+        {
+            builder.Logging.AddFilter(HostingDiagnosticsCategory, LogLevel.None);
+        }
+        // Per-request instruments an edge gains little from, each a tag-set lookup on every call:
+        // in-flight upstream requests mirror http.server.active_requests, queue time shows up in
+        // http.client.request.duration, and every request matches a route.
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddView("http.client.active_requests", MetricStreamConfiguration.Drop)
+            .AddView("http.client.request.time_in_queue", MetricStreamConfiguration.Drop)
+            .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop));
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddProblemDetails();

@@ -38,7 +38,13 @@ public static class ApiKeyFormat
     }
 
     /// <summary>True when <paramref name="key"/> has a known prefix, the exact length, only base58 characters and a matching checksum.</summary>
-    public static bool IsWellFormed([NotNullWhen(true)] string? key)
+    public static bool IsWellFormed([NotNullWhen(true)] string? key) => HasKeyShape(key) && HasValidChecksum(key);
+
+    /// <summary>
+    /// The cheap part of <see cref="IsWellFormed"/>: a known prefix, the exact length and only base58
+    /// characters (no checksum, which costs a hash).
+    /// </summary>
+    public static bool HasKeyShape([NotNullWhen(true)] string? key)
     {
         if (key is null || key.Length != Length)
         {
@@ -55,6 +61,12 @@ public static class ApiKeyFormat
                 return false;
             }
         }
+        return true;
+    }
+
+    /// <summary>The checksum part of <see cref="IsWellFormed"/>, for a key that <see cref="HasKeyShape"/>.</summary>
+    public static bool HasValidChecksum(string key)
+    {
         var body = key.AsSpan(0, PrefixLength + SecretLength);
         Span<char> expected = stackalloc char[ChecksumLength];
         Checksum(body, expected);

@@ -36,10 +36,26 @@ internal sealed class ApiKeyValidator
             hit => metrics.CacheLookup(AuthCache.ApiKey, hit));
     }
 
-    /// <summary>The key's owner, or null when the key is unknown, revoked or expired. Only well-formed keys get here.</summary>
+    /// <summary>
+    /// The key's owner, or null when the key is malformed (bad checksum), unknown, revoked or expired.
+    /// Only keys of the right shape (<see cref="ApiKeyFormat.HasKeyShape"/>) get here. A warm key costs
+    /// one hash: its checksum was verified when it entered the cache; a key whose checksum fails
+    /// never reaches identity or the cache.
+    /// </summary>
     /// <exception cref="DependencyUnavailableException">Identity did not answer in time.</exception>
-    public ValueTask<ApiKeyIdentity?> ValidateAsync(string key, CancellationToken cancellationToken) =>
-        _cache.GetOrLoadAsync(KeyDigest.Of(key), (this, key), static s => s.Item1.CallIdentityAsync(s.key), cancellationToken);
+    public ValueTask<ApiKeyIdentity?> ValidateAsync(string key, CancellationToken cancellationToken)
+    {
+        var digest = KeyDigest.Of(key);
+        if (_cache.TryGetFresh(digest, out var identity))
+        {
+            return new ValueTask<ApiKeyIdentity?>(identity);
+        }
+        if (!ApiKeyFormat.HasValidChecksum(key))
+        {
+            return new ValueTask<ApiKeyIdentity?>((ApiKeyIdentity?)null);
+        }
+        return _cache.GetOrLoadAsync(digest, (this, key), static s => s.Item1.CallIdentityAsync(s.key), cancellationToken);
+    }
 
     private async Task<ApiKeyIdentity?> CallIdentityAsync(string key)
     {
@@ -65,6 +81,7 @@ internal sealed class ApiKeyValidator
     {
         public static KeyDigest Of(string key)
         {
+            // Keys of the right shape only: exactly ApiKeyFormat.Length ASCII characters.
             Span<byte> utf8 = stackalloc byte[ApiKeyFormat.Length];
             var written = Encoding.ASCII.GetBytes(key.AsSpan(0, Math.Min(key.Length, ApiKeyFormat.Length)), utf8);
             Span<byte> hash = stackalloc byte[32];

@@ -37,6 +37,20 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
     /// <summary>Entries currently held (fresh, in flight or expired but not yet swept).</summary>
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>A fresh cached answer for <paramref name="key"/> (counted as a hit), without starting a load.</summary>
+    public bool TryGetFresh(TKey key, out TValue value)
+    {
+        if (_entries.TryGetValue(key, out var existing) && existing.Completion.Task is { IsCompletedSuccessfully: true } task &&
+            _time.GetTimestamp() < Volatile.Read(ref existing.ExpiresAt))
+        {
+            _onLookup(true);
+            value = task.Result;
+            return true;
+        }
+        value = default!;
+        return false;
+    }
+
     /// <summary>
     /// The cached answer for <paramref name="key"/>, or the answer of the one load in flight for it,
     /// or a new load. <paramref name="cancellationToken"/> stops this caller's wait, not the shared load.

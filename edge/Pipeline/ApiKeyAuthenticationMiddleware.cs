@@ -5,7 +5,7 @@ namespace Veil.Edge.Pipeline;
 
 /// <summary>
 /// Authenticates API calls by key. No key: 401 asking for one. A malformed key (prefix, length,
-/// alphabet, checksum) is refused before any cache or network; unknown, revoked and expired keys get
+/// alphabet, checksum) is refused before any network call; unknown, revoked and expired keys get
 /// the very same 401. Identity unreachable: 503, never a pass.
 /// </summary>
 internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKeyValidator validator)
@@ -23,7 +23,8 @@ internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKe
         {
             return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyRequired);
         }
-        if (!ApiKeyFormat.IsWellFormed(key))
+        // Prefix, length and alphabet here; the checksum (a hash) only for keys not already cached.
+        if (!ApiKeyFormat.HasKeyShape(key))
         {
             return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyInvalid);
         }
