@@ -102,6 +102,7 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             return 0;
         }
         var response = await usage.IngestAsync(batch, DateTime.UtcNow + _options.ShipTimeout, cancellationToken).ResponseAsync.ConfigureAwait(false);
+        batch.ReturnBuffers();
         spool.DeleteThrough(batch.LastSeq, batch.Events);
         metrics.Shipped(batch.Events);
         if (response.Quarantined > 0)

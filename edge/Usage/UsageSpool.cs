@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
@@ -309,13 +310,27 @@ internal sealed class UsageSpool : IDisposable
             request.Events.Add(usageEvent);
             oldest = Math.Min(oldest, (usageEvent.OccurredAt.Seconds * 1000) + (usageEvent.OccurredAt.Nanos / 1_000_000));
         }
-        using var insert = connection.CreateCommand();
-        insert.Transaction = transaction;
-        insert.CommandText = "INSERT INTO spool_group (oldest_ms, events, body) VALUES ($oldest, $events, $body);";
-        insert.Parameters.Add("$oldest", SqliteType.Integer).Value = oldest;
-        insert.Parameters.Add("$events", SqliteType.Integer).Value = count;
-        insert.Parameters.Add("$body", SqliteType.Blob).Value = request.ToByteArray();
-        insert.ExecuteNonQuery();
+        // Encoded into a pooled array: a group is often larger than the large-object threshold, and
+        // a fresh array per group would churn the LOH (gen-2 collections).
+        var size = request.CalculateSize();
+        var body = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            request.WriteTo(body.AsSpan(0, size));
+            using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = "INSERT INTO spool_group (oldest_ms, events, body) VALUES ($oldest, $events, $body);";
+            insert.Parameters.Add("$oldest", SqliteType.Integer).Value = oldest;
+            insert.Parameters.Add("$events", SqliteType.Integer).Value = count;
+            // Size: only the encoded bytes, not the rest of the rented array.
+            var parameter = insert.Parameters.Add("$body", SqliteType.Blob, size);
+            parameter.Value = body;
+            insert.ExecuteNonQuery();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(body);
+        }
     }
 
     private void EndChannelEpisodeIfOver()
@@ -353,7 +368,7 @@ internal sealed class UsageSpool : IDisposable
         select.CommandText = "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT $rows;";
         // Groups hold at least one event each: maxEvents rows always suffice.
         select.Parameters.AddWithValue("$rows", maxEvents);
-        var bodies = new List<byte[]>();
+        var bodies = new List<ArraySegment<byte>>();
         var events = 0;
         long last = 0;
         using var rows = select.ExecuteReader();
@@ -366,7 +381,10 @@ internal sealed class UsageSpool : IDisposable
             }
             last = rows.GetInt64(0);
             events += count;
-            bodies.Add((byte[])rows.GetValue(2));
+            var length = (int)rows.GetBytes(2, 0, null, 0, 0);
+            var body = ArrayPool<byte>.Shared.Rent(length);
+            rows.GetBytes(2, 0, body, 0, length);
+            bodies.Add(new ArraySegment<byte>(body, 0, length));
         }
         return new SpooledBatch(bodies, events, last);
     }
