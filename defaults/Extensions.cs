@@ -30,6 +30,14 @@ public static class VeilServiceDefaultsExtensions
     /// </summary>
     public const string TracingEnabledKey = "Veil:Telemetry:Tracing";
 
+    /// <summary>ASP.NET Core's built-in meters (learn.microsoft.com: built-in-metrics-aspnetcore).</summary>
+    private static readonly string[] AspNetCoreMeters =
+    [
+        "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Http.Connections",
+        "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting",
+        "Microsoft.AspNetCore.Authentication", "Microsoft.AspNetCore.Authorization",
+    ];
+
     /// <summary>Meters every Veil process exports besides the framework's own.</summary>
     public const string MeterPrefix = "Veil.";
 
@@ -61,10 +69,13 @@ public static class VeilServiceDefaultsExtensions
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
-                .AddAspNetCoreInstrumentation()
+                // ASP.NET Core's built-in meters, named rather than through AddAspNetCoreInstrumentation():
+                // the same metrics on .NET 8+, without the middleware that instrumentation wraps around
+                // every request.
+                .AddMeter(AspNetCoreMeters)
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter("Microsoft.AspNetCore.Server.Kestrel", "Yarp.ReverseProxy", "Grpc.AspNetCore.Server", "Grpc.Net.Client")
+                .AddMeter("Yarp.ReverseProxy", "Grpc.AspNetCore.Server", "Grpc.Net.Client")
                 .AddMeter(MeterPrefix + "*")
                 .AddPrometheusExporter());
 
