@@ -2,7 +2,8 @@
 # What metering costs the edge: two edges in one run, same fleet, same key, one with Edge:Usage on
 # (events spooled to SQLite with group commit and shipped to a real usage service) and one with it
 # off. Rate limiting is off in both so the difference is metering alone. Measured alternately
-# (off, on, off, on) after a warm-up, with wrk; then the usage ingest benchmark.
+# (off, on, off, on, … ROUNDS pairs, default 5) after a warm-up and once the usage service has
+# finished the warm-up's events, with wrk; then the usage ingest benchmark.
 # Not a test: numbers depend on the machine.
 #
 # Usage: bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNECTIONS=${2:-32}
 WARMUP=${WARMUP:-15}
+ROUNDS=${ROUNDS:-5}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 
 WORK=$(mktemp -d /tmp/veil-metering-XXXX)
@@ -78,9 +80,17 @@ measure() { # label port edge-pid [usage-pid]
   echo "$label|$rps|$cpu|$ucpu" >>"$WORK/results"
 }
 echo "warm-up ${WARMUP}s each…"; run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null
+# The warm-up's events are still being ingested and rolled up: that work belongs to no measured
+# round, and it would land on the first. Wait (at most 60 s) until usage is idle (< 5% of a core).
+idle_wait=0
+while [ $idle_wait -lt 60 ]; do
+  u0=$(ticks "$USAGE_PID"); sleep 1; u1=$(ticks "$USAGE_PID"); idle_wait=$((idle_wait + 1))
+  [ $((u1 - u0)) -lt $((TCK / 20)) ] && break
+done
+echo "usage idle after ${idle_wait}s"
 echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
 printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
-for round in 1 2 3; do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
+for round in $(seq 1 "$ROUNDS"); do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
 awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
   coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"]; uon=u["metering on"]/n["metering on"];
   printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; usage shares the cores here)\n", off, on, 100*(off-on)/off;
