@@ -40,16 +40,18 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
     /// <summary>A fresh cached answer for <paramref name="key"/> (counted as a hit), without starting a load.</summary>
     public bool TryGetFresh(TKey key, out TValue value)
     {
-        if (_entries.TryGetValue(key, out var existing) && existing.Completion.Task is { IsCompletedSuccessfully: true } task &&
-            _time.GetTimestamp() < Volatile.Read(ref existing.ExpiresAt))
+        if (_entries.TryGetValue(key, out var existing) && IsFresh(existing, _time.GetTimestamp()))
         {
             _onLookup(true);
-            value = task.Result;
+            value = existing.Completion.Task.Result;
             return true;
         }
         value = default!;
         return false;
     }
+
+    private static bool IsFresh(Entry entry, long now) =>
+        entry.Completion.Task.IsCompletedSuccessfully && now < Volatile.Read(ref entry.ExpiresAt);
 
     /// <summary>
     /// The cached answer for <paramref name="key"/>, or the answer of the one load in flight for it,
@@ -64,7 +66,7 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
             if (existing is not null)
             {
                 var task = existing.Completion.Task;
-                if (task.IsCompletedSuccessfully && now < Volatile.Read(ref existing.ExpiresAt))
+                if (IsFresh(existing, now))
                 {
                     _onLookup(true);
                     return new ValueTask<TValue>(task.Result);

@@ -28,7 +28,7 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
     private async Task ForwardAsync(HttpContext context)
     {
         await next(context);
-        await WriteForwarderErrorAsync(context);
+        await WriteForwarderErrorAsync(context, context.GetForwarderErrorFeature());
     }
 
     private async Task CallAsync(HttpContext context, ApiRoute route)
@@ -36,16 +36,21 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
         var call = new ApiCallFeature(route.ApiId, Stopwatch.GetTimestamp());
         context.Features.Set(call);
         var metering = usage?.Start(context) ?? default;
+        IForwarderErrorFeature? error = null;
         var failed = true;
         try
         {
             await next(context);
-            await WriteForwarderErrorAsync(context);
+            error = context.GetForwarderErrorFeature();
+            await WriteForwarderErrorAsync(context, error);
             failed = false;
         }
         finally
         {
-            var error = context.GetForwarderErrorFeature();
+            if (failed)
+            {
+                error = context.GetForwarderErrorFeature();
+            }
             if (context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
             {
                 tags.Tags.Add(new(ApiIdTag, route.ApiId));
@@ -55,9 +60,9 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
         }
     }
 
-    private static Task WriteForwarderErrorAsync(HttpContext context)
+    private static Task WriteForwarderErrorAsync(HttpContext context, IForwarderErrorFeature? error)
     {
-        if (context.GetForwarderErrorFeature() is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        if (error is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
             return Task.CompletedTask;
         }

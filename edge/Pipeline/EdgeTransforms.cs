@@ -22,7 +22,8 @@ internal sealed class EdgeTransformProvider : ITransformProvider
 /// <c>Forwarded</c> are dropped (YARP's default forwarders, which run after this, then set the
 /// edge's own X-Forwarded-For/Proto/Host) and <c>X-Request-Id</c> is the edge's id. On API routes
 /// the consumer's Veil credential is removed and the edge states who is calling under which
-/// subscription and plan. <c>traceparent</c> is set by YARP's propagator from the edge's activity.
+/// subscription and plan. With tracing on, <c>traceparent</c> is set by YARP's propagator from the
+/// edge's span; without, the client's passes through.
 /// </summary>
 internal sealed class EdgeRequestTransform : RequestTransform
 {

@@ -37,11 +37,7 @@ internal sealed class RateLimitMetrics
 
     public void Decision(string outcome, string apiId, string? planId, string? limit)
     {
-        var key = new DecisionKey(outcome, apiId, planId ?? "", limit ?? "");
-        if (!_decisions.TryGetValue(key, out var cell))
-        {
-            cell = _decisions.GetOrAdd(key, static _ => new StrongBox<long>());
-        }
+        var cell = _decisions.GetOrAdd(new DecisionKey(outcome, apiId, planId ?? "", limit ?? ""), static _ => new StrongBox<long>());
         Interlocked.Increment(ref cell.Value);
     }
 

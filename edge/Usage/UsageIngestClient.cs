@@ -14,8 +14,6 @@ namespace Veil.Edge.Usage;
 /// </summary>
 internal sealed class SpooledBatch(IReadOnlyList<ArraySegment<byte>> bodies, int events, long lastSeq)
 {
-    public static readonly SpooledBatch Empty = new([], 0, 0);
-
     public IReadOnlyList<ArraySegment<byte>> Bodies { get; } = bodies;
 
     public int Events { get; } = events;
