@@ -113,7 +113,7 @@ public sealed class IngestTests(IdentityFixture identity)
         var result = await usage.Client.IngestAsync([unicode, longRoute, empty]);
 
         Assert.Equal(3, result.Accepted);
-        var rows = await usage.QueryAsync($"SELECT event_id, route, edge_id, key_id FROM events ORDER BY id");
+        var rows = await usage.QueryAsync($"SELECT e.event_id, c.route, c.edge_id, c.key_id FROM events e JOIN contexts c ON c.id = e.context_id ORDER BY e.id");
         Assert.Equal(
             [(unicode.EventId, unicode.Route, "edge-test", sub.KeyId), (longRoute.EventId, longRoute.Route, "edge-test", sub.KeyId), (empty.EventId, empty.Route, "", "")],
             rows.Select(r => ((string)r[0]!, (string)r[1]!, (string)r[2]!, (string)r[3]!)));

@@ -204,8 +204,9 @@ public sealed partial class UsageStore
         await using var count = connection.CreateCommand();
         count.Transaction = transaction;
         count.CommandText = """
-            SELECT COUNT(*), COALESCE(SUM(billable), 0) FROM events
-            WHERE subscription_id = $subscription_id AND cycle_start = $cycle_start;
+            SELECT COUNT(*), COALESCE(SUM(e.billable), 0)
+            FROM contexts c JOIN events e ON e.context_id = c.id AND e.cycle_start = $cycle_start
+            WHERE c.subscription_id = $subscription_id;
             """;
         var s = count.Parameters.Add("$subscription_id", SqliteType.Text);
         var c = count.Parameters.Add("$cycle_start", SqliteType.Integer);

@@ -48,9 +48,13 @@ public sealed partial class UsageStore
             using (var clear = new FastStatement(connection, "DELETE FROM temp.roll_step;"))
             using (var minutes = new FastStatement(connection, """
                 INSERT INTO temp.roll_step
-                SELECT occurred_at - occurred_at % 60000, subscription_id, key_id, api_id, consumer_id, provider_id,
-                       COUNT(*), SUM(billable), SUM(bytes_in), SUM(bytes_out)
-                FROM events WHERE id > ?1 AND id <= ?2
+                SELECT e.minute, c.subscription_id, c.key_id, c.api_id, c.consumer_id, c.provider_id,
+                       SUM(e.calls), SUM(e.billable), SUM(e.bytes_in), SUM(e.bytes_out)
+                FROM (SELECT occurred_at - occurred_at % 60000 AS minute, context_id, COUNT(*) AS calls,
+                             SUM(billable) AS billable, SUM(bytes_in) AS bytes_in, SUM(bytes_out) AS bytes_out
+                      FROM events WHERE id > ?1 AND id <= ?2
+                      GROUP BY 1, 2) e
+                JOIN contexts c ON c.id = e.context_id
                 GROUP BY 1, 2, 3, 4, 5, 6;
                 """))
             using (var roll = new FastStatement(connection, """

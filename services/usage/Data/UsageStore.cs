@@ -49,7 +49,13 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     /// <summary>Most events one group-commit transaction takes (bounds its duration and memory).</summary>
     private const int MaxGroupEvents = 20_000;
 
+    /// <summary>Contexts kept in memory before the cache starts over (a miss costs one indexed lookup).</summary>
+    private const int MaxCachedContexts = 100_000;
+
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    /// <summary>Context ids by context, for ingest; only touched under the write gate.</summary>
+    private readonly Dictionary<EventContext, long> _contexts = [];
     private readonly LinkedList<Batch> _queue = new();
     private readonly Channel<bool> _eventsCommitted = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
@@ -160,6 +166,11 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     private async Task WriteGroupAsync(CancellationToken cancellationToken)
     {
         var group = new List<Batch>();
+        var newContexts = new List<EventContext>();
+        if (_contexts.Count > MaxCachedContexts)
+        {
+            _contexts.Clear();
+        }
         lock (_queue)
         {
             var events = 0;
@@ -179,7 +190,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             foreach (var batch in group)
             {
                 var before = inserted.Count;
-                InsertEvents(connection, batch.Candidates, now, inserted);
+                InsertEvents(connection, batch.Candidates, now, inserted, newContexts);
                 batch.Accepted = inserted.Count - before;
                 InsertQuarantined(connection, batch.Quarantined, now);
             }
@@ -203,6 +214,11 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         }
         catch (Exception ex)
         {
+            // Their rows were rolled back with the transaction: the ids must not be reused.
+            foreach (var context in newContexts)
+            {
+                _contexts.Remove(context);
+            }
             foreach (var b in group)
             {
                 b.Completion.TrySetException(ex);
@@ -246,7 +262,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         temp.Execute();
     }
 
-    private static void InsertEvents(SqliteConnection connection, List<Candidate> candidates, long now, List<Candidate> inserted)
+    private void InsertEvents(SqliteConnection connection, List<Candidate> candidates, long now, List<Candidate> inserted, List<EventContext> newContexts)
     {
         if (candidates.Count == 0)
         {
@@ -254,22 +270,23 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         }
         using var insert = new FastStatement(connection, """
             INSERT OR IGNORE INTO events (
-              event_id, occurred_at, received_at, edge_id, api_id, provider_id, config_version, key_id,
-              consumer_id, subscription_id, plan_id, method, route, status_code, latency_ms, bytes_in,
-              bytes_out, billable, monthly_quota, overage_allowed, price_per_call_minor, currency,
-              subscription_start, cycle_start)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24);
+              event_id, context_id, occurred_at, received_at, status_code, latency_ms, bytes_in, bytes_out, billable, cycle_start)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);
             """);
-        insert.Bind(3, now);
+        using var contexts = new ContextStatements(connection);
+        insert.Bind(4, now);
         foreach (var c in candidates)
         {
             var e = c.Event;
-            insert.Bind(1, e.EventId).Bind(2, c.OccurredMs).Bind(4, e.EdgeId).Bind(5, e.ApiId).Bind(6, e.ProviderId)
-                .Bind(7, e.ConfigVersion).Bind(8, e.KeyId).Bind(9, e.ConsumerId).Bind(10, e.SubscriptionId).Bind(11, e.PlanId)
-                .Bind(12, e.Method).Bind(13, e.Route).Bind(14, e.StatusCode).Bind(15, e.LatencyMs).Bind(16, e.BytesIn)
-                .Bind(17, e.BytesOut).Bind(18, e.Billable).Bind(19, e.MonthlyQuota).Bind(20, e.OverageAllowed)
-                .Bind(21, e.PricePerCallMinor).Bind(22, e.Currency)
-                .Bind(23, e.SubscriptionStart is null ? 0L : EventRules.ToMs(e.SubscriptionStart)).Bind(24, c.Cycle.StartMs);
+            var context = new EventContext(e);
+            if (!_contexts.TryGetValue(context, out var contextId))
+            {
+                contextId = contexts.GetOrInsert(context);
+                _contexts[context] = contextId;
+                newContexts.Add(context);
+            }
+            insert.Bind(1, e.EventId).Bind(2, contextId).Bind(3, c.OccurredMs).Bind(5, e.StatusCode).Bind(6, e.LatencyMs)
+                .Bind(7, e.BytesIn).Bind(8, e.BytesOut).Bind(9, e.Billable).Bind(10, c.Cycle.StartMs);
             // 1 = new row; 0 = the id is already stored (earlier batch or earlier in this one).
             if (insert.Execute() == 1)
             {

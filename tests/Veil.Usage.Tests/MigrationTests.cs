@@ -1,0 +1,143 @@
+using Microsoft.Data.Sqlite;
+using Veil.Identity.V1;
+using Veil.ServiceDefaults.Billing;
+using Veil.Testing;
+using Veil.Usage.Data;
+using Veil.Usage.V1;
+
+namespace Veil.Usage.Tests;
+
+/// <summary>
+/// A usage database written by the first schema (every event row carrying all its columns) is
+/// upgraded in place by migration 0002 (events refer to a shared context row): nothing counted
+/// is lost or counted again, and recounts, rollups and deduplication see the old events.
+/// </summary>
+public sealed class MigrationTests(IdentityFixture identity)
+{
+    [Fact]
+    public async Task Start_OnVersion1Database_KeepsEventsIdsCountsAndDeduplication()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var data = Directory.CreateTempSubdirectory("veil-usage-migrate-").FullName;
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3));
+            var weather = sub.Calls(4, now.AddMinutes(-30));
+            var posts = sub.Calls(2, now.AddMinutes(-20), billable: false);
+            foreach (var post in posts)
+            {
+                (post.Method, post.Route) = ("POST", "/reports");
+            }
+            var anonymous = sub.Call(now.AddMinutes(-10), billable: false, status: 401);
+            (anonymous.KeyId, anonymous.ConsumerId, anonymous.SubscriptionId, anonymous.PlanId, anonymous.SubscriptionStart) = ("", "", "", "", null);
+            anonymous.MonthlyQuota = 0;
+            List<UsageEvent> old = [.. weather, .. posts, anonymous];
+            var cycle = BillingCycle.Containing(sub.Start.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
+            await WriteVersion1Async(Path.Combine(data, "usage.db"), old, sub, cycle);
+
+            await using var usage = new UsageHost(identity, data);
+
+            var rows = await usage.QueryAsync("""
+                SELECT e.id, e.event_id, c.method, c.route, c.key_id, c.subscription_id, e.billable, e.cycle_start
+                FROM events e JOIN contexts c ON c.id = e.context_id ORDER BY e.id
+                """);
+            Assert.Equal(
+                old.Select((e, i) => ((long)i + 1, e.EventId, e.Method, e.Route, e.KeyId, e.SubscriptionId, e.Billable ? 1L : 0L,
+                    e.SubscriptionId.Length == 0 ? 0L : cycle.StartMs)),
+                rows.Select(r => ((long)r[0]!, (string)r[1]!, (string)r[2]!, (string)r[3]!, (string)r[4]!, (string)r[5]!, (long)r[6]!, (long)r[7]!)));
+            Assert.Equal(3L, (await usage.QueryAsync("SELECT COUNT(*) FROM contexts"))[0][0]);
+
+            var replay = await usage.Client.IngestAsync(old);
+            Assert.Equal((0, old.Count), (replay.Accepted, replay.Duplicates));
+
+            var recount = (await usage.Client.ListCycleUsageAsync(
+                new ListCycleUsageRequest { SubscriptionId = sub.Id, RecountFromEvents = true }, Api.Call()).ResponseAsync).Cycles.Single();
+            Assert.Equal((6L, 4L), (recount.TotalCalls, recount.BillableCalls));
+
+            // New calls of an old context reuse its row and count on top of the migrated counters.
+            var more = sub.Calls(3, now.AddMinutes(-5));
+            Assert.Equal(3, (await usage.Client.IngestAsync(more)).Accepted);
+            Assert.Equal(3L, (await usage.QueryAsync("SELECT COUNT(*) FROM contexts"))[0][0]);
+            Assert.Equal(7, (await usage.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+
+            await usage.RolledUpAsync();
+            var rolled = await usage.QueryAsync(
+                $"SELECT SUM(total_calls), SUM(billable_calls) FROM rollups WHERE granularity = 1 AND subscription_id = '{sub.Id}'");
+            Assert.Equal((9L, 7L), ((long)rolled[0][0]!, (long)rolled[0][1]!));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>A database exactly as the first schema and its ingest left it: events, terms and counters.</summary>
+    private static async Task WriteVersion1Async(string path, List<UsageEvent> events, Sub sub, BillingCycle cycle)
+    {
+        await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        await connection.OpenAsync(Api.Ct);
+        var resource = typeof(UsageStore).Assembly.GetManifestResourceNames().Single(n => n.EndsWith(".0001_initial.sql", StringComparison.Ordinal));
+        await using (var stream = typeof(UsageStore).Assembly.GetManifestResourceStream(resource)!)
+        using (var reader = new StreamReader(stream))
+        {
+            await ExecuteAsync(connection, "PRAGMA journal_mode=WAL;" + await reader.ReadToEndAsync(Api.Ct) + "\nPRAGMA user_version=1;");
+        }
+        await using var transaction = connection.BeginTransaction();
+        var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var e in events)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.CommandText = """
+                INSERT INTO events (event_id, occurred_at, received_at, edge_id, api_id, provider_id, config_version, key_id,
+                  consumer_id, subscription_id, plan_id, method, route, status_code, latency_ms, bytes_in, bytes_out, billable,
+                  monthly_quota, overage_allowed, price_per_call_minor, currency, subscription_start, cycle_start)
+                VALUES ($id, $occurred, $received, $edge, $api, $provider, $version, $key, $consumer, $sub, $plan, $method, $route,
+                  $status, $latency, $in, $out, $billable, $quota, $overage, $price, $currency, $start, $cycle);
+                """;
+            var p = insert.Parameters;
+            p.AddWithValue("$id", e.EventId);
+            p.AddWithValue("$occurred", e.OccurredAt.ToDateTimeOffset().ToUnixTimeMilliseconds());
+            p.AddWithValue("$received", received);
+            p.AddWithValue("$edge", e.EdgeId);
+            p.AddWithValue("$api", e.ApiId);
+            p.AddWithValue("$provider", e.ProviderId);
+            p.AddWithValue("$version", e.ConfigVersion);
+            p.AddWithValue("$key", e.KeyId);
+            p.AddWithValue("$consumer", e.ConsumerId);
+            p.AddWithValue("$sub", e.SubscriptionId);
+            p.AddWithValue("$plan", e.PlanId);
+            p.AddWithValue("$method", e.Method);
+            p.AddWithValue("$route", e.Route);
+            p.AddWithValue("$status", e.StatusCode);
+            p.AddWithValue("$latency", e.LatencyMs);
+            p.AddWithValue("$in", e.BytesIn);
+            p.AddWithValue("$out", e.BytesOut);
+            p.AddWithValue("$billable", e.Billable);
+            p.AddWithValue("$quota", e.MonthlyQuota);
+            p.AddWithValue("$overage", e.OverageAllowed);
+            p.AddWithValue("$price", e.PricePerCallMinor);
+            p.AddWithValue("$currency", e.Currency);
+            p.AddWithValue("$start", e.SubscriptionStart is null ? 0L : e.SubscriptionStart.ToDateTimeOffset().ToUnixTimeMilliseconds());
+            p.AddWithValue("$cycle", e.SubscriptionId.Length == 0 ? 0L : cycle.StartMs);
+            await insert.ExecuteNonQueryAsync(Api.Ct);
+        }
+        var subscribed = events.Count(e => e.SubscriptionId.Length > 0);
+        var billable = events.Count(e => e.Billable);
+        await ExecuteAsync(connection, $"""
+            INSERT INTO subscriptions VALUES ('{sub.Id}', '{sub.ConsumerId}', '{sub.ProviderId}', '{sub.ApiId}', '{sub.PlanId}',
+              {sub.Quota}, {(sub.Overage ? 1 : 0)}, 2, 'USD', {sub.Start.ToUnixTimeMilliseconds()}, {received});
+            INSERT INTO cycles VALUES ('{sub.Id}', {cycle.StartMs}, {cycle.EndMs}, {subscribed}, {billable});
+            """, transaction);
+        await transaction.CommitAsync(Api.Ct);
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(Api.Ct);
+    }
+}
