@@ -20,6 +20,10 @@ public sealed partial class UsageStore
                 e.SubscriptionStart is null ? 0L : EventRules.ToMs(e.SubscriptionStart))
         {
         }
+
+        // The fields that tell a busy edge's contexts apart; equality still compares all of them.
+        // Hashing all fifteen was ~2% of the service's CPU under load.
+        public override int GetHashCode() => HashCode.Combine(SubscriptionId, Route, Method, KeyId);
     }
 
     /// <summary>Finds or inserts a context row; used on a cache miss, inside the ingest transaction.</summary>
