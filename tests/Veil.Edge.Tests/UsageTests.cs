@@ -264,6 +264,7 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
             await Eventually.HoldsAsync(() => Task.FromResult(edgeSpool.Depth >= 51), TimeSpan.FromSeconds(10), "every call is spooled");
         }
         Assert.Equal(50, load.Ok);
+        Assert.Equal(65536L, PageSize(spoolPath)); // a new spool's pages hold whole slices of a group
         // The file an edge from before grouped rows would have left: one row per event, user_version 1.
         var spooled = RewriteAsOneRowPerEvent(spoolPath);
         Assert.True(spooled >= load.Ok + 1, $"every call was spooled ({spooled} events)");
@@ -278,6 +279,15 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
             Assert.Equal(load.Ok + 1, billable); // + the warm-up call
             Assert.Equal(spooled, total);
         }
+    }
+
+    private static long PageSize(string spoolPath)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={spoolPath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA page_size;";
+        return (long)command.ExecuteScalar()!;
     }
 
     private static long RewriteAsOneRowPerEvent(string spoolPath)
