@@ -307,21 +307,32 @@ internal sealed class UsageSpool : IDisposable
     /// <summary>One row for the first <paramref name="count"/> events of <paramref name="group"/>, encoded once.</summary>
     private static void InsertGroup(SqliteConnection connection, SqliteTransaction transaction, List<UsageEvent> group, int count)
     {
-        var request = new IngestEventsRequest();
+        // The bytes of an IngestEventsRequest holding the events, written event by event: each
+        // event's size is computed once (encoding the request as a message would compute every
+        // nested event's size twice, once for the request's size and once while writing it).
+        var sizes = ArrayPool<int>.Shared.Rent(count);
         var oldest = long.MaxValue;
+        var size = 0;
         for (var i = 0; i < count; i++)
         {
             var usageEvent = group[i];
-            request.Events.Add(usageEvent);
+            sizes[i] = usageEvent.CalculateSize();
+            size += EventTagSize + CodedOutputStream.ComputeLengthSize(sizes[i]) + sizes[i];
             oldest = Math.Min(oldest, (usageEvent.OccurredAt.Seconds * 1000) + (usageEvent.OccurredAt.Nanos / 1_000_000));
         }
         // Encoded into a pooled array: a group is often larger than the large-object threshold, and
         // a fresh array per group would churn the LOH (gen-2 collections).
-        var size = request.CalculateSize();
         var body = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            request.WriteTo(body.AsSpan(0, size));
+            var output = new CodedOutputStream(body);
+            for (var i = 0; i < count; i++)
+            {
+                output.WriteTag(IngestEventsRequest.EventsFieldNumber, WireFormat.WireType.LengthDelimited);
+                output.WriteLength(sizes[i]);
+                group[i].WriteTo(output);
+            }
+            output.Flush();
             using var insert = connection.CreateCommand();
             insert.Transaction = transaction;
             insert.CommandText = "INSERT INTO spool_group (oldest_ms, events, body) VALUES ($oldest, $events, $body);";
@@ -335,8 +346,11 @@ internal sealed class UsageSpool : IDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(body);
+            ArrayPool<int>.Shared.Return(sizes);
         }
     }
+
+    private static readonly int EventTagSize = CodedOutputStream.ComputeTagSize(IngestEventsRequest.EventsFieldNumber);
 
     private void EndChannelEpisodeIfOver()
     {
