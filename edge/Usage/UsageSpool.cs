@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using SQLitePCL;
 using Veil.Usage.V1;
 
 namespace Veil.Edge.Usage;
@@ -165,14 +166,14 @@ internal sealed class UsageSpool : IDisposable
                     group.Add(UsageEvent.Parser.ParseFrom((byte[])rows.GetValue(0)));
                     if (group.Count == _options.GroupCommitMaxEvents)
                     {
-                        InsertGroup(connection, transaction, group, group.Count);
+                        InsertGroup(connection, group, group.Count);
                         group.Clear();
                     }
                 }
             }
             if (group.Count > 0)
             {
-                InsertGroup(connection, transaction, group, group.Count);
+                InsertGroup(connection, group, group.Count);
             }
             command.CommandText = "DROP TABLE spool;";
             command.ExecuteNonQuery();
@@ -298,14 +299,14 @@ internal sealed class UsageSpool : IDisposable
         }
 
         using var transaction = _writer!.BeginTransaction();
-        InsertGroup(_writer, transaction, group, keep);
+        InsertGroup(_writer, group, keep);
         transaction.Commit();
         Interlocked.Add(ref _depth, keep);
         _committed.Writer.TryWrite(true);
     }
 
-    /// <summary>One row for the first <paramref name="count"/> events of <paramref name="group"/>, encoded once.</summary>
-    private static void InsertGroup(SqliteConnection connection, SqliteTransaction transaction, List<UsageEvent> group, int count)
+    /// <summary>One row for the first <paramref name="count"/> events of <paramref name="group"/>, encoded once, in the connection's open transaction.</summary>
+    private static void InsertGroup(SqliteConnection connection, List<UsageEvent> group, int count)
     {
         // The bytes of an IngestEventsRequest holding the events, written event by event: each
         // event's size is computed once (encoding the request as a message would compute every
@@ -333,15 +334,12 @@ internal sealed class UsageSpool : IDisposable
                 group[i].WriteTo(output);
             }
             output.Flush();
-            using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = "INSERT INTO spool_group (oldest_ms, events, body) VALUES ($oldest, $events, $body);";
-            insert.Parameters.Add("$oldest", SqliteType.Integer).Value = oldest;
-            insert.Parameters.Add("$events", SqliteType.Integer).Value = count;
-            // Size: only the encoded bytes, not the rest of the rented array.
-            var parameter = insert.Parameters.Add("$body", SqliteType.Blob, size);
-            parameter.Value = body;
-            insert.ExecuteNonQuery();
+            // Bound through the native API: Microsoft.Data.Sqlite copies a blob parameter whose
+            // Size is below its array's length into a new array — a large-object allocation per
+            // group, which made the metering edge run a gen-2 collection every few seconds.
+            // Runs inside the connection's open transaction like any command on it.
+            using var insert = new RawStatement(connection, "INSERT INTO spool_group (oldest_ms, events, body) VALUES (?1, ?2, ?3);");
+            insert.Bind(1, oldest).Bind(2, count).Bind(3, body.AsSpan(0, size)).Step();
         }
         finally
         {
@@ -383,27 +381,27 @@ internal sealed class UsageSpool : IDisposable
     /// </summary>
     public SpooledBatch ReadOldest(int maxEvents)
     {
-        using var select = _reader!.CreateCommand();
-        select.CommandText = "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT $rows;";
+        // Read through the native API, straight into pooled arrays: SqliteDataReader.GetBytes
+        // first copies the whole blob into a new array of its own (a large object per group).
+        using var select = new RawStatement(_reader!, "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT ?1;");
         // Groups hold at least one event each: maxEvents rows always suffice.
-        select.Parameters.AddWithValue("$rows", maxEvents);
+        select.Bind(1, maxEvents);
         var bodies = new List<ArraySegment<byte>>();
         var events = 0;
         long last = 0;
-        using var rows = select.ExecuteReader();
-        while (rows.Read())
+        while (select.Step())
         {
-            var count = rows.GetInt32(1);
+            var count = (int)select.Int64(1);
             if (bodies.Count > 0 && events + count > maxEvents)
             {
                 break;
             }
-            last = rows.GetInt64(0);
+            last = select.Int64(0);
             events += count;
-            var length = (int)rows.GetBytes(2, 0, null, 0, 0);
-            var body = ArrayPool<byte>.Shared.Rent(length);
-            rows.GetBytes(2, 0, body, 0, length);
-            bodies.Add(new ArraySegment<byte>(body, 0, length));
+            var blob = select.Blob(2);
+            var body = ArrayPool<byte>.Shared.Rent(blob.Length);
+            blob.CopyTo(body);
+            bodies.Add(new ArraySegment<byte>(body, 0, blob.Length));
         }
         return new SpooledBatch(bodies, events, last);
     }
@@ -419,6 +417,61 @@ internal sealed class UsageSpool : IDisposable
         delete.ExecuteNonQuery();
         transaction.Commit();
         Interlocked.Add(ref _depth, -events);
+    }
+
+    /// <summary>A statement bound and stepped through SQLite's native API, on a connection (and in its transaction).</summary>
+    private sealed class RawStatement : IDisposable
+    {
+        private readonly sqlite3 _db;
+        private readonly sqlite3_stmt _statement;
+
+        public RawStatement(SqliteConnection connection, string sql)
+        {
+            _db = connection.Handle!;
+            Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
+        }
+
+        public RawStatement Bind(int index, long value)
+        {
+            Check(raw.sqlite3_bind_int64(_statement, index, value));
+            return this;
+        }
+
+        public RawStatement Bind(int index, ReadOnlySpan<byte> value)
+        {
+            Check(raw.sqlite3_bind_blob(_statement, index, value));
+            return this;
+        }
+
+        /// <summary>True when a row is available; false when the statement is done.</summary>
+        public bool Step()
+        {
+            var rc = raw.sqlite3_step(_statement);
+            if (rc == raw.SQLITE_ROW)
+            {
+                return true;
+            }
+            if (rc != raw.SQLITE_DONE)
+            {
+                Check(rc);
+            }
+            return false;
+        }
+
+        public long Int64(int column) => raw.sqlite3_column_int64(_statement, column);
+
+        /// <summary>The column's bytes, valid until the next step.</summary>
+        public ReadOnlySpan<byte> Blob(int column) => raw.sqlite3_column_blob(_statement, column);
+
+        public void Dispose() => _statement.Dispose();
+
+        private void Check(int rc)
+        {
+            if (rc != raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(rc, _db);
+            }
+        }
     }
 
     public void Dispose()
