@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
-using SQLitePCL;
+using Veil.ServiceDefaults.Data;
 using Veil.Usage.V1;
 
 namespace Veil.Edge.Usage;
@@ -338,8 +338,8 @@ internal sealed class UsageSpool : IDisposable
             // Size is below its array's length into a new array — a large-object allocation per
             // group, which made the metering edge run a gen-2 collection every few seconds.
             // Runs inside the connection's open transaction like any command on it.
-            using var insert = new RawStatement(connection, "INSERT INTO spool_group (oldest_ms, events, body) VALUES (?1, ?2, ?3);");
-            insert.Bind(1, oldest).Bind(2, count).Bind(3, body.AsSpan(0, size)).Step();
+            using var insert = new FastStatement(connection, "INSERT INTO spool_group (oldest_ms, events, body) VALUES (?1, ?2, ?3);");
+            insert.Bind(1, oldest).Bind(2, count).Bind(3, body.AsSpan(0, size)).Execute();
         }
         finally
         {
@@ -383,7 +383,7 @@ internal sealed class UsageSpool : IDisposable
     {
         // Read through the native API, straight into pooled arrays: SqliteDataReader.GetBytes
         // first copies the whole blob into a new array of its own (a large object per group).
-        using var select = new RawStatement(_reader!, "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT ?1;");
+        using var select = new FastStatement(_reader!, "SELECT seq, events, body FROM spool_group ORDER BY seq LIMIT ?1;");
         // Groups hold at least one event each: maxEvents rows always suffice.
         select.Bind(1, maxEvents);
         var bodies = new List<ArraySegment<byte>>();
@@ -417,61 +417,6 @@ internal sealed class UsageSpool : IDisposable
         delete.ExecuteNonQuery();
         transaction.Commit();
         Interlocked.Add(ref _depth, -events);
-    }
-
-    /// <summary>A statement bound and stepped through SQLite's native API, on a connection (and in its transaction).</summary>
-    private sealed class RawStatement : IDisposable
-    {
-        private readonly sqlite3 _db;
-        private readonly sqlite3_stmt _statement;
-
-        public RawStatement(SqliteConnection connection, string sql)
-        {
-            _db = connection.Handle!;
-            Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
-        }
-
-        public RawStatement Bind(int index, long value)
-        {
-            Check(raw.sqlite3_bind_int64(_statement, index, value));
-            return this;
-        }
-
-        public RawStatement Bind(int index, ReadOnlySpan<byte> value)
-        {
-            Check(raw.sqlite3_bind_blob(_statement, index, value));
-            return this;
-        }
-
-        /// <summary>True when a row is available; false when the statement is done.</summary>
-        public bool Step()
-        {
-            var rc = raw.sqlite3_step(_statement);
-            if (rc == raw.SQLITE_ROW)
-            {
-                return true;
-            }
-            if (rc != raw.SQLITE_DONE)
-            {
-                Check(rc);
-            }
-            return false;
-        }
-
-        public long Int64(int column) => raw.sqlite3_column_int64(_statement, column);
-
-        /// <summary>The column's bytes, valid until the next step.</summary>
-        public ReadOnlySpan<byte> Blob(int column) => raw.sqlite3_column_blob(_statement, column);
-
-        public void Dispose() => _statement.Dispose();
-
-        private void Check(int rc)
-        {
-            if (rc != raw.SQLITE_OK)
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-            }
-        }
     }
 
     public void Dispose()

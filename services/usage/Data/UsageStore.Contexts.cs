@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Data;
 using Veil.Usage.V1;
 
 namespace Veil.Usage.Data;

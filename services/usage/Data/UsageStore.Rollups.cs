@@ -1,3 +1,5 @@
+using Veil.ServiceDefaults.Data;
+
 namespace Veil.Usage.Data;
 
 public sealed partial class UsageStore

@@ -1,17 +1,18 @@
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
-namespace Veil.Usage.Data;
+namespace Veil.ServiceDefaults.Data;
 
 /// <summary>
-/// A prepared statement executed many times in one transaction, bound by position through the
-/// native SQLite API. Ingest runs a few thousand statements per batch; Microsoft.Data.Sqlite's
-/// per-execution cost (parameter lookup by name, boxing, reader set-up) was most of the ingest
-/// time, so the hot statements bypass it. It runs on the same connection and inside the same
-/// transaction as the surrounding Microsoft.Data.Sqlite code; errors surface as
-/// <see cref="SqliteException"/> like everywhere else.
+/// A prepared statement bound by position and stepped through the native SQLite API, for hot
+/// paths: usage's ingest runs a few thousand statements per batch, and Microsoft.Data.Sqlite's
+/// per-execution cost (parameter lookup by name, boxing, reader set-up) was most of its time; the
+/// edge's spool writes and reads large blobs, which Microsoft.Data.Sqlite copies into new arrays
+/// (a bound blob shorter than its array, and any blob read with GetBytes). It runs on the same
+/// connection and inside the same transaction as the surrounding Microsoft.Data.Sqlite code;
+/// errors surface as <see cref="SqliteException"/> like everywhere else.
 /// </summary>
-internal sealed class FastStatement : IDisposable
+public sealed class FastStatement : IDisposable
 {
     private const int StackLimit = 768;
 
@@ -52,7 +53,10 @@ internal sealed class FastStatement : IDisposable
         return this;
     }
 
-    public FastStatement Bind(int index, byte[] value)
+    public FastStatement Bind(int index, byte[] value) => Bind(index, (ReadOnlySpan<byte>)value);
+
+    /// <summary>Binds a blob (SQLite copies it): the span can be a slice of a pooled array.</summary>
+    public FastStatement Bind(int index, ReadOnlySpan<byte> value)
     {
         Check(raw.sqlite3_bind_blob(_statement, index, value));
         return this;
@@ -89,6 +93,26 @@ internal sealed class FastStatement : IDisposable
         }
         return value;
     }
+
+    /// <summary>Steps a query: true when a row is available (read it with <see cref="Int64"/> and <see cref="Blob"/>), false when done.</summary>
+    public bool Step()
+    {
+        var rc = raw.sqlite3_step(_statement);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+        if (rc != raw.SQLITE_DONE)
+        {
+            Check(rc);
+        }
+        return false;
+    }
+
+    public long Int64(int column) => raw.sqlite3_column_int64(_statement, column);
+
+    /// <summary>The column's bytes, owned by SQLite: valid until the next step.</summary>
+    public ReadOnlySpan<byte> Blob(int column) => raw.sqlite3_column_blob(_statement, column);
 
     public void Dispose() => _statement.Dispose();
 
