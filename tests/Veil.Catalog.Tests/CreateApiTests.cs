@@ -190,6 +190,7 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
         { "private 172.16/12 high", "http://172.31.255.255" },
         { "private 192.168/16", "https://192.168.1.10/api" },
         { "link-local metadata", "http://169.254.169.254/latest/meta-data" },
+        { "carrier-grade NAT metadata", "http://100.100.100.200/latest/meta-data" },
         { "unspecified", "http://0.0.0.0:80" },
         { "ipv6 loopback", "http://[::1]:8080" },
         { "ipv6 unspecified", "http://[::]/" },

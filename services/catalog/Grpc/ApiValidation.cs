@@ -1,8 +1,8 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog.Grpc;
 
@@ -154,42 +154,16 @@ internal static partial class ApiValidation
     /// </summary>
     public static bool IsPrivateTarget(Uri uri)
     {
-        // DnsSafeHost drops IPv6 brackets; a trailing dot names the same host.
-        var host = uri.DnsSafeHost.TrimEnd('.');
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
-            host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
+        if (PrivateNetworks.IsPrivateHost(uri))
         {
             return true;
         }
-        if (!IPAddress.TryParse(host, out var address))
-        {
-            // Names only internal resolvers answer: a dotless name ("identity", "metadata") is a
-            // search-domain or cluster-service lookup, never a public upstream.
-            return !host.Contains('.', StringComparison.Ordinal) ||
-                InternalSuffixes.Any(suffix => host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase));
-        }
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-        if (IPAddress.IsLoopback(address))
-        {
-            return true;
-        }
-        var bytes = address.GetAddressBytes();
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            return bytes[0] == 0                                   // 0.0.0.0/8, "this network" and unspecified
-                || bytes[0] == 10                                  // 10/8
-                || bytes[0] == 127                                 // 127/8
-                || (bytes[0] == 172 && (bytes[1] & 0xF0) == 16)    // 172.16/12
-                || (bytes[0] == 192 && bytes[1] == 168)            // 192.168/16
-                || (bytes[0] == 169 && bytes[1] == 254);           // 169.254/16 (cloud metadata lives here)
-        }
-        return address.Equals(IPAddress.IPv6Any)                   // ::
-            || (bytes[0] & 0xFE) == 0xFC                           // fc00::/7
-            || address.IsIPv6LinkLocal                             // fe80::/10
-            || address.IsIPv6SiteLocal;                            // fec0::/10 (deprecated, still private)
+        // Names only internal resolvers answer: a dotless name ("identity", "metadata") is a
+        // search-domain or cluster-service lookup, never a public upstream.
+        var host = PrivateNetworks.Host(uri);
+        return !IPAddress.TryParse(host, out _) &&
+            (!host.Contains('.', StringComparison.Ordinal) ||
+             InternalSuffixes.Any(suffix => host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)));
     }
 
     /// <summary>DNS suffixes reserved for private networks and cluster-internal services.</summary>

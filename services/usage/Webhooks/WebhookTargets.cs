@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
 
 namespace Veil.Usage.Webhooks;
 
@@ -54,7 +55,7 @@ internal static class WebhookTargets
         {
             errors.Add(Field, "A fragment (#…) is not allowed.");
         }
-        if (!allowPrivate && IsPrivateHost(uri))
+        if (!allowPrivate && PrivateNetworks.IsPrivateHost(uri))
         {
             errors.Add(Field, "Loopback, private, link-local and unspecified addresses and localhost are not allowed as webhook targets.");
         }
@@ -76,47 +77,6 @@ internal static class WebhookTargets
         }
     }
 
-    /// <summary>True for <c>localhost</c> names and private address literals.</summary>
-    public static bool IsPrivateHost(Uri uri)
-    {
-        // DnsSafeHost drops IPv6 brackets; a trailing dot names the same host.
-        var host = uri.DnsSafeHost.TrimEnd('.');
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
-            host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            return true;
-        }
-        return IPAddress.TryParse(host, out var address) && IsPrivate(address);
-    }
-
-    /// <summary>Loopback, private (RFC 1918, ULA), link-local, CGNAT or unspecified.</summary>
-    public static bool IsPrivate(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-        if (IPAddress.IsLoopback(address))
-        {
-            return true;
-        }
-        var bytes = address.GetAddressBytes();
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            return bytes[0] == 0                                   // 0.0.0.0/8
-                || bytes[0] == 10                                  // 10/8
-                || bytes[0] == 127                                 // 127/8
-                || (bytes[0] == 100 && (bytes[1] & 0xC0) == 64)    // 100.64/10 (carrier-grade NAT)
-                || (bytes[0] == 172 && (bytes[1] & 0xF0) == 16)    // 172.16/12
-                || (bytes[0] == 192 && bytes[1] == 168)            // 192.168/16
-                || (bytes[0] == 169 && bytes[1] == 254);           // 169.254/16 (cloud metadata)
-        }
-        return address.Equals(IPAddress.IPv6Any)
-            || (bytes[0] & 0xFE) == 0xFC                           // fc00::/7
-            || address.IsIPv6LinkLocal
-            || address.IsIPv6SiteLocal;
-    }
-
     /// <summary>
     /// The dispatcher's connection factory: resolves the host itself and connects only to
     /// addresses the rule allows, so DNS cannot smuggle a request to an internal address.
@@ -128,7 +88,7 @@ internal static class WebhookTargets
             var addresses = IPAddress.TryParse(host, out var literal)
                 ? [literal]
                 : await Dns.GetHostAddressesAsync(host, cancellationToken);
-            var allowed = allowPrivate ? addresses : addresses.Where(a => !IsPrivate(a)).ToArray();
+            var allowed = allowPrivate ? addresses : addresses.Where(a => !PrivateNetworks.IsPrivate(a)).ToArray();
             if (allowed.Length == 0)
             {
                 throw new HttpRequestException(addresses.Length == 0
