@@ -21,17 +21,9 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
     public bool Connected => _connected;
 
     /// <summary>The exhausted cycle of <paramref name="subscriptionId"/>, if it is in the last known set.</summary>
-    public bool TryGetExhausted(string subscriptionId, out ExhaustedSubscription exhausted)
-    {
-        var set = _exhausted;
-        // Usually nobody is exhausted: no hash of the id on every call.
-        if (set.Count == 0)
-        {
-            exhausted = null!;
-            return false;
-        }
-        return set.TryGetValue(subscriptionId, out exhausted!);
-    }
+    /// <remarks>An empty set (the usual case) answers without hashing the id: Dictionary skips the hash when it has no buckets.</remarks>
+    public bool TryGetExhausted(string subscriptionId, out ExhaustedSubscription exhausted) =>
+        _exhausted.TryGetValue(subscriptionId, out exhausted!);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
