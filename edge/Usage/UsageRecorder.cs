@@ -1,10 +1,7 @@
 using System.Diagnostics;
-using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Options;
 using Veil.Edge.Pipeline;
 using Veil.Edge.Routing;
-using Veil.Usage.V1;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -13,15 +10,15 @@ namespace Veil.Edge.Usage;
 
 /// <summary>
 /// Metering of API calls, driven by <see cref="Pipeline.ApiCallMiddleware"/>: counts the bytes in and
-/// out, and when the call is over hands one <see cref="UsageEvent"/> to the spool (never waiting).
+/// out, and when the call is over hands one <see cref="UsageRecord"/> to the spool (never waiting):
+/// the call's own fields, and what it shares with other calls by reference, so that the request
+/// path allocates no event message (the spool writer encodes the shared part once per group).
 /// Response bodies are counted from their Content-Length; only a body without one goes through a
 /// counting stream (<see cref="UnknownLengthResponseTransform"/>), so the common response keeps
 /// Kestrel's direct write path. Whether the call is billable follows <see cref="IsBillable"/>.
 /// </summary>
-internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time, IOptions<EdgeOptions> edge)
+internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
 {
-    private readonly string _edgeId = edge.Value.EdgeId ?? Environment.MachineName;
-
     /// <summary>What metering notes when an API call starts.</summary>
     public readonly record struct Started(DateTimeOffset OccurredAt, CountingStream? RequestBody);
 
@@ -55,42 +52,21 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time, IOption
         {
             bytesOut = HttpMethods.IsHead(request.Method) ? 0 : response.ContentLength ?? 0;
         }
-        var usageEvent = new UsageEvent
-        {
-            EventId = Ids.NewEventId(started.OccurredAt),
-            OccurredAt = Timestamp.FromDateTimeOffset(started.OccurredAt),
-            EdgeId = _edgeId,
-            ApiId = route.ApiId,
-            ProviderId = route.ProviderId,
-            ConfigVersion = route.ConfigVersion,
-            KeyId = call.KeyId ?? "",
-            ConsumerId = call.ConsumerId ?? "",
-            Method = request.Method,
-            Route = route.Template,
-            StatusCode = failed && !response.HasStarted ? StatusCodes.Status500InternalServerError : response.StatusCode,
-            LatencyMs = (long)Stopwatch.GetElapsedTime(call.StartTimestamp).TotalMilliseconds,
-            BytesIn = request.ContentLength ?? started.RequestBody?.Count ?? 0,
-            BytesOut = bytesOut,
-            Billable = !failed && IsBillable(call, error),
-        };
-        if (call is { SubscriptionId: { } subscriptionId, PlanId: { } planId, SubscriptionStart: { } subscriptionStart })
-        {
-            usageEvent.SubscriptionId = subscriptionId;
-            usageEvent.PlanId = planId;
-            usageEvent.SubscriptionStart = subscriptionStart;
-            if (call.Plan is { } plan)
-            {
-                usageEvent.MonthlyQuota = plan.MonthlyQuota;
-                usageEvent.OverageAllowed = plan.OverageAllowed;
-                usageEvent.PricePerCallMinor = plan.PricePerCallMinor;
-                usageEvent.Currency = plan.Currency;
-            }
-        }
-        else
-        {
-            usageEvent.Billable = false;
-        }
-        spool.TryEnqueue(usageEvent);
+        // Entitled: the subscription's terms as the edge enforced them travel with the event.
+        var entitled = call is { SubscriptionId: not null, PlanId: not null, SubscriptionStart: not null };
+        var shared = entitled
+            ? new UsageContextKey(route, request.Method, call.KeyId, call.ConsumerId, call.SubscriptionId, call.PlanId, call.SubscriptionStart, call.Plan)
+            : new UsageContextKey(route, request.Method, call.KeyId, call.ConsumerId, null, null, null, null);
+        var record = new UsageRecord(
+            shared,
+            Ids.NewEventId(started.OccurredAt),
+            started.OccurredAt.ToUnixTimeMilliseconds(),
+            failed && !response.HasStarted ? StatusCodes.Status500InternalServerError : response.StatusCode,
+            (long)Stopwatch.GetElapsedTime(call.StartTimestamp).TotalMilliseconds,
+            request.ContentLength ?? started.RequestBody?.Count ?? 0,
+            bytesOut,
+            entitled && !failed && IsBillable(call, error));
+        spool.TryEnqueue(record);
     }
 
     /// <summary>

@@ -303,7 +303,9 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
         {
             while (rows.Read())
             {
-                events.AddRange(Veil.Usage.V1.IngestEventsRequest.Parser.ParseFrom((byte[])rows.GetValue(0)).Events);
+                var spooled = Veil.Usage.V1.IngestEventsRequest.Parser.ParseFrom((byte[])rows.GetValue(0));
+                events.AddRange(spooled.Events);
+                events.AddRange(spooled.Groups.SelectMany(group => group.ToEvents()));
             }
         }
         command.CommandText = """

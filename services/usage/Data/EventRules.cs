@@ -23,12 +23,21 @@ internal static class EventRules
     {
         if (!IsValidEventId(e.EventId))
         {
-            return "event_id: required, at most 128 printable ASCII characters";
+            return EventIdProblem;
         }
         if (e.OccurredAt is null || !InRange(e.OccurredAt))
         {
-            return "occurred_at: required, between the years 2000 and 3000";
+            return OccurredAtProblem;
         }
+        return CheckContext(e) ?? CheckCall(e, ToMs(e.OccurredAt), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
+    }
+
+    /// <summary>
+    /// The checks of <see cref="Check"/> that depend only on the fields a group's calls share: a
+    /// group's context is checked once, then each call with <see cref="CheckCall"/>.
+    /// </summary>
+    public static string? CheckContext(UsageEvent e)
+    {
         if (!IsId(e.ApiId, required: true))
         {
             return "api_id: required, at most 128 printable ASCII characters";
@@ -48,15 +57,10 @@ internal static class EventRules
             {
                 return "consumer_id, plan_id: required with a subscription_id";
             }
-            if (e.SubscriptionStart is null || !InRange(e.SubscriptionStart) ||
-                ToMs(e.SubscriptionStart) > ToMs(e.OccurredAt) + MaxStartAheadMs)
+            if (e.SubscriptionStart is null || !InRange(e.SubscriptionStart))
             {
-                return "subscription_start: required with a subscription_id, and not after occurred_at";
+                return SubscriptionStartProblem;
             }
-        }
-        if (e.Billable && (e.SubscriptionId.Length == 0 || e.KeyId.Length == 0))
-        {
-            return "subscription_id, key_id: required when billable";
         }
         if (e.Method.Length is 0 or > MaxMethodLength || !IsUpperAscii(e.Method))
         {
@@ -66,11 +70,7 @@ internal static class EventRules
         {
             return "route: at most 512 characters, a template without query string or fragment";
         }
-        if (e.StatusCode is < 100 or > 599)
-        {
-            return "status_code: 100 to 599";
-        }
-        if (e.LatencyMs < 0 || e.BytesIn < 0 || e.BytesOut < 0 || e.ConfigVersion < 0)
+        if (e.ConfigVersion < 0)
         {
             return "latency_ms, bytes_in, bytes_out, config_version: not negative";
         }
@@ -84,6 +84,38 @@ internal static class EventRules
         }
         return null;
     }
+
+    /// <summary>
+    /// The checks of one call against its (already checked) context: the per-call fields, and the
+    /// rules that tie them to the context. The event id and occurred_at are checked by the caller.
+    /// </summary>
+    public static string? CheckCall(UsageEvent context, long occurredMs, int statusCode, long latencyMs, long bytesIn, long bytesOut, bool billable)
+    {
+        if (context.SubscriptionId.Length > 0 && ToMs(context.SubscriptionStart) > occurredMs + MaxStartAheadMs)
+        {
+            return SubscriptionStartProblem;
+        }
+        if (billable && (context.SubscriptionId.Length == 0 || context.KeyId.Length == 0))
+        {
+            return "subscription_id, key_id: required when billable";
+        }
+        if (statusCode is < 100 or > 599)
+        {
+            return "status_code: 100 to 599";
+        }
+        if (latencyMs < 0 || bytesIn < 0 || bytesOut < 0)
+        {
+            return "latency_ms, bytes_in, bytes_out, config_version: not negative";
+        }
+        return null;
+    }
+
+    /// <summary>True when <paramref name="ms"/> is a usable occurred_at (between the years 2000 and 3000).</summary>
+    public static bool IsValidTime(long ms) => ms >= MinTimeMs && ms < MaxTimeMs;
+
+    public const string EventIdProblem = "event_id: required, at most 128 printable ASCII characters";
+    public const string OccurredAtProblem = "occurred_at: required, between the years 2000 and 3000";
+    private const string SubscriptionStartProblem = "subscription_start: required with a subscription_id, and not after occurred_at";
 
     /// <summary>True when <paramref name="eventId"/> can serve as the deduplication key.</summary>
     public static bool IsValidEventId(string eventId) => IsId(eventId, required: true);

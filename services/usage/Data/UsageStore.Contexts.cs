@@ -15,10 +15,9 @@ public sealed partial class UsageStore
         string ConsumerId, string ProviderId, string PlanId, long MonthlyQuota, bool OverageAllowed, long PricePerCallMinor,
         string Currency, long SubscriptionStartMs)
     {
-        public EventContext(UsageEvent e)
+        public EventContext(UsageEvent e, long subscriptionStartMs)
             : this(e.SubscriptionId, e.KeyId, e.ApiId, e.Route, e.Method, e.EdgeId, e.ConfigVersion, e.ConsumerId, e.ProviderId,
-                e.PlanId, e.MonthlyQuota, e.OverageAllowed, e.PricePerCallMinor, e.Currency,
-                e.SubscriptionStart is null ? 0L : EventRules.ToMs(e.SubscriptionStart))
+                e.PlanId, e.MonthlyQuota, e.OverageAllowed, e.PricePerCallMinor, e.Currency, subscriptionStartMs)
         {
         }
 

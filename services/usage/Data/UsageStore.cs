@@ -80,9 +80,9 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     /// immediate transaction (group commit): one fsync for all of them, and each caller returns
     /// only after the transaction holding its batch has committed.
     /// </summary>
-    public async Task<IngestResult> IngestAsync(IReadOnlyList<UsageEvent> events, CancellationToken cancellationToken)
+    public async Task<IngestResult> IngestAsync(IngestEventsRequest request, CancellationToken cancellationToken)
     {
-        var batch = Classify(events);
+        var batch = Classify(request);
         lock (_queue)
         {
             _queue.AddLast(batch);
@@ -114,52 +114,101 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         return await batch.Completion.Task;
     }
 
-    /// <summary>Validation, the dedup window and cycle arithmetic: everything that needs no database.</summary>
-    private Batch Classify(IReadOnlyList<UsageEvent> events)
+    /// <summary>
+    /// Validation, the dedup window and cycle arithmetic: everything that needs no database. A
+    /// group's context is checked and resolved once for all its calls; a single event is its own
+    /// context.
+    /// </summary>
+    private Batch Classify(IngestEventsRequest request)
     {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var settings = options.Value;
-        var oldestAllowed = now - (long)settings.DedupWindow.TotalMilliseconds;
-        var newestAllowed = now + (long)settings.MaxClockSkew.TotalMilliseconds;
-        var batch = new Batch(new List<Candidate>(events.Count), []);
-        var lastCycle = (Anchor: long.MinValue, Cycle: default(BillingCycle));
-        foreach (var e in events)
+        var classifier = new Classifier(time.GetUtcNow().ToUnixTimeMilliseconds(), options.Value, request.EventCount);
+        foreach (var e in request.Events)
         {
             if (EventRules.Check(e) is { } problem)
             {
-                var key = EventRules.IsValidEventId(e.EventId) ? e.EventId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(e.ToByteArray()));
-                var occurred = e.OccurredAt is null ? 0 : SafeMs(e.OccurredAt);
-                batch.Quarantined.Add(new(key, QuarantineReason.Invalid, problem, occurred, e));
-                batch.Invalid++;
+                classifier.Invalid(e, problem);
                 continue;
             }
-            var occurredMs = EventRules.ToMs(e.OccurredAt!); // checked by EventRules
-            if (occurredMs < oldestAllowed)
+            classifier.Add(new CallContext(e), e.EventId, EventRules.ToMs(e.OccurredAt!), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut,
+                e.Billable, e, null, 0);
+        }
+        foreach (var group in request.Groups)
+        {
+            var count = group.CallCount;
+            if (count < 0)
             {
-                batch.Quarantined.Add(new(e.EventId, QuarantineReason.OutsideWindow, $"occurred_at is older than the {settings.DedupWindow.TotalDays:0.##}-day deduplication window", occurredMs, e));
-                batch.OutsideWindow++;
-                continue;
+                throw new ArgumentException("A group's columns differ in length.", nameof(request));
             }
-            if (occurredMs > newestAllowed)
+            var context = new CallContext(group.Context ?? new UsageEvent());
+            var contextProblem = EventRules.CheckContext(context.Terms);
+            for (var i = 0; i < count; i++)
             {
-                batch.Quarantined.Add(new(e.EventId, QuarantineReason.Future, $"occurred_at is more than {settings.MaxClockSkew} ahead of the usage service's clock", occurredMs, e));
-                batch.Future++;
-                continue;
+                var (eventId, occurredMs, status, latency, bytesIn, bytesOut, billable) = (group.EventIds[i], group.OccurredAtMs[i],
+                    group.StatusCodes[i], group.LatenciesMs[i], group.BytesIn[i], group.BytesOut[i], group.Billable[i]);
+                var problem = !EventRules.IsValidEventId(eventId) ? EventRules.EventIdProblem
+                    : !EventRules.IsValidTime(occurredMs) ? EventRules.OccurredAtProblem
+                    : contextProblem ?? EventRules.CheckCall(context.Terms, occurredMs, status, latency, bytesIn, bytesOut, billable);
+                if (problem is not null)
+                {
+                    classifier.Invalid(group.ToEvent(i), problem);
+                    continue;
+                }
+                classifier.Add(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, null, group, i);
+            }
+        }
+        return classifier.Batch;
+    }
+
+    /// <summary>Sorts one request's calls into candidates and quarantine (see <see cref="Classify"/>).</summary>
+    private sealed class Classifier(long nowMs, UsageOptions settings, int capacity)
+    {
+        private readonly long _oldestAllowed = nowMs - (long)settings.DedupWindow.TotalMilliseconds;
+        private readonly long _newestAllowed = nowMs + (long)settings.MaxClockSkew.TotalMilliseconds;
+        private (long Anchor, BillingCycle Cycle) _lastCycle = (long.MinValue, default);
+
+        public Batch Batch { get; } = new(new List<Candidate>(capacity), []);
+
+        public void Invalid(UsageEvent e, string problem)
+        {
+            var key = EventRules.IsValidEventId(e.EventId) ? e.EventId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(e.ToByteArray()));
+            var occurred = e.OccurredAt is null ? 0 : SafeMs(e.OccurredAt);
+            Batch.Quarantined.Add(new(key, QuarantineReason.Invalid, problem, occurred, e));
+            Batch.Invalid++;
+        }
+
+        /// <summary>A valid call: a candidate, or quarantined when outside the window (<paramref name="single"/> or group[index] is the whole event).</summary>
+        public void Add(CallContext context, string eventId, long occurredMs, int status, long latency, long bytesIn, long bytesOut, bool billable,
+            UsageEvent? single, UsageEventGroup? group, int index)
+        {
+            if (occurredMs < _oldestAllowed)
+            {
+                Batch.Quarantined.Add(new(eventId, QuarantineReason.OutsideWindow,
+                    $"occurred_at is older than the {settings.DedupWindow.TotalDays:0.##}-day deduplication window", occurredMs,
+                    single ?? group!.ToEvent(index)));
+                Batch.OutsideWindow++;
+                return;
+            }
+            if (occurredMs > _newestAllowed)
+            {
+                Batch.Quarantined.Add(new(eventId, QuarantineReason.Future,
+                    $"occurred_at is more than {settings.MaxClockSkew} ahead of the usage service's clock", occurredMs,
+                    single ?? group!.ToEvent(index)));
+                Batch.Future++;
+                return;
             }
             var cycle = default(BillingCycle);
-            if (e.SubscriptionId.Length > 0)
+            if (context.Terms.SubscriptionId.Length > 0)
             {
-                var anchor = EventRules.ToMs(e.SubscriptionStart!);
+                var anchor = context.SubscriptionStartMs;
                 // Events of one subscription mostly share a cycle: reuse the last one computed.
-                if (lastCycle.Anchor != anchor || !lastCycle.Cycle.Contains(Math.Max(anchor, occurredMs)))
+                if (_lastCycle.Anchor != anchor || !_lastCycle.Cycle.Contains(Math.Max(anchor, occurredMs)))
                 {
-                    lastCycle = (anchor, BillingCycle.Containing(anchor, occurredMs));
+                    _lastCycle = (anchor, BillingCycle.Containing(anchor, occurredMs));
                 }
-                cycle = lastCycle.Cycle;
+                cycle = _lastCycle.Cycle;
             }
-            batch.Candidates.Add(new(e, occurredMs, cycle));
+            Batch.Candidates.Add(new(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, cycle));
         }
-        return batch;
     }
 
     /// <summary>Writes every queued batch (up to a bound) in one transaction; called holding the write gate.</summary>
@@ -277,16 +326,21 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         insert.Bind(4, now);
         foreach (var c in candidates)
         {
-            var e = c.Event;
-            var context = new EventContext(e);
-            if (!_contexts.TryGetValue(context, out var contextId))
+            // Resolved once per context object: once per group, or per single event.
+            var contextId = c.Context.Id;
+            if (contextId == 0)
             {
-                contextId = contexts.GetOrInsert(context);
-                _contexts[context] = contextId;
-                newContexts.Add(context);
+                var context = c.Context.Key;
+                if (!_contexts.TryGetValue(context, out contextId))
+                {
+                    contextId = contexts.GetOrInsert(context);
+                    _contexts[context] = contextId;
+                    newContexts.Add(context);
+                }
+                c.Context.Id = contextId;
             }
-            insert.Bind(1, e.EventId).Bind(2, contextId).Bind(3, c.OccurredMs).Bind(5, e.StatusCode).Bind(6, e.LatencyMs)
-                .Bind(7, e.BytesIn).Bind(8, e.BytesOut).Bind(9, e.Billable).Bind(10, c.Cycle.StartMs);
+            insert.Bind(1, c.EventId).Bind(2, contextId).Bind(3, c.OccurredMs).Bind(5, c.StatusCode).Bind(6, c.LatencyMs)
+                .Bind(7, c.BytesIn).Bind(8, c.BytesOut).Bind(9, c.Billable).Bind(10, c.Cycle.StartMs);
             // 1 = new row; 0 = the id is already stored (earlier batch or earlier in this one).
             if (insert.Execute() == 1)
             {
@@ -316,10 +370,10 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         var latest = new Dictionary<string, Candidate>(StringComparer.Ordinal);
         foreach (var c in inserted)
         {
-            if (c.Event.SubscriptionId.Length > 0 &&
-                (!latest.TryGetValue(c.Event.SubscriptionId, out var seen) || seen.OccurredMs <= c.OccurredMs))
+            var subscriptionId = c.Context.Terms.SubscriptionId;
+            if (subscriptionId.Length > 0 && (!latest.TryGetValue(subscriptionId, out var seen) || seen.OccurredMs <= c.OccurredMs))
             {
-                latest[c.Event.SubscriptionId] = c;
+                latest[subscriptionId] = c;
             }
         }
         if (latest.Count == 0)
@@ -344,10 +398,10 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             """);
         foreach (var c in latest.Values)
         {
-            var e = c.Event;
+            var e = c.Context.Terms;
             upsert.Bind(1, e.SubscriptionId).Bind(2, e.ConsumerId).Bind(3, e.ProviderId).Bind(4, e.ApiId).Bind(5, e.PlanId)
                 .Bind(6, e.MonthlyQuota).Bind(7, e.OverageAllowed).Bind(8, e.PricePerCallMinor).Bind(9, e.Currency)
-                .Bind(10, EventRules.ToMs(e.SubscriptionStart)).Bind(11, c.OccurredMs)
+                .Bind(10, c.Context.SubscriptionStartMs).Bind(11, c.OccurredMs)
                 .Execute();
         }
     }
@@ -365,11 +419,11 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         var cycles = new Dictionary<(string Subscription, long Start), CycleSums>();
         foreach (var c in inserted)
         {
-            if (c.Event.SubscriptionId.Length == 0)
+            if (c.Context.Terms.SubscriptionId.Length == 0)
             {
                 continue;
             }
-            var key = (c.Event.SubscriptionId, c.Cycle.StartMs);
+            var key = (c.Context.Terms.SubscriptionId, c.Cycle.StartMs);
             cycles.TryGetValue(key, out var sums);
             cycles[key] = sums.Add(c);
         }
@@ -395,7 +449,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 var after = upsert.Bind(1, subscriptionId).Bind(2, start).Bind(3, sums.Latest.Cycle.EndMs)
                     .Bind(4, sums.Total).Bind(5, sums.Billable).ExecuteScalar()!.Value;
                 var before = after - sums.Billable;
-                var terms = sums.Latest.Event;
+                var terms = sums.Latest.Context.Terms;
                 if (terms.MonthlyQuota <= 0 || sums.Billable == 0)
                 {
                     continue;
@@ -450,7 +504,32 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         _ => DayMs,
     };
 
-    private sealed record Candidate(UsageEvent Event, long OccurredMs, BillingCycle Cycle);
+    /// <summary>
+    /// What a batch's calls share: a group's context, or a single event (its per-call fields are
+    /// ignored here). Resolved to a <c>contexts</c> row once, by the first of its calls written.
+    /// </summary>
+    private sealed class CallContext
+    {
+        public CallContext(UsageEvent terms)
+        {
+            Terms = terms;
+            SubscriptionStartMs = terms.SubscriptionStart is null ? 0L : EventRules.ToMs(terms.SubscriptionStart);
+            Key = new EventContext(terms, SubscriptionStartMs);
+        }
+
+        public UsageEvent Terms { get; }
+
+        public long SubscriptionStartMs { get; }
+
+        public EventContext Key { get; }
+
+        /// <summary>The <c>contexts</c> row, once known (0 before).</summary>
+        public long Id { get; set; }
+    }
+
+    /// <summary>One valid call inside the window, on its way into the events table.</summary>
+    private sealed record Candidate(CallContext Context, string EventId, long OccurredMs, int StatusCode, long LatencyMs, long BytesIn,
+        long BytesOut, bool Billable, BillingCycle Cycle);
 
     /// <summary>One IngestEvents call on its way through group commit.</summary>
     private sealed class Batch(List<Candidate> candidates, List<Quarantined> quarantined)
@@ -474,7 +553,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
 
     private readonly record struct CycleSums(long Total, long Billable, Candidate Latest)
     {
-        public CycleSums Add(Candidate c) => new(Total + 1, Billable + (c.Event.Billable ? 1 : 0),
+        public CycleSums Add(Candidate c) => new(Total + 1, Billable + (c.Billable ? 1 : 0),
             Latest is null || Latest.OccurredMs <= c.OccurredMs ? c : Latest);
     }
 

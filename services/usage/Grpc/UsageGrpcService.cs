@@ -33,24 +33,44 @@ public sealed class UsageGrpcService(
     public override async Task<IngestEventsResponse> IngestEvents(IngestEventsRequest request, ServerCallContext context)
     {
         var max = options.Value.MaxBatchSize;
-        if (request.Events.Count == 0)
+        var errors = new FieldViolations();
+        for (var i = 0; i < request.Groups.Count; i++)
+        {
+            var group = request.Groups[i];
+            if (group.CallCount < 0)
+            {
+                errors.Add($"groups[{i}]", "event_ids, occurred_at_ms, status_codes, latencies_ms, bytes_in, bytes_out and billable must hold one entry per call each.");
+            }
+            else if (group.CallCount == 0)
+            {
+                errors.Add($"groups[{i}]", "A group holds at least one call.");
+            }
+            if (group.Context is { } shared && (shared.EventId.Length > 0 || shared.OccurredAt is not null || shared.StatusCode != 0 ||
+                shared.LatencyMs != 0 || shared.BytesIn != 0 || shared.BytesOut != 0 || shared.Billable))
+            {
+                errors.Add($"groups[{i}].context", "Per-call fields (event_id, occurred_at, status_code, latency_ms, bytes_in, bytes_out, billable) belong in the group's columns, not its context.");
+            }
+        }
+        errors.ThrowIfAny();
+        var count = request.EventCount;
+        if (count == 0)
         {
             throw RpcErrors.InvalidArgument("events", "At least one event is required.");
         }
-        if (request.Events.Count > max)
+        if (count > max)
         {
-            UsageLog.BatchTooLarge(logger, request.Events.Count, max);
-            throw RpcErrors.InvalidArgument("events", $"At most {max} events per batch; split the batch.");
+            UsageLog.BatchTooLarge(logger, count, max);
+            throw RpcErrors.InvalidArgument("events", $"At most {max} events per batch (events and the groups' calls together); split the batch.");
         }
 
         var started = time.GetTimestamp();
-        var result = await store.IngestAsync(request.Events, context.CancellationToken);
+        var result = await store.IngestAsync(request, context.CancellationToken);
         var elapsed = time.GetElapsedTime(started);
 
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         metrics.Ingested(result.Accepted, result.Duplicates, result.Quarantined, elapsed,
             result.OldestAcceptedMs is { } oldest ? TimeSpan.FromMilliseconds(nowMs - oldest) : null);
-        UsageLog.BatchIngested(logger, request.Events.Count, result.Accepted, result.Duplicates, result.Quarantined, elapsed.TotalMilliseconds);
+        UsageLog.BatchIngested(logger, count, result.Accepted, result.Duplicates, result.Quarantined, elapsed.TotalMilliseconds);
         if (result.Quarantined > 0)
         {
             UsageLog.EventsQuarantined(logger, result.Quarantined, result.OutsideWindow, result.Future, result.Invalid);

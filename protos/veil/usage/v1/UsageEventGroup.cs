@@ -1,0 +1,68 @@
+using Google.Protobuf.WellKnownTypes;
+
+namespace Veil.Usage.V1;
+
+public sealed partial class UsageEventGroup
+{
+    /// <summary>Calls in the group, or -1 when its columns differ in length (the group is malformed).</summary>
+    public int CallCount
+    {
+        get
+        {
+            var count = EventIds.Count;
+            return OccurredAtMs.Count == count && StatusCodes.Count == count && LatenciesMs.Count == count &&
+                BytesIn.Count == count && BytesOut.Count == count && Billable.Count == count
+                ? count
+                : -1;
+        }
+    }
+
+    /// <summary>
+    /// Call <paramref name="index"/> as the <see cref="UsageEvent"/> it stands for: the context's
+    /// fields with the call's. For the rare reader that wants whole events (quarantine, tools, tests).
+    /// </summary>
+    public UsageEvent ToEvent(int index)
+    {
+        var usageEvent = Context?.Clone() ?? new UsageEvent();
+        usageEvent.EventId = EventIds[index];
+        usageEvent.OccurredAt = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(
+            Math.Clamp(OccurredAtMs[index], -62_135_596_800_000, 253_402_300_799_999)));
+        usageEvent.StatusCode = StatusCodes[index];
+        usageEvent.LatencyMs = LatenciesMs[index];
+        usageEvent.BytesIn = BytesIn[index];
+        usageEvent.BytesOut = BytesOut[index];
+        usageEvent.Billable = Billable[index];
+        return usageEvent;
+    }
+
+    /// <summary>Every call as a <see cref="UsageEvent"/>, in order.</summary>
+    public IEnumerable<UsageEvent> ToEvents()
+    {
+        var count = CallCount;
+        if (count < 0)
+        {
+            throw new InvalidOperationException("The group's columns differ in length.");
+        }
+        for (var i = 0; i < count; i++)
+        {
+            yield return ToEvent(i);
+        }
+    }
+}
+
+public sealed partial class IngestEventsRequest
+{
+    /// <summary>Events in the request: single events plus every group's calls (malformed groups count as none).</summary>
+    public int EventCount
+    {
+        get
+        {
+            var count = Events.Count;
+            foreach (var group in Groups)
+            {
+                count += Math.Max(0, group.CallCount);
+            }
+            return count;
+        }
+    }
+}
