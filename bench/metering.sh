@@ -2,11 +2,11 @@
 # What metering costs the edge: two edges in one run, same fleet, same key, one with Edge:Usage on
 # (events spooled to SQLite with group commit and shipped to a real usage service) and one with it
 # off. Rate limiting is off in both so the difference is metering alone. Measured alternately
-# (off, on, off, on, … ROUNDS pairs, default 5) after a two-pass warm-up and once the usage service has
+# (off, on, off, on, … ROUNDS pairs, default 5) after a warm-up and once the usage service has
 # finished the warm-up's events, with wrk; then the usage ingest benchmark.
 # Not a test: numbers depend on the machine.
 #
-# Usage: bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
+# Usage: [PIN=1] [ROUNDS=5] [WARMUP=15] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -27,7 +27,12 @@ done
 
 bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
 export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
-start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
+# PIN=1: the edges get CPU 0 to themselves; upstream, services, usage and wrk share CPU 1. That is
+# the production shape (usage runs on its own nodes, not on the edge's cores), so "on" versus "off"
+# is what metering costs the edge itself. Without PIN usage competes with the edge it meters.
+PIN=${PIN:-0}
+cpu() { [ "$PIN" = 1 ] && echo "taskset -c $1"; true; }
+start() { local name=$1 dll=$2; shift 2; local where=1; [[ $name == edge-* ]] && where=0; $(cpu $where) env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; tail -40 "$WORK"/*.log; exit 1; }
 
 UP=19900; ON=19980; OFF=19981
@@ -61,7 +66,7 @@ for e in $ON $OFF; do
   for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
 done
 
-run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
+run() { $(cpu 1) wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
 # CPU (user + system) used by processes, in clock ticks: the cost per request, which noisy
 # neighbours disturb far less than requests/s. "metering on" is charged the usage service's CPU too.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
@@ -79,11 +84,14 @@ measure() { # label port edge-pid [usage-pid]
   printf '%-22s %12s %10s %8s %14s %14s\n' "$label" "$rps" "$p99" "${errs:-0}" "$cpu" "$ucpu"
   echo "$label|$rps|$cpu|$ucpu" >>"$WORK/results"
 }
-# Two passes: the usage service is called a few times a second (one call per shipped batch, one
-# roller step per second), so one pass leaves its per-batch methods short of tier-1 and the JIT
-# ran through the first measured "on" round (perf: a quarter of usage's samples in that round).
-echo "warm-up ${WARMUP}s each, twice…"
+# The usage service is called a few times a second (one call per shipped batch, one roller step
+# per second), and a method reaches its final tier after ~60 calls (tier 0, instrumented, tier 1):
+# with one pass the JIT ran through the first measured "on" round (a quarter of usage's samples);
+# with two, ~170 methods were still compiled during the measured rounds (DOTNET_JitStdOutFile,
+# ~10% of usage's samples). Hence three "on" passes: the measured rounds see the steady state.
+echo "warm-up ${WARMUP}s each: off, on, off, on, on…"
 for _ in 1 2; do run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null; done
+run "$WARMUP" $ON >/dev/null
 # The warm-up's events are still being ingested and rolled up: that work belongs to no measured
 # round, and it would land on the first. Wait (at most 60 s) until usage is idle (< 5% of a core).
 idle_wait=0
@@ -92,12 +100,12 @@ while [ $idle_wait -lt 60 ]; do
   [ $((u1 - u0)) -lt $((TCK / 20)) ] && break
 done
 echo "usage idle after ${idle_wait}s"
-echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
+echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores$([ "$PIN" = 1 ] && echo ", edges pinned to CPU 0, everything else to CPU 1")"
 printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
 for round in $(seq 1 "$ROUNDS"); do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
-awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
+awk -F'|' -v pin="$PIN" '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
   coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"]; uon=u["metering on"]/n["metering on"];
-  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; usage shares the cores here)\n", off, on, 100*(off-on)/off;
+  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; %s)\n", off, on, 100*(off-on)/off, pin == 1 ? "edges on their own core" : "usage shares the edges\x27 cores here";
   printf "edge CPU per request: off %.1f µs, on %.1f µs → metering costs the edge %.1f%%; the usage service adds %.1f µs per event\n", coff, con, 100*(con-coff)/coff, uon }' "$WORK/results"
 curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
 
