@@ -324,6 +324,8 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             """);
         using var contexts = new ContextStatements(connection);
         insert.Bind(4, now);
+        // A reset keeps bindings: what a group's calls share is bound when it changes, not per call.
+        long boundContext = 0, boundCycle = long.MinValue;
         foreach (var c in candidates)
         {
             // Resolved once per context object: once per group, or per single event.
@@ -339,8 +341,18 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 }
                 c.Context.Id = contextId;
             }
-            insert.Bind(1, c.EventId).Bind(2, contextId).Bind(3, c.OccurredMs).Bind(5, c.StatusCode).Bind(6, c.LatencyMs)
-                .Bind(7, c.BytesIn).Bind(8, c.BytesOut).Bind(9, c.Billable).Bind(10, c.Cycle.StartMs);
+            if (contextId != boundContext)
+            {
+                insert.Bind(2, contextId);
+                boundContext = contextId;
+            }
+            if (c.Cycle.StartMs != boundCycle)
+            {
+                insert.Bind(10, c.Cycle.StartMs);
+                boundCycle = c.Cycle.StartMs;
+            }
+            insert.Bind(1, c.EventId).Bind(3, c.OccurredMs).Bind(5, c.StatusCode).Bind(6, c.LatencyMs)
+                .Bind(7, c.BytesIn).Bind(8, c.BytesOut).Bind(9, c.Billable);
             // 1 = new row; 0 = the id is already stored (earlier batch or earlier in this one).
             if (insert.Execute() == 1)
             {
