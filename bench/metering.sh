@@ -6,7 +6,7 @@
 # finished the warm-up's events, with wrk; then the usage ingest benchmark.
 # Not a test: numbers depend on the machine.
 #
-# Usage: [PIN=1] [ROUNDS=5] [WARMUP=15] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
+# Usage: [ROUNDS=5] [WARMUP=15] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -27,12 +27,7 @@ done
 
 bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
 export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
-# PIN=1: the edges get CPU 0 to themselves; upstream, services, usage and wrk share CPU 1. That is
-# the production shape (usage runs on its own nodes, not on the edge's cores), so "on" versus "off"
-# is what metering costs the edge itself. Without PIN usage competes with the edge it meters.
-PIN=${PIN:-0}
-cpu() { [ "$PIN" = 1 ] && echo "taskset -c $1"; true; }
-start() { local name=$1 dll=$2; shift 2; local where=1; [[ $name == edge-* ]] && where=0; $(cpu $where) env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
+start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; tail -40 "$WORK"/*.log; exit 1; }
 
 UP=19900; ON=19980; OFF=19981
@@ -66,7 +61,7 @@ for e in $ON $OFF; do
   for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
 done
 
-run() { $(cpu 1) wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
+run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
 # CPU (user + system) used by processes, in clock ticks: the cost per request, which noisy
 # neighbours disturb far less than requests/s. "metering on" is charged the usage service's CPU too.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
@@ -100,12 +95,12 @@ while [ $idle_wait -lt 60 ]; do
   [ $((u1 - u0)) -lt $((TCK / 20)) ] && break
 done
 echo "usage idle after ${idle_wait}s"
-echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores$([ "$PIN" = 1 ] && echo ", edges pinned to CPU 0, everything else to CPU 1")"
+echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
 printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
 for round in $(seq 1 "$ROUNDS"); do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
-awk -F'|' -v pin="$PIN" '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
+awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
   coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"]; uon=u["metering on"]/n["metering on"];
-  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; %s)\n", off, on, 100*(off-on)/off, pin == 1 ? "edges on their own core" : "usage shares the edges\x27 cores here";
+  printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; usage shares the edges\x27 cores here)\n", off, on, 100*(off-on)/off;
   printf "edge CPU per request: off %.1f µs, on %.1f µs → metering costs the edge %.1f%%; the usage service adds %.1f µs per event\n", coff, con, 100*(con-coff)/coff, uon }' "$WORK/results"
 curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
 
