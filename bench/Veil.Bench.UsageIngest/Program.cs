@@ -44,7 +44,7 @@ async Task RunGrpcAsync(string name, int shippers, bool replay, bool grouped)
     await using var host = NewHost();
     using var channel = host.CreateGrpcChannel();
     var invoker = channel.CreateCallInvoker();
-    var batches = grouped ? Batches().Select(Grouped).ToList() : Batches();
+    var batches = grouped ? Batches().Select(b => IngestEventsRequest.Grouped(b.Events)).ToList() : Batches();
     foreach (var warmup in Warmup())
     {
         await SendAsync(invoker, Serialized(warmup));
@@ -85,7 +85,7 @@ async Task RunStoreAsync(string name, bool scattered = false)
     await using var host = NewHost();
     host.Start();
     var store = host.Services.GetRequiredService<UsageStore>();
-    var batches = Batches(scattered).Select(Grouped).ToList();
+    var batches = Batches(scattered).Select(b => IngestEventsRequest.Grouped(b.Events)).ToList();
     foreach (var warmup in Warmup())
     {
         await store.IngestAsync(warmup, CancellationToken.None);
@@ -163,7 +163,7 @@ List<IngestEventsRequest> Warmup() => Batches().Take(20).SelectMany(batch =>
 {
     var request = new IngestEventsRequest();
     request.Events.AddRange(batch.Events.Select(e => { var copy = e.Clone(); copy.EventId = "warmup-" + e.EventId; return copy; }));
-    var grouped = Grouped(request);
+    var grouped = IngestEventsRequest.Grouped(request.Events);
     foreach (var group in grouped.Groups)
     {
         for (var i = 0; i < group.EventIds.Count; i++)
@@ -173,38 +173,6 @@ List<IngestEventsRequest> Warmup() => Batches().Take(20).SelectMany(batch =>
     }
     return new[] { request, grouped };
 }).ToList();
-
-// The same events as the edge's spool encodes them: one group per context, in columns.
-static IngestEventsRequest Grouped(IngestEventsRequest request)
-{
-    var groups = new Dictionary<UsageEvent, UsageEventGroup>();
-    var grouped = new IngestEventsRequest();
-    foreach (var e in request.Events)
-    {
-        var context = e.Clone();
-        context.EventId = "";
-        context.OccurredAt = null;
-        context.StatusCode = 0;
-        context.LatencyMs = 0;
-        context.BytesIn = 0;
-        context.BytesOut = 0;
-        context.Billable = false;
-        if (!groups.TryGetValue(context, out var group))
-        {
-            group = new UsageEventGroup { Context = context };
-            groups.Add(context, group);
-            grouped.Groups.Add(group);
-        }
-        group.EventIds.Add(e.EventId);
-        group.OccurredAtMs.Add(e.OccurredAt.ToDateTimeOffset().ToUnixTimeMilliseconds());
-        group.StatusCodes.Add(e.StatusCode);
-        group.LatenciesMs.Add(e.LatencyMs);
-        group.BytesIn.Add(e.BytesIn);
-        group.BytesOut.Add(e.BytesOut);
-        group.Billable.Add(e.Billable);
-    }
-    return grouped;
-}
 
 // Wall time, and the CPU time the whole process used meanwhile (server, client and background
 // rollups): on a shared machine the second says what the code costs, whatever the neighbours do.

@@ -21,7 +21,7 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
 
         // The first 100 one by one, then all 200 grouped: the same ids are duplicates whatever the form.
         var single = await usage.Client.IngestAsync(events.Take(100));
-        var groupedRequest = Api.Grouped(events.OrderBy(_ => Random.Shared.Next()));
+        var groupedRequest = IngestEventsRequest.Grouped(events.OrderBy(_ => Random.Shared.Next()));
         var grouped = await usage.Client.IngestAsync(groupedRequest);
         var replay = await usage.Client.IngestAsync(groupedRequest);
 
@@ -66,13 +66,13 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
         var old = sub.Call(now.AddDays(-8));
         var badStatus = sub.Call(now, status: 42);
         var noId = sub.Call(now, id: "");
-        var request = Api.Grouped([good, future, old, badStatus, noId]);
+        var request = IngestEventsRequest.Grouped([good, future, old, badStatus, noId]);
         // A context that no call can be counted under: every call of its group is quarantined.
         var withQuery = sub.Call(now.AddMinutes(-2));
         withQuery.Route = "/weather?city=Paris";
         var other = sub.Call(now.AddMinutes(-3));
         other.Route = withQuery.Route;
-        request.Groups.Add(Api.Grouped([withQuery, other]).Groups[0]);
+        request.Groups.Add(IngestEventsRequest.Grouped([withQuery, other]).Groups[0]);
 
         var result = await usage.Client.IngestAsync(request);
         var retried = await usage.Client.IngestAsync(request);
@@ -107,13 +107,13 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
         var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
         var calls = sub.Calls(4, DateTimeOffset.UtcNow.AddMinutes(-5));
 
-        var ragged = Api.Grouped(calls);
+        var ragged = IngestEventsRequest.Grouped(calls);
         ragged.Groups[0].StatusCodes.Add(200);
-        var perCallInContext = Api.Grouped(calls);
+        var perCallInContext = IngestEventsRequest.Grouped(calls);
         perCallInContext.Groups[0].Context.EventId = calls[0].EventId;
         var empty = new IngestEventsRequest { Groups = { new UsageEventGroup { Context = calls[0].Clone() } } };
         // 6 single events + 5 grouped calls: over the limit of 10, counted across both forms.
-        var oversized = Api.Grouped(sub.Calls(5, DateTimeOffset.UtcNow.AddMinutes(-4)));
+        var oversized = IngestEventsRequest.Grouped(sub.Calls(5, DateTimeOffset.UtcNow.AddMinutes(-4)));
         oversized.Events.AddRange(sub.Calls(6, DateTimeOffset.UtcNow.AddMinutes(-3)));
 
         foreach (var (request, field) in new[] { (ragged, "groups[0]"), (perCallInContext, "groups[0].context"), (empty, "groups[0]"), (oversized, "events") })

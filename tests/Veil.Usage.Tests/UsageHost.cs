@@ -204,41 +204,6 @@ public static class Api
     public static Task<IngestEventsResponse> IngestAsync(this UsageService.UsageServiceClient client, IngestEventsRequest request) =>
         client.IngestEventsAsync(request, Call()).ResponseAsync;
 
-    /// <summary>
-    /// The events as an edge ships them: one <see cref="UsageEventGroup"/> per shared context, in
-    /// columns, groups in the order their first call appears.
-    /// </summary>
-    public static IngestEventsRequest Grouped(IEnumerable<UsageEvent> events)
-    {
-        var groups = new Dictionary<UsageEvent, UsageEventGroup>();
-        var request = new IngestEventsRequest();
-        foreach (var e in events)
-        {
-            var context = e.Clone();
-            context.EventId = "";
-            context.OccurredAt = null;
-            context.StatusCode = 0;
-            context.LatencyMs = 0;
-            context.BytesIn = 0;
-            context.BytesOut = 0;
-            context.Billable = false;
-            if (!groups.TryGetValue(context, out var group))
-            {
-                group = new UsageEventGroup { Context = context };
-                groups.Add(context, group);
-                request.Groups.Add(group);
-            }
-            group.EventIds.Add(e.EventId);
-            group.OccurredAtMs.Add(e.OccurredAt.ToDateTimeOffset().ToUnixTimeMilliseconds());
-            group.StatusCodes.Add(e.StatusCode);
-            group.LatenciesMs.Add(e.LatencyMs);
-            group.BytesIn.Add(e.BytesIn);
-            group.BytesOut.Add(e.BytesOut);
-            group.Billable.Add(e.Billable);
-        }
-        return request;
-    }
-
     public static async Task<IngestEventsResponse> IngestAsync(this UsageService.UsageServiceClient client, IEnumerable<UsageEvent> events)
     {
         var request = new IngestEventsRequest();

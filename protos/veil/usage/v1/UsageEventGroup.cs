@@ -52,6 +52,42 @@ public sealed partial class UsageEventGroup
 
 public sealed partial class IngestEventsRequest
 {
+    /// <summary>
+    /// A request carrying <paramref name="events"/> as edges send them: one <see cref="UsageEventGroup"/>
+    /// per set of shared fields, groups in the order of their first call, calls in the given order.
+    /// <c>occurred_at</c> is kept to the millisecond (the precision usage stores).
+    /// </summary>
+    public static IngestEventsRequest Grouped(IEnumerable<UsageEvent> events)
+    {
+        var groups = new Dictionary<UsageEvent, UsageEventGroup>();
+        var request = new IngestEventsRequest();
+        foreach (var e in events)
+        {
+            var context = e.Clone();
+            context.EventId = "";
+            context.OccurredAt = null;
+            context.StatusCode = 0;
+            context.LatencyMs = 0;
+            context.BytesIn = 0;
+            context.BytesOut = 0;
+            context.Billable = false;
+            if (!groups.TryGetValue(context, out var group))
+            {
+                group = new UsageEventGroup { Context = context };
+                groups.Add(context, group);
+                request.Groups.Add(group);
+            }
+            group.EventIds.Add(e.EventId);
+            group.OccurredAtMs.Add(e.OccurredAt is null ? 0 : (e.OccurredAt.Seconds * 1000) + (e.OccurredAt.Nanos / 1_000_000));
+            group.StatusCodes.Add(e.StatusCode);
+            group.LatenciesMs.Add(e.LatencyMs);
+            group.BytesIn.Add(e.BytesIn);
+            group.BytesOut.Add(e.BytesOut);
+            group.Billable.Add(e.Billable);
+        }
+        return request;
+    }
+
     /// <summary>Events in the request: single events plus every group's calls (malformed groups count as none).</summary>
     public int EventCount
     {
