@@ -24,6 +24,9 @@ internal static partial class UsageLog
     [LoggerMessage(4606, LogLevel.Warning, "Usage quarantined {Count} events from this edge (see ListQuarantinedEvents)")]
     public static partial void EventsQuarantined(ILogger logger, int count);
 
+    [LoggerMessage(4608, LogLevel.Error, "Usage acknowledged {Acknowledged} of the {Sent} events shipped; the batch stays spooled and is retried. A usage service older than this edge ignores grouped events: upgrade usage first")]
+    public static partial void ShipIncomplete(ILogger logger, int acknowledged, int sent);
+
     [LoggerMessage(4607, LogLevel.Information, "Usage spool stopped: {Depth} events left to ship after the next start")]
     public static partial void SpoolStopped(ILogger logger, long depth);
 

@@ -102,6 +102,15 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             return 0;
         }
         var response = await usage.IngestAsync(batch, DateTime.UtcNow + _options.ShipTimeout, cancellationToken).ResponseAsync.ConfigureAwait(false);
+        // Every event is accepted, a duplicate or quarantined: fewer means usage did not read some
+        // of them (a service from before grouped events skips `groups` as an unknown field), and
+        // deleting the batch would lose them.
+        var acknowledged = response.Accepted + response.Duplicates + response.Quarantined;
+        if (acknowledged != batch.Events)
+        {
+            UsageLog.ShipIncomplete(logger, acknowledged, batch.Events);
+            throw new RpcException(new Status(StatusCode.DataLoss, $"usage acknowledged {acknowledged} of {batch.Events} events"));
+        }
         batch.ReturnBuffers();
         spool.DeleteThrough(batch.LastSeq, batch.Events);
         metrics.Shipped(batch.Events);

@@ -53,6 +53,27 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
     }
 
     [Fact]
+    public async Task Ship_UsageAcknowledgesFewerEventsThanSent_BatchStaysSpooled()
+    {
+        // A usage service from before grouped events answers OK without reading the groups.
+        var ct = TestContext.Current.CancellationToken;
+        await using var old = await PreGroupingUsage.StartAsync(ct);
+        await using var edge = fixture.Wire(new ServiceHost<EdgeOptions>(), old.GrpcUrl).Start();
+        var api = await fixture.PublishApiAsync();
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+        var spool = edge.Services.GetRequiredService<UsageSpool>();
+
+        var load = new UsageLoad();
+        await load.SendAsync(edge.HttpUrl, api.Slug, _ => consumer.Key, 20);
+        await Eventually.HoldsAsync(() => Task.FromResult(old.Calls.Count >= 2), ShipBound, "the edge ships, and ships again");
+
+        // Nothing was deleted on a partial acknowledgement: every call is still spooled.
+        Assert.Equal(20, load.Ok);
+        Assert.True(spool.Depth >= load.Ok + 1, $"the batch stays spooled (depth {spool.Depth})");
+    }
+
+    [Fact]
     public async Task Spool_EdgeKilledThenRestarted_CountsNothingTwiceAndLosesAtMostTheWindow_GracefulStopLosesNothing()
     {
         var api = await fixture.PublishApiAsync();
