@@ -6,7 +6,7 @@
 # finished the warm-up's events, with wrk; then the usage ingest benchmark.
 # Not a test: numbers depend on the machine.
 #
-# Usage: [ROUNDS=5] [WARMUP=15] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
+# Usage: [ROUNDS=5] [WARMUP=15] [HOLD=1] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -95,6 +95,11 @@ while [ $idle_wait -lt 60 ]; do
   [ $((u1 - u0)) -lt $((TCK / 20)) ] && break
 done
 echo "usage idle after ${idle_wait}s"
+if [ "${HOLD:-0}" = 1 ]; then
+  echo "HOLD=1: fleet up until interrupted. metering on: http://127.0.0.1:$ON (pid $ON_PID), off: http://127.0.0.1:$OFF (pid $OFF_PID), usage pid $USAGE_PID"
+  echo "  wrk -t2 -c$CONNECTIONS -d10s -H 'X-Api-Key: $KEY' http://127.0.0.1:$ON/bench/ping"
+  wait
+fi
 echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
 printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
 for round in $(seq 1 "$ROUNDS"); do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
