@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Google.Protobuf.WellKnownTypes;
+using Veil.Edge.Pipeline;
 using Veil.Edge.Routing;
 using Veil.Subscriptions.V1;
 using Veil.Usage.V1;
@@ -34,6 +35,16 @@ internal readonly struct UsageContextKey(ApiRoute route, string method, string? 
 
     public Plan? Plan { get; } = plan;
 
+    /// <summary>
+    /// The context of <paramref name="call"/> on <paramref name="route"/>. A call is entitled when the
+    /// pipeline knows its subscription, plan and subscription start; only then do the subscription
+    /// and its terms travel with it (and only then can it be billable).
+    /// </summary>
+    public static UsageContextKey Of(ApiRoute route, string method, ApiCallFeature call) =>
+        call is { SubscriptionId: not null, PlanId: not null, SubscriptionStart: not null }
+            ? new(route, method, call.KeyId, call.ConsumerId, call.SubscriptionId, call.PlanId, call.SubscriptionStart, call.Plan)
+            : new(route, method, call.KeyId, call.ConsumerId, null, null, null, null);
+
     public bool Equals(UsageContextKey other) =>
         ReferenceEquals(Route, other.Route) && ReferenceEquals(Plan, other.Plan) && ReferenceEquals(SubscriptionStart, other.SubscriptionStart) &&
         string.Equals(Method, other.Method, StringComparison.Ordinal) && string.Equals(KeyId, other.KeyId, StringComparison.Ordinal) &&
@@ -62,7 +73,7 @@ internal readonly struct UsageContextKey(ApiRoute route, string method, string? 
         if (SubscriptionId is not null)
         {
             context.SubscriptionId = SubscriptionId;
-            context.PlanId = PlanId ?? "";
+            context.PlanId = PlanId!;
             context.SubscriptionStart = SubscriptionStart;
             if (Plan is { } plan)
             {

@@ -52,11 +52,8 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
         {
             bytesOut = HttpMethods.IsHead(request.Method) ? 0 : response.ContentLength ?? 0;
         }
-        // Entitled: the subscription's terms as the edge enforced them travel with the event.
-        var entitled = call is { SubscriptionId: not null, PlanId: not null, SubscriptionStart: not null };
-        var shared = entitled
-            ? new UsageContextKey(route, request.Method, call.KeyId, call.ConsumerId, call.SubscriptionId, call.PlanId, call.SubscriptionStart, call.Plan)
-            : new UsageContextKey(route, request.Method, call.KeyId, call.ConsumerId, null, null, null, null);
+        // Entitled or not, the subscription's terms as the edge enforced them travel by reference.
+        var shared = UsageContextKey.Of(route, request.Method, call);
         var record = new UsageRecord(
             shared,
             Ids.NewEventId(started.OccurredAt),
@@ -65,7 +62,7 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
             (long)Stopwatch.GetElapsedTime(call.StartTimestamp).TotalMilliseconds,
             request.ContentLength ?? started.RequestBody?.Count ?? 0,
             bytesOut,
-            entitled && !failed && IsBillable(call, error));
+            shared.SubscriptionId is not null && !failed && IsBillable(call, error));
         spool.TryEnqueue(record);
     }
 

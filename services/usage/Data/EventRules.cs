@@ -72,7 +72,7 @@ internal static class EventRules
         }
         if (e.ConfigVersion < 0)
         {
-            return "latency_ms, bytes_in, bytes_out, config_version: not negative";
+            return NegativeProblem;
         }
         if (e.MonthlyQuota < 0 || e.PricePerCallMinor < 0)
         {
@@ -105,7 +105,7 @@ internal static class EventRules
         }
         if (latencyMs < 0 || bytesIn < 0 || bytesOut < 0)
         {
-            return "latency_ms, bytes_in, bytes_out, config_version: not negative";
+            return NegativeProblem;
         }
         return null;
     }
@@ -115,6 +115,7 @@ internal static class EventRules
 
     public const string EventIdProblem = "event_id: required, at most 128 printable ASCII characters";
     public const string OccurredAtProblem = "occurred_at: required, between the years 2000 and 3000";
+    private const string NegativeProblem = "latency_ms, bytes_in, bytes_out, config_version: not negative";
     private const string SubscriptionStartProblem = "subscription_start: required with a subscription_id, and not after occurred_at";
 
     /// <summary>True when <paramref name="eventId"/> can serve as the deduplication key.</summary>

@@ -45,8 +45,7 @@ public sealed class UsageGrpcService(
             {
                 errors.Add($"groups[{i}]", "A group holds at least one call.");
             }
-            if (group.Context is { } shared && (shared.EventId.Length > 0 || shared.OccurredAt is not null || shared.StatusCode != 0 ||
-                shared.LatencyMs != 0 || shared.BytesIn != 0 || shared.BytesOut != 0 || shared.Billable))
+            if (group.Context is { HasCallFields: true })
             {
                 errors.Add($"groups[{i}].context", "Per-call fields (event_id, occurred_at, status_code, latency_ms, bytes_in, bytes_out, billable) belong in the group's columns, not its context.");
             }

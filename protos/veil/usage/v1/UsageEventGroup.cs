@@ -50,6 +50,27 @@ public sealed partial class UsageEventGroup
     }
 }
 
+public sealed partial class UsageEvent
+{
+    /// <summary>True when any per-call field (those a group holds as columns) is set.</summary>
+    public bool HasCallFields =>
+        EventId.Length > 0 || OccurredAt is not null || StatusCode != 0 || LatencyMs != 0 || BytesIn != 0 || BytesOut != 0 || Billable;
+
+    /// <summary>A copy with every per-call field unset: what the event shares with the other calls of its group.</summary>
+    public UsageEvent ToContext()
+    {
+        var context = Clone();
+        context.EventId = "";
+        context.OccurredAt = null;
+        context.StatusCode = 0;
+        context.LatencyMs = 0;
+        context.BytesIn = 0;
+        context.BytesOut = 0;
+        context.Billable = false;
+        return context;
+    }
+}
+
 public sealed partial class IngestEventsRequest
 {
     /// <summary>
@@ -63,14 +84,7 @@ public sealed partial class IngestEventsRequest
         var request = new IngestEventsRequest();
         foreach (var e in events)
         {
-            var context = e.Clone();
-            context.EventId = "";
-            context.OccurredAt = null;
-            context.StatusCode = 0;
-            context.LatencyMs = 0;
-            context.BytesIn = 0;
-            context.BytesOut = 0;
-            context.Billable = false;
+            var context = e.ToContext();
             if (!groups.TryGetValue(context, out var group))
             {
                 group = new UsageEventGroup { Context = context };
