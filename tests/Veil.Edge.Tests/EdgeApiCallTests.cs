@@ -331,35 +331,91 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         using var http = fleet.Edge.CreateRestClient();
         var ct = TestContext.Current.CancellationToken;
 
-        var apiTag = $"veil_api_id=\"{api.ApiId}\"";
-        // Publishing polls the new route with a bad key until it is served: those 401s count too.
-        var lines = (await http.GetStringAsync("/metrics", ct)).Split('\n');
-        var unauthenticatedBefore = Count(lines, "http_server_request_duration_seconds_count", apiTag, "veil_outcome=\"unauthenticated\"");
+        // Read through this edge's own meter, not a /metrics scrape: this process hosts many
+        // edges and services, and the OpenTelemetry SDK keeps one stream for same-named
+        // instruments of same-named meters, which it drops once any one of them is disposed (another
+        // test class's host stopping). In production a process has one host.
+        using var durations = new RequestDurations(fleet.Edge.Services.GetRequiredService<IMeterFactory>());
 
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status);
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status); // warm: a cache hit
         Assert.Equal(HttpStatusCode.Unauthorized, (await CallAsync(http, api.Slug, ApiKeyFormat.Generate(), ct)).Status);
+        // A management call, whose duration carries no API tags.
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/metrics", ct)).StatusCode);
 
-        bool Recorded() =>
-            Count(lines, "http_server_request_duration_seconds_count", apiTag, "veil_outcome=\"authorized\"") == 2 &&
-            // At least: the publish poll's last 401 may be recorded after the snapshot above
-            // (durations are recorded once a response completes, after the client has it).
-            Count(lines, "http_server_request_duration_seconds_count", apiTag, "veil_outcome=\"unauthenticated\"") >= unauthenticatedBefore + 1;
-        // The framework records a request's duration once its response is complete.
-        await Eventually.HoldsAsync(async () =>
-        {
-            lines = (await http.GetStringAsync("/metrics", ct)).Split('\n');
-            return Recorded();
-        }, Bound, "two authorized calls and one unauthenticated call of this API are in http.server.request.duration");
+        // The framework records a request's duration once its response is complete, after the client has it.
+        await Eventually.HoldsAsync(() => Task.FromResult(
+            durations.Count(api.ApiId, "authorized") == 2 &&
+            // At least: the publish poll's last 401 may be recorded after the listener started.
+            durations.Count(api.ApiId, "unauthenticated") >= 1 &&
+            durations.Count(apiId: null, outcome: null) >= 1),
+            Bound, $"two authorized calls, one unauthenticated call of this API and a management call are in http.server.request.duration; saw {durations}");
+        Assert.Equal(0, durations.Count(apiId: "", outcome: null)); // management routes: no API tag at all, not an empty one
 
         // Interlocked cells behind an observable counter, read through this edge's own meter (the
-        // other edges in this process have theirs): counting this test's warm call. /metrics shows
-        // one process's meter, which in production is this edge's.
-        Assert.Contains(lines, l => l.StartsWith("veil_edge_auth_cache_lookups_total{", StringComparison.Ordinal));
+        // other edges in this process have theirs): counting this test's warm call.
         Assert.True(ObserveCacheLookups(fleet.Edge.Services.GetRequiredService<IMeterFactory>(), "api_key", "hit") >= 1);
-        // Management routes carry no API tags.
-        Assert.DoesNotContain(lines, l => l.StartsWith("http_server_request_duration_seconds_count", StringComparison.Ordinal) &&
-            l.Contains("veil_api_id=\"\"", StringComparison.Ordinal));
+        // The scrape endpoint serves the Prometheus text format.
+        var text = await http.GetStringAsync("/metrics", ct);
+        Assert.Contains("# TYPE ", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The <c>http.server.request.duration</c> measurements of one host (its meter factory), by their
+    /// <c>veil.api_id</c> and <c>veil.outcome</c> tags (null: the tag is absent).
+    /// </summary>
+    private sealed class RequestDurations : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly List<(string? ApiId, string? Outcome)> _seen = [];
+
+        public RequestDurations(IMeterFactory scope)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument is { Name: "http.server.request.duration", Meter.Name: "Microsoft.AspNetCore.Hosting" } &&
+                    ReferenceEquals(instrument.Meter.Scope, scope))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+            {
+                string? apiId = null, outcome = null;
+                foreach (var tag in tags)
+                {
+                    (apiId, outcome) = tag.Key switch
+                    {
+                        "veil.api_id" => ((string?)tag.Value, outcome),
+                        "veil.outcome" => (apiId, (string?)tag.Value),
+                        _ => (apiId, outcome),
+                    };
+                }
+                lock (_seen)
+                {
+                    _seen.Add((apiId, outcome));
+                }
+            });
+            _listener.Start();
+        }
+
+        public int Count(string? apiId, string? outcome)
+        {
+            lock (_seen)
+            {
+                return _seen.Count(s => s.ApiId == apiId && (outcome is null || s.Outcome == outcome));
+            }
+        }
+
+        public override string ToString()
+        {
+            lock (_seen)
+            {
+                return string.Join(", ", _seen.Select(s => $"{s.ApiId ?? "-"}/{s.Outcome ?? "-"}"));
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private static long ObserveCacheLookups(IMeterFactory scope, string cache, string result)
@@ -389,11 +445,6 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         listener.RecordObservableInstruments();
         return total;
     }
-
-    /// <summary>Sum of the samples of <paramref name="metric"/> whose labels contain every one of <paramref name="labels"/>.</summary>
-    private static double Count(string[] lines, string metric, params string[] labels) => lines
-        .Where(l => l.StartsWith(metric + "{", StringComparison.Ordinal) && labels.All(label => l.Contains(label, StringComparison.Ordinal)))
-        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     private static async Task<(HttpStatusCode Status, string Body)> CallAsync(HttpClient http, string slug, string key, CancellationToken ct, string path = "echo")
     {
