@@ -1,7 +1,9 @@
+using System.Text.RegularExpressions;
+
 namespace Veil.Deploy.Tests;
 
 /// <summary>The configuration the manifests give each process: keys it reads, addresses that exist.</summary>
-public sealed class ConfigurationTests
+public sealed partial class ConfigurationTests
 {
     /// <summary>Keys read by the framework rather than by Veil's code, each with where it comes from.</summary>
     private static readonly Dictionary<string, string> FrameworkKeys = new()
@@ -84,12 +86,23 @@ public sealed class ConfigurationTests
                     Assert.True(workload.AppSettingsEndpoints().ContainsKey(endpoint), $"{workload}: {key} names an endpoint appsettings.json does not have");
                     continue;
                 }
-                // A Veil setting: its configuration path is named in the component's own code (options,
-                // validation messages, logs) or the shared defaults.
+                // A Veil setting: a property of an options class bound from its section
+                // (const SectionName), or a path named in the component's own code (validation
+                // messages, logs, raw reads) or the shared defaults.
                 var path = key.Replace("__", ":", StringComparison.Ordinal);
-                Assert.True(sources.Any(s => s.Contains(path, StringComparison.Ordinal)), $"{workload}: {key} ({path}) is not a key {workload.Name} reads");
+                Assert.True(sources.Any(s => IsOptionsProperty(s, path) || s.Contains(path, StringComparison.Ordinal)),
+                    $"{workload}: {key} ({path}) is not a key {workload.Name} reads");
             }
         }
+    }
+
+    [Fact]
+    public void Edge_KnowsHowManyEdgesShareTheLimits()
+    {
+        // Degraded mode enforces limit / EdgeCount on each edge (docs/rate-limiting.md): a count
+        // below the replicas lets the fleet admit more than the limit while ratelimit is down.
+        var edge = Workload.Named("edge");
+        Assert.Equal(edge.Manifest.Spec["replicas"].String, edge.Env["Edge__RateLimiting__EdgeCount"]);
     }
 
     [Fact]
@@ -109,4 +122,20 @@ public sealed class ConfigurationTests
         var redis = ratelimit.Container["env"].Items.Single(e => e["name"].String == "RateLimit__Redis__Configuration");
         Assert.NotEqual("true", redis["valueFrom"]["secretKeyRef"]["optional"].String);
     }
+
+    /// <summary>True when <paramref name="source"/> declares an options class bound from the path's section with a property of its last segment.</summary>
+    private static bool IsOptionsProperty(string source, string path)
+    {
+        var section = SectionNameRegex().Match(source);
+        if (!section.Success || !path.StartsWith(section.Groups[1].Value + ":", StringComparison.Ordinal))
+        {
+            return false;
+        }
+        var property = path[(section.Groups[1].Value.Length + 1)..];
+        return !property.Contains(':', StringComparison.Ordinal) &&
+            Regex.IsMatch(source, $@"public\s+[\w<>?,\[\] ]+\s+{Regex.Escape(property)}\s*\{{\s*get;");
+    }
+
+    [GeneratedRegex("const string SectionName = \"([^\"]+)\"")]
+    private static partial Regex SectionNameRegex();
 }
