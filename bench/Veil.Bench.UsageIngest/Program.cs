@@ -9,7 +9,9 @@ using Veil.Usage.Data;
 using Veil.Usage.Grpc;
 using Veil.Usage.V1;
 
-// dotnet run -c Release --project bench/Veil.Bench.UsageIngest -- [events] [batch] [concurrency] [all|grpc|store]
+// dotnet run -c Release --project bench/Veil.Bench.UsageIngest -- [events] [batch] [concurrency] [all|grpc|store] [subscriptions]
+// subscriptions (default 100, three keys each): how many contexts a batch spans; 1 with one key is
+// what one key on one route sends, as in bench/metering.sh.
 // Prints the ingest rate of new events over gRPC (1 and N concurrent shippers), of replays
 // (all duplicates), and of the store alone (no gRPC), on a fresh database each.
 // WebApplicationFactory looks for MvcTestingAppManifest.json (the service's content root) in
@@ -18,10 +20,12 @@ Directory.SetCurrentDirectory(AppContext.BaseDirectory);
 var total = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200_000;
 var batchSize = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000;
 var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
+var subscriptions = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 100;
+var keysPerSubscription = subscriptions == 1 ? 1 : 3;
 // Next to the binaries, not in /tmp, so fsync hits the real disk whatever /tmp is mounted on.
 var root = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "bench-data")).FullName;
 
-Console.WriteLine($"usage ingest benchmark: {total:N0} events, batches of {batchSize:N0}, {Environment.ProcessorCount} cores, load average {LoadAverage()}, data under {root}");
+Console.WriteLine($"usage ingest benchmark: {total:N0} events, batches of {batchSize:N0}, {subscriptions} subscription(s), {Environment.ProcessorCount} cores, load average {LoadAverage()}, data under {root}");
 Console.WriteLine("  (synchronous=FULL, WAL, one immediate transaction per batch)");
 
 var only = args.Length > 3 ? args[3] : "all";
@@ -107,7 +111,7 @@ ServiceHost<UsageGrpcService> NewHost()
         .With("Veil:Auth:Authority", "http://127.0.0.1:9");
 }
 
-// ~100 subscriptions with 3 keys each. Like an edge's spool, each batch holds the calls of one
+// `subscriptions` subscriptions (default 100) with 3 keys each (1 when there is 1). Like an edge's spool, each batch holds the calls of one
 // slice of the last 10 minutes, shuffled within the batch; `scattered` spreads every batch over
 // the whole 10 minutes instead (the worst case for the id index: random inserts).
 // Batches are built before timing so only ingest is measured.
@@ -124,7 +128,7 @@ List<IngestEventsRequest> Batches(bool scattered = false)
         var request = new IngestEventsRequest();
         for (var i = 0; i < batchSize; i++)
         {
-            var subscription = random.Next(100);
+            var subscription = random.Next(subscriptions);
             var ago = scattered ? random.Next(600_000) : 600_000 - ((b + random.NextDouble()) * slice);
             var at = now.AddMilliseconds(-ago);
             request.Events.Add(new UsageEvent
@@ -135,7 +139,7 @@ List<IngestEventsRequest> Batches(bool scattered = false)
                 ApiId = $"api_{subscription % 10:D20}",
                 ProviderId = $"acc_p{subscription % 10:D19}",
                 ConfigVersion = 3,
-                KeyId = $"key_{subscription:D10}{random.Next(3):D10}",
+                KeyId = $"key_{subscription:D10}{random.Next(keysPerSubscription):D10}",
                 ConsumerId = $"acc_c{subscription:D19}",
                 SubscriptionId = $"sub_{subscription:D20}",
                 PlanId = $"plan_{subscription % 5:D20}",
