@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# What metering costs the edge: two edges in one run, same fleet, same key, one with Edge:Usage on
-# (events spooled to SQLite with group commit and shipped to a real usage service) and one with it
-# off. Rate limiting is off in both so the difference is metering alone. Measured alternately
-# (off, on, off, on, … ROUNDS pairs, default 5) after a warm-up and once the usage service has
-# finished the warm-up's events, with wrk; then the usage ingest benchmark.
+# What metering costs the edge: edges in one run, same fleet, same key, EDGES (default 2) with
+# Edge:Usage on (events spooled to SQLite with group commit and shipped to a real usage service) and
+# as many with it off. Rate limiting is off in all of them so the difference is metering alone.
+# Measured alternately (off #1, on #1, off #2, on #2, … ROUNDS times, default 5) after a warm-up and
+# once the usage service has finished the warm-up's events, with wrk; then the usage ingest benchmark.
+# Two processes per mode because one edge process can run several µs per request slower than
+# another with the same code on this machine; the mean over processes takes that out of the ratio.
 # Not a test: numbers depend on the machine.
 #
-# Usage: [ROUNDS=5] [WARMUP=15] [HOLD=1] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
+# Usage: [ROUNDS=5] [EDGES=2] [WARMUP=15] [HOLD=1] bench/metering.sh [duration-seconds (default 15)] [connections (default 32)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNECTIONS=${2:-32}
 WARMUP=${WARMUP:-15}
 ROUNDS=${ROUNDS:-5}
+EDGES=${EDGES:-2}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 
 WORK=$(mktemp -d /tmp/veil-metering-XXXX)
@@ -30,7 +33,11 @@ export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging
 start() { local name=$1 dll=$2; shift 2; env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 & PIDS+=($!); }
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; tail -40 "$WORK"/*.log; exit 1; }
 
-UP=19900; ON=19980; OFF=19981
+UP=19900
+# Edge i (1-based): metering on at 19978 + 2i, off at 19979 + 2i (19980/19981 for the first pair).
+on_port() { echo $((19978 + 2 * $1)); }
+off_port() { echo $((19979 + 2 * $1)); }
+ON=$(on_port 1); OFF=$(off_port 1)
 svc_env() { echo "Kestrel__Endpoints__Http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$3 Kestrel__Endpoints__Grpc__Protocols=Http2 Veil__DataDirectory=$WORK/data-$1 Veil__Auth__Authority=http://127.0.0.1:19711"; }
 DISCOVERY="services__identity__http__0=http://127.0.0.1:19711 services__identity__grpc__0=http://127.0.0.1:19712 services__catalog__http__0=http://127.0.0.1:19721 services__catalog__grpc__0=http://127.0.0.1:19722 services__subscriptions__http__0=http://127.0.0.1:19731 services__subscriptions__grpc__0=http://127.0.0.1:19732 services__usage__http__0=http://127.0.0.1:19751 services__usage__grpc__0=http://127.0.0.1:19752"
 
@@ -40,13 +47,16 @@ start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19721 197
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19731 19732) $DISCOVERY
 start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
 USAGE_PID=$!
-start edge-on "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$ON Veil__DataDirectory=$WORK/data-edge-on $DISCOVERY Edge__RateLimiting__Enabled=false
-ON_PID=$!
-start edge-off "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$OFF Veil__DataDirectory=$WORK/data-edge-off $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
-OFF_PID=$!
+ON_PIDS=(); OFF_PIDS=()
+for i in $(seq 1 "$EDGES"); do
+  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Veil__DataDirectory=$WORK/data-edge-on-$i $DISCOVERY Edge__RateLimiting__Enabled=false
+  ON_PIDS+=($!)
+  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Veil__DataDirectory=$WORK/data-edge-off-$i $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+  OFF_PIDS+=($!)
+done
 wait_http http://127.0.0.1:$UP/ping
 for port in 19711 19721 19731 19751; do wait_http http://127.0.0.1:$port/health; done
-wait_http http://127.0.0.1:$ON/alive; wait_http http://127.0.0.1:$OFF/alive
+for i in $(seq 1 "$EDGES"); do wait_http "http://127.0.0.1:$(on_port "$i")/alive"; wait_http "http://127.0.0.1:$(off_port "$i")/alive"; done
 
 post() { curl -sf "http://127.0.0.1:$ON$1" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} -d "$2"; }
 json() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
@@ -57,8 +67,10 @@ C=$(post /v1/auth/signup '{"email":"meter-c@veil.local","password":"bench-passwo
 SUB=$(post /v1/subscriptions "{\"planId\":\"$PLAN\"}" "$C" | json id)
 KEY=$(post /v1/keys '{"name":"bench"}' "$C" | json key)
 [ -n "$KEY" ] || { echo "provisioning failed"; tail -20 "$WORK"/*.log; exit 1; }
-for e in $ON $OFF; do
-  for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
+for i in $(seq 1 "$EDGES"); do
+  for e in $(on_port "$i") $(off_port "$i"); do
+    for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
+  done
 done
 
 run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://127.0.0.1:$2/bench/ping"; }
@@ -66,8 +78,8 @@ run() { wrk -t2 -c"$CONNECTIONS" -d"$1s" --latency -H "X-Api-Key: $KEY" "http://
 # neighbours disturb far less than requests/s. "metering on" is charged the usage service's CPU too.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 TCK=$(getconf CLK_TCK)
-measure() { # label port edge-pid [usage-pid]
-  local label=$1 port=$2 edge=$3 usage=${4:-}
+measure() { # mode label port edge-pid [usage-pid]
+  local mode=$1 label=$2 port=$3 edge=$4 usage=${5:-}
   local e0 u0 out e1 u1 rps p99 errs reqs cpu ucpu
   e0=$(ticks "$edge"); u0=$([ -n "$usage" ] && ticks "$usage" || echo 0)
   out=$(run "$DURATION" "$port")
@@ -77,16 +89,18 @@ measure() { # label port edge-pid [usage-pid]
   cpu=$(awk -v a="$e0" -v b="$e1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
   ucpu=$(awk -v a="$u0" -v b="$u1" -v n="$reqs" -v t="$TCK" 'BEGIN { printf "%.1f", (b-a)/t*1e6/n }')
   printf '%-22s %12s %10s %8s %14s %14s\n' "$label" "$rps" "$p99" "${errs:-0}" "$cpu" "$ucpu"
-  echo "$label|$rps|$cpu|$ucpu" >>"$WORK/results"
+  echo "$mode|$rps|$cpu|$ucpu|$label" >>"$WORK/results"
 }
 # The usage service is called a few times a second (one call per shipped batch, one roller step
 # per second), and a method reaches its final tier after ~60 calls (tier 0, instrumented, tier 1):
 # with one pass the JIT ran through the first measured "on" round (a quarter of usage's samples);
 # with two, ~170 methods were still compiled during the measured rounds (DOTNET_JitStdOutFile,
 # ~10% of usage's samples). Hence three "on" passes: the measured rounds see the steady state.
-echo "warm-up ${WARMUP}s each: off, on, off, on, on…"
-for _ in 1 2; do run "$WARMUP" $OFF >/dev/null; run "$WARMUP" $ON >/dev/null; done
-run "$WARMUP" $ON >/dev/null
+echo "warm-up ${WARMUP}s each, per pair of edges: off, on, off, on, on…"
+for i in $(seq 1 "$EDGES"); do
+  for _ in 1 2; do run "$WARMUP" "$(off_port "$i")" >/dev/null; run "$WARMUP" "$(on_port "$i")" >/dev/null; done
+  run "$WARMUP" "$(on_port "$i")" >/dev/null
+done
 # The warm-up's events are still being ingested and rolled up: that work belongs to no measured
 # round, and it would land on the first. Wait (at most 60 s) until usage is idle (< 5% of a core).
 idle_wait=0
@@ -96,18 +110,28 @@ while [ $idle_wait -lt 60 ]; do
 done
 echo "usage idle after ${idle_wait}s"
 if [ "${HOLD:-0}" = 1 ]; then
-  echo "HOLD=1: fleet up until interrupted. metering on: http://127.0.0.1:$ON (pid $ON_PID), off: http://127.0.0.1:$OFF (pid $OFF_PID), usage pid $USAGE_PID"
+  echo "HOLD=1: fleet up until interrupted. metering on: http://127.0.0.1:$ON (pid ${ON_PIDS[0]}), off: http://127.0.0.1:$OFF (pid ${OFF_PIDS[0]}), usage pid $USAGE_PID"
+  [ "$EDGES" -gt 1 ] && echo "  further pairs: on ports $(for i in $(seq 2 "$EDGES"); do echo -n "$(on_port "$i") "; done)(pids ${ON_PIDS[*]:1}), off ports $(for i in $(seq 2 "$EDGES"); do echo -n "$(off_port "$i") "; done)(pids ${OFF_PIDS[*]:1})"
   echo "  wrk -t2 -c$CONNECTIONS -d10s -H 'X-Api-Key: $KEY' http://127.0.0.1:$ON/bench/ping"
   wait
 fi
-echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, $(nproc) cores"
+echo; echo "load $(uptime | sed 's/.*load average: //'), ${CONNECTIONS} connections, ${DURATION}s per run, ${EDGES} edge(s) per mode, $(nproc) cores"
 printf '%-22s %12s %10s %8s %14s %14s\n' edge "req/s" p99 non-2xx "edge µs/req" "usage µs/req"
-for round in $(seq 1 "$ROUNDS"); do measure "metering off" $OFF $OFF_PID; measure "metering on" $ON $ON_PID $USAGE_PID; done
-awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["metering off"]/n["metering off"]; on=s["metering on"]/n["metering on"];
-  coff=c["metering off"]/n["metering off"]; con=c["metering on"]/n["metering on"]; uon=u["metering on"]/n["metering on"];
+for round in $(seq 1 "$ROUNDS"); do
+  for i in $(seq 1 "$EDGES"); do
+    measure off "metering off #$i" "$(off_port "$i")" "${OFF_PIDS[$((i - 1))]}"
+    measure on "metering on #$i" "$(on_port "$i")" "${ON_PIDS[$((i - 1))]}" "$USAGE_PID"
+  done
+done
+awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["off"]/n["off"]; on=s["on"]/n["on"];
+  coff=c["off"]/n["off"]; con=c["on"]/n["on"]; uon=u["on"]/n["on"];
   printf "\nmean: off %.0f req/s, on %.0f req/s → metering costs %.1f%% of throughput (goal ≤ 5%%; usage shares the edges\x27 cores here)\n", off, on, 100*(off-on)/off;
   printf "edge CPU per request: off %.1f µs, on %.1f µs → metering costs the edge %.1f%%; the usage service adds %.1f µs per event\n", coff, con, 100*(con-coff)/coff, uon }' "$WORK/results"
-curl -s http://127.0.0.1:$ON/metrics | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' || true
+# Per process: how far apart edges running the same code are.
+awk -F'|' '{s[$5]+=$2; c[$5]+=$3; n[$5]++} END { for (l in s) printf "  %-18s %8.0f req/s %7.1f µs/req\n", l, s[l]/n[l], c[l]/n[l] }' "$WORK/results" | sort
+for i in $(seq 1 "$EDGES"); do
+  curl -s "http://127.0.0.1:$(on_port "$i")/metrics" | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' | sed "s/^/edge on #$i: /" || true
+done
 
 echo; echo "usage ingest (bench/Veil.Bench.UsageIngest):"
 kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; PIDS=()
