@@ -338,13 +338,7 @@ internal sealed class UsageSpool : IDisposable
                 groups.Add(record.Context, calls);
                 ordered.Add(calls);
             }
-            calls.EventIds.Add(record.EventId);
-            calls.OccurredAtMs.Add(record.OccurredAtMs);
-            calls.StatusCodes.Add(record.StatusCode);
-            calls.LatenciesMs.Add(record.LatencyMs);
-            calls.BytesIn.Add(record.BytesIn);
-            calls.BytesOut.Add(record.BytesOut);
-            calls.Billable.Add(record.Billable);
+            calls.AddCall(record.EventId, record.OccurredAtMs, record.StatusCode, record.LatencyMs, record.BytesIn, record.BytesOut, record.Billable);
             oldest = Math.Min(oldest, record.OccurredAtMs);
         }
         Insert(connection, ordered, IngestEventsRequest.GroupsFieldNumber, oldest, count);
@@ -359,7 +353,7 @@ internal sealed class UsageSpool : IDisposable
         var oldest = long.MaxValue;
         foreach (var usageEvent in events)
         {
-            oldest = Math.Min(oldest, (usageEvent.OccurredAt.Seconds * 1000) + (usageEvent.OccurredAt.Nanos / 1_000_000));
+            oldest = Math.Min(oldest, usageEvent.OccurredAt.ToUnixMilliseconds());
         }
         Insert(connection, events, IngestEventsRequest.EventsFieldNumber, oldest, events.Count);
     }

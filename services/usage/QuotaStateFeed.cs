@@ -157,5 +157,5 @@ public sealed class QuotaStateFeed : BackgroundService
         current.Exhausted.Count == rows.Count &&
         current.Exhausted.Zip(rows).All(pair =>
             pair.First.SubscriptionId == pair.Second.SubscriptionId &&
-            EventRules.ToMs(pair.First.CycleStart) == pair.Second.CycleStartMs);
+            pair.First.CycleStart.ToUnixMilliseconds() == pair.Second.CycleStartMs);
 }

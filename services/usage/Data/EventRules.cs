@@ -29,7 +29,7 @@ internal static class EventRules
         {
             return OccurredAtProblem;
         }
-        return CheckContext(e) ?? CheckCall(e, ToMs(e.OccurredAt), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
+        return CheckContext(e) ?? CheckCall(e, e.OccurredAt.ToUnixMilliseconds(), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
     }
 
     /// <summary>
@@ -91,7 +91,7 @@ internal static class EventRules
     /// </summary>
     public static string? CheckCall(UsageEvent context, long occurredMs, int statusCode, long latencyMs, long bytesIn, long bytesOut, bool billable)
     {
-        if (context.SubscriptionId.Length > 0 && ToMs(context.SubscriptionStart) > occurredMs + MaxStartAheadMs)
+        if (context.SubscriptionId.Length > 0 && context.SubscriptionStart.ToUnixMilliseconds() > occurredMs + MaxStartAheadMs)
         {
             return SubscriptionStartProblem;
         }
@@ -121,8 +121,6 @@ internal static class EventRules
     /// <summary>True when <paramref name="eventId"/> can serve as the deduplication key.</summary>
     public static bool IsValidEventId(string eventId) => IsId(eventId, required: true);
 
-    public static long ToMs(Timestamp t) => (t.Seconds * 1000) + (t.Nanos / 1_000_000);
-
     public static Timestamp FromMs(long ms) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
 
     private static bool InRange(Timestamp t)
@@ -131,7 +129,7 @@ internal static class EventRules
         {
             return false;
         }
-        var ms = ToMs(t);
+        var ms = t.ToUnixMilliseconds();
         return ms >= MinTimeMs && ms < MaxTimeMs;
     }
 

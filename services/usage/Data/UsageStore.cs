@@ -129,7 +129,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 classifier.Invalid(e, problem);
                 continue;
             }
-            classifier.Add(new CallContext(e), e.EventId, EventRules.ToMs(e.OccurredAt!), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut,
+            classifier.Add(new CallContext(e), e.EventId, e.OccurredAt!.ToUnixMilliseconds(), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut,
                 e.Billable, e, null, 0);
         }
         foreach (var group in request.Groups)
@@ -504,7 +504,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     }
 
     private static long SafeMs(Google.Protobuf.WellKnownTypes.Timestamp t) =>
-        t.Seconds is > -9_000_000_000_000 and < 9_000_000_000_000 ? EventRules.ToMs(t) : 0;
+        t.Seconds is > -9_000_000_000_000 and < 9_000_000_000_000 ? t.ToUnixMilliseconds() : 0;
 
     private static readonly (Granularity Granularity, long Unit)[] Units =
         [(Granularity.Minute, MinuteMs), (Granularity.Hour, HourMs), (Granularity.Day, DayMs)];
@@ -525,7 +525,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         public CallContext(UsageEvent terms)
         {
             Terms = terms;
-            SubscriptionStartMs = terms.SubscriptionStart is null ? 0L : EventRules.ToMs(terms.SubscriptionStart);
+            SubscriptionStartMs = terms.SubscriptionStart is null ? 0L : terms.SubscriptionStart.ToUnixMilliseconds();
             Key = new EventContext(terms, SubscriptionStartMs);
         }
 

@@ -37,11 +37,12 @@ public sealed class UsageGrpcService(
         for (var i = 0; i < request.Groups.Count; i++)
         {
             var group = request.Groups[i];
-            if (group.CallCount < 0)
+            var calls = group.CallCount;
+            if (calls < 0)
             {
                 errors.Add($"groups[{i}]", "event_ids, occurred_at_ms, status_codes, latencies_ms, bytes_in, bytes_out and billable must hold one entry per call each.");
             }
-            else if (group.CallCount == 0)
+            else if (calls == 0)
             {
                 errors.Add($"groups[{i}]", "A group holds at least one call.");
             }
@@ -358,7 +359,7 @@ public sealed class UsageGrpcService(
             errors.Add(field, "Must be a time between 1970 and 9000.");
             return null;
         }
-        return EventRules.ToMs(value);
+        return value.ToUnixMilliseconds();
     }
 
     private static int PageSize(FieldViolations errors, int pageSize, int defaultSize, int max)

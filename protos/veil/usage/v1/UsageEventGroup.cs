@@ -35,6 +35,18 @@ public sealed partial class UsageEventGroup
         return usageEvent;
     }
 
+    /// <summary>Appends one call: an entry in each column.</summary>
+    public void AddCall(string eventId, long occurredAtMs, int statusCode, long latencyMs, long bytesIn, long bytesOut, bool billable)
+    {
+        EventIds.Add(eventId);
+        OccurredAtMs.Add(occurredAtMs);
+        StatusCodes.Add(statusCode);
+        LatenciesMs.Add(latencyMs);
+        BytesIn.Add(bytesIn);
+        BytesOut.Add(bytesOut);
+        Billable.Add(billable);
+    }
+
     /// <summary>Every call as a <see cref="UsageEvent"/>, in order.</summary>
     public IEnumerable<UsageEvent> ToEvents()
     {
@@ -91,13 +103,7 @@ public sealed partial class IngestEventsRequest
                 groups.Add(context, group);
                 request.Groups.Add(group);
             }
-            group.EventIds.Add(e.EventId);
-            group.OccurredAtMs.Add(e.OccurredAt is null ? 0 : (e.OccurredAt.Seconds * 1000) + (e.OccurredAt.Nanos / 1_000_000));
-            group.StatusCodes.Add(e.StatusCode);
-            group.LatenciesMs.Add(e.LatencyMs);
-            group.BytesIn.Add(e.BytesIn);
-            group.BytesOut.Add(e.BytesOut);
-            group.Billable.Add(e.Billable);
+            group.AddCall(e.EventId, e.OccurredAt?.ToUnixMilliseconds() ?? 0, e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
         }
         return request;
     }
@@ -115,4 +121,11 @@ public sealed partial class IngestEventsRequest
             return count;
         }
     }
+}
+
+/// <summary>Usage's time arithmetic on protobuf timestamps.</summary>
+public static class UsageTimestamps
+{
+    /// <summary>Milliseconds since the Unix epoch, the precision usage stores (sub-millisecond digits dropped).</summary>
+    public static long ToUnixMilliseconds(this Timestamp timestamp) => (timestamp.Seconds * 1000) + (timestamp.Nanos / 1_000_000);
 }
