@@ -16,7 +16,7 @@ public sealed class AccessTests(Fleet fleet)
     [Fact]
     public async Task Invoices_AnotherConsumers_NotFound()
     {
-        var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (anchor, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var plan = new CreatePlanRequest { PricePerCallMinor = 2, Currency = "USD" };
         var alice = await Customer.CreateAsync(world, plan.Clone(), anchor);
@@ -59,7 +59,7 @@ public sealed class AccessTests(Fleet fleet)
     [Fact]
     public async Task GetRevenue_Provider_SeesOnlyItsOwnApisFinalAndDraft()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var mine = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 100, PricePerCallMinor = 3, Currency = "EUR" }, anchor);

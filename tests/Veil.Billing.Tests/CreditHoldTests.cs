@@ -34,7 +34,7 @@ public sealed class CreditHoldTests(Fleet fleet)
     [Fact]
     public async Task CreditHold_Manual_BlocksNewPaidSubscriptionNotFreeAndLiftingUnblocks()
     {
-        var (world, subscriptions, client) = Start(DateTimeOffset.UtcNow);
+        var (world, subscriptions, client) = Start(HardDates.Ordinary);
         await using var disposeWorld = world;
         var manager = await fleet.BillingManagerAsync();
         var provider = await fleet.SignUpAsync(Role.Provider);
@@ -76,7 +76,7 @@ public sealed class CreditHoldTests(Fleet fleet)
     [Fact]
     public async Task CreditHold_UnpaidInvoicesOverThreshold_BlocksPaidSubscriptionsUntilPaid()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         var (world, _, client) = Start(start, b => b.With("Billing:CreditHoldThresholdMinor:USD", "1000"));
         await using var disposeWorld = world;
         var manager = await fleet.BillingManagerAsync();
@@ -117,7 +117,7 @@ public sealed class CreditHoldTests(Fleet fleet)
     [Fact]
     public async Task CheckCreditHold_MissingAccount_FieldError()
     {
-        await using var world = World.Start(fleet, DateTimeOffset.UtcNow);
+        await using var world = World.Start(fleet, HardDates.Ordinary);
 
         var fields = await Expect.FieldErrorsAsync(() => world.Client.CheckCreditHoldAsync(new CheckCreditHoldRequest(), deadline: Fleet.Deadline,
             cancellationToken: Fleet.Ct).ResponseAsync);

@@ -15,7 +15,7 @@ public sealed class FailureTests(Fleet fleet)
     [Fact]
     public async Task UsageDown_ReadsServeLastDraftRunFailsAndJobsRecover()
     {
-        var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (anchor, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 4, Currency = "USD" }, anchor);
@@ -48,7 +48,7 @@ public sealed class FailureTests(Fleet fleet)
     [Fact]
     public async Task SubscriptionsDown_LoggedOncePerOutageNothingInvoicedAndCaughtUpWhenBack()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         // Subscriptions is down from the start, so billing's first sync fails to list and knows no plan.
         await using var world = World.Start(fleet, start, startSubscriptions: false);
         await Eventually.HoldsAsync(() => Task.FromResult(world.Billing.Logs.Count(BillingEvents.SyncCompleted) >= 1), TimeSpan.FromSeconds(30),

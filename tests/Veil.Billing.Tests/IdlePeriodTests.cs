@@ -1,5 +1,6 @@
 using Veil.Billing.V1;
 using Veil.Subscriptions.V1;
+using Veil.Testing;
 
 namespace Veil.Billing.Tests;
 
@@ -11,7 +12,7 @@ public sealed class IdlePeriodTests(Fleet fleet)
     [Fact]
     public async Task Sync_BaseFeeAndNoCalls_FinalisedAtBaseFeeOnceWhateverTheRuns()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 2_500, PricePerCallMinor = 3, Currency = "EUR" }, anchor);
@@ -62,7 +63,7 @@ public sealed class IdlePeriodTests(Fleet fleet)
     [Fact]
     public async Task Sync_CancelledMidPeriod_ThatPeriodBilledOnceAndNothingAfter()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { BasePriceMinor = 900, Currency = "USD" }, anchor);
         var canceled = await world.CancelAtAsync(customer, start.AddDays(-2));

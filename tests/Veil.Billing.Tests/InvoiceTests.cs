@@ -2,6 +2,7 @@ using Microsoft.Data.Sqlite;
 using Veil.Billing.V1;
 using Veil.Subscriptions.V1;
 using Veil.Usage.V1;
+using Veil.Testing;
 
 namespace Veil.Billing.Tests;
 
@@ -10,10 +11,11 @@ public sealed class InvoiceTests(Fleet fleet)
 {
     private static readonly TimeSpan Grace = TimeSpan.FromMinutes(10);
 
-    [Fact]
-    public async Task Invoice_BaseFeeAndOverageAcrossCycleBoundary_EqualsRawBillableCountsTimesPrices()
+    /// <summary>On subscriptions that start on each hard date (the 31st, the leap day, a month's last millisecond …).</summary>
+    [Theory, HardDateData]
+    public async Task Invoice_BaseFeeAndOverageAcrossCycleBoundary_EqualsRawBillableCountsTimesPrices(string startedAt)
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.FirstRenewal(HardDates.Parse(startedAt), TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest
         {
@@ -58,10 +60,11 @@ public sealed class InvoiceTests(Fleet fleet)
         Assert.Equal(1_012L, open.TotalMinor);
     }
 
-    [Fact]
-    public async Task Invoice_Finalized_NeverChangesAndLateEventsBecomeReconciliationAdjustmentOnNextInvoice()
+    /// <summary>On subscriptions that start on each hard date: reconciliation recounts the cycles billing drew.</summary>
+    [Theory, HardDateData]
+    public async Task Invoice_Finalized_NeverChangesAndLateEventsBecomeReconciliationAdjustmentOnNextInvoice(string startedAt)
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.FirstRenewal(HardDates.Parse(startedAt), TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
@@ -117,7 +120,7 @@ public sealed class InvoiceTests(Fleet fleet)
     [Fact]
     public async Task Database_FinalizedInvoiceAuditAndAdjustments_RefuseEdits()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
@@ -155,7 +158,7 @@ public sealed class InvoiceTests(Fleet fleet)
     [Fact]
     public async Task Reconciliation_OnSchedule_RecordedAsSystemRun()
     {
-        var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (anchor, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start, configure: b => b.With("Billing:ReconciliationInterval", "00:00:30"));
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 2, Currency = "USD" }, anchor);

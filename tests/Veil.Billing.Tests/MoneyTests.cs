@@ -16,7 +16,7 @@ public sealed class MoneyTests(Fleet fleet)
     /// <summary>A world with one customer whose first cycle (2 calls × 5 USD) is finalised.</summary>
     private async Task<(World World, Customer Customer, Invoice Final, Account Manager)> FinalizedAsync()
     {
-        var (anchor, boundary, start) = Cycles.EndingSoon(TimeSpan.FromMinutes(30));
+        var (anchor, boundary, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromMinutes(30));
         var world = World.Start(fleet, start);
         try
         {
@@ -107,7 +107,7 @@ public sealed class MoneyTests(Fleet fleet)
     [Fact]
     public async Task MarkInvoicePaid_DraftOrUnknown_Refused()
     {
-        var (anchor, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (anchor, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 5, Currency = "USD" }, anchor);
@@ -153,7 +153,7 @@ public sealed class MoneyTests(Fleet fleet)
     [Fact]
     public async Task CreateAdjustment_InvalidFields_ProblemJsonWithEveryField()
     {
-        var (_, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (_, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var manager = await fleet.BillingManagerAsync();
         using var rest = world.Rest(manager);
@@ -209,7 +209,7 @@ public sealed class MoneyTests(Fleet fleet)
     [Fact]
     public async Task MoneyRpcs_ConsumerProviderOrAnonymous_Refused()
     {
-        var (_, _, start) = Cycles.EndingSoon(TimeSpan.FromDays(3));
+        var (_, _, start) = Cycles.EndingSoon(HardDates.Ordinary, TimeSpan.FromDays(3));
         await using var world = World.Start(fleet, start);
         var consumer = await fleet.SignUpAsync(Role.Consumer);
         var provider = await fleet.SignUpAsync(Role.Provider);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Veil.Testing;
 
 namespace Veil.Billing.Tests;
 
@@ -9,7 +10,7 @@ public sealed class ServiceTests(Fleet fleet)
     [Fact]
     public async Task OpenApiHealthAndMetrics_Served()
     {
-        await using var world = World.Start(fleet, DateTimeOffset.UtcNow);
+        await using var world = World.Start(fleet, HardDates.Ordinary);
         using var rest = world.Rest();
 
         using var openApi = await rest.GetAsync("openapi/v1.json", Fleet.Ct);

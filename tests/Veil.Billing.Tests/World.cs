@@ -340,24 +340,3 @@ public sealed record Customer(Account Provider, string ApiId, Plan Plan, Account
     public IEnumerable<UsageEvent> Calls(int count, DateTimeOffset from, bool billable = true) =>
         Enumerable.Range(0, count).Select(i => Call(from.AddSeconds(i), billable)).ToList();
 }
-
-/// <summary>Billing cycles as usage computes them, for choosing anchors and checking periods.</summary>
-public static class Cycles
-{
-    /// <summary>
-    /// An anchor whose first cycle ends about <paramref name="lead"/> after now, that end (the
-    /// boundary), and the clock start <paramref name="lead"/> before it. A month-end anchor can make
-    /// the boundary up to three days earlier than now + lead; the clock follows it.
-    /// </summary>
-    public static (DateTimeOffset Anchor, DateTimeOffset Boundary, DateTimeOffset ClockStart) EndingSoon(TimeSpan lead)
-    {
-        var now = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-        var anchor = (now + lead).AddMonths(-1);
-        var boundary = Containing(anchor, anchor).End;
-        return (anchor, boundary, boundary - lead);
-    }
-
-    /// <summary>The cycle of a subscription anchored at <paramref name="anchor"/> that contains <paramref name="at"/>.</summary>
-    public static BillingCycle Containing(DateTimeOffset anchor, DateTimeOffset at) =>
-        BillingCycle.Containing(anchor.ToUnixTimeMilliseconds(), at.ToUnixTimeMilliseconds());
-}

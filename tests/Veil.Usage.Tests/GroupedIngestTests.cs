@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Veil.Identity.V1;
+using Veil.Testing;
 using Veil.Usage.V1;
 
 namespace Veil.Usage.Tests;
@@ -11,9 +12,9 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
     public async Task IngestEvents_Groups_CountedExactlyLikeTheSameEventsOneByOne()
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3));
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
         var otherKey = sub with { KeyId = "key_" + Guid.NewGuid().ToString("N")[..20] };
         var events = sub.Calls(150, now.AddMinutes(-30)).Concat(otherKey.Calls(50, now.AddMinutes(-20), billable: false))
             .Select((e, i) => { e.StatusCode = 200 + (i % 5); e.LatencyMs = i; e.BytesIn = i * 3; e.BytesOut = i * 7; return e; })
@@ -53,14 +54,16 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
         Assert.Equal(events.Sum(e => e.BytesOut), query.Totals.BytesOut);
     }
 
-    [Fact]
-    public async Task IngestEvents_GroupWithBadCalls_QuarantinesThoseCallsAsWholeEvents()
+    [Theory]
+    [HardDateData]
+    public async Task IngestEvents_GroupWithBadCalls_QuarantinesThoseCallsAsWholeEvents(string at)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
         var admin = await identity.AdminAsync();
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-30));
+        var now = HardDates.Parse(at);
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        // Mid-cycle, so the good call counts in the current cycle on every date.
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
         var good = sub.Call(now.AddMinutes(-1));
         var future = sub.Call(now.AddHours(1));
         var old = sub.Call(now.AddDays(-8));
@@ -102,10 +105,11 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
     [Fact]
     public async Task IngestEvents_MalformedGroups_InvalidArgumentAndNothingStored()
     {
-        await using var usage = new UsageHost(identity);
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         usage.With("Usage:MaxBatchSize", "10");
-        var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
-        var calls = sub.Calls(4, DateTimeOffset.UtcNow.AddMinutes(-5));
+        var sub = Sub.New("acc_c", "acc_p", Cycles.AnchorMidCycle(now));
+        var calls = sub.Calls(4, now.AddMinutes(-5));
 
         var ragged = IngestEventsRequest.Grouped(calls);
         ragged.Groups[0].StatusCodes.Add(200);
@@ -113,8 +117,8 @@ public sealed class GroupedIngestTests(IdentityFixture identity)
         perCallInContext.Groups[0].Context.EventId = calls[0].EventId;
         var empty = new IngestEventsRequest { Groups = { new UsageEventGroup { Context = calls[0].Clone() } } };
         // 6 single events + 5 grouped calls: over the limit of 10, counted across both forms.
-        var oversized = IngestEventsRequest.Grouped(sub.Calls(5, DateTimeOffset.UtcNow.AddMinutes(-4)));
-        oversized.Events.AddRange(sub.Calls(6, DateTimeOffset.UtcNow.AddMinutes(-3)));
+        var oversized = IngestEventsRequest.Grouped(sub.Calls(5, now.AddMinutes(-4)));
+        oversized.Events.AddRange(sub.Calls(6, now.AddMinutes(-3)));
 
         foreach (var (request, field) in new[] { (ragged, "groups[0]"), (perCallInContext, "groups[0].context"), (empty, "groups[0]"), (oversized, "events") })
         {

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Veil.Identity.V1;
+using Veil.Testing;
 using Veil.Usage.V1;
 
 namespace Veil.Usage.Tests;
@@ -10,9 +11,9 @@ public sealed class IngestTests(IdentityFixture identity)
     public async Task IngestEvents_DuplicateAndOutOfOrderBatches_CountedOnce()
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3));
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
         var events = sub.Calls(300, now.AddMinutes(-30));
 
         // Out of order, overlapping, and repeating ids within one batch.
@@ -34,16 +35,20 @@ public sealed class IngestTests(IdentityFixture identity)
         Assert.Equal(300L, (await usage.QueryAsync("SELECT COUNT(*) FROM events"))[0][0]);
     }
 
-    [Fact]
-    public async Task IngestEvents_ReplayOlderThanWindow_QuarantinedAndNotCounted()
+    [Theory]
+    [HardDateData]
+    public async Task IngestEvents_ReplayOlderThanWindow_QuarantinedAndNotCounted(string at)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
         var admin = await identity.AdminAsync();
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-30));
+        var now = HardDates.Parse(at);
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        // A subscription in the middle of its cycle: the fresh call counts in the current cycle
+        // (the old one is outside the 7-day window, whatever cycle it falls in).
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
         var fresh = sub.Call(now.AddMinutes(-1));
         var old = sub.Call(now.AddDays(-8));
+        Assert.True(Cycles.Containing(sub.Start, now).Contains(fresh.OccurredAt.ToDateTimeOffset().ToUnixTimeMilliseconds()));
         await usage.Client.IngestAsync([fresh]);
 
         var result = await usage.Client.IngestAsync([old, fresh]);
@@ -70,9 +75,9 @@ public sealed class IngestTests(IdentityFixture identity)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
         var admin = await identity.AdminAsync();
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1));
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
         var future = sub.Call(now.AddHours(1));
         var withQuery = sub.Call(now);
         withQuery.Route = "/weather?city=Paris";
@@ -100,13 +105,14 @@ public sealed class IngestTests(IdentityFixture identity)
     [Fact]
     public async Task IngestEvents_NonAsciiAndLongValues_StoredExactly()
     {
-        await using var usage = new UsageHost(identity);
-        var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
-        var unicode = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1));
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var sub = Sub.New("acc_c", "acc_p", Cycles.AnchorMidCycle(now));
+        var unicode = sub.Call(now.AddMinutes(-1));
         unicode.Route = "/météo/{ville}/天気/😀";
-        var longRoute = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1));
+        var longRoute = sub.Call(now.AddMinutes(-1));
         longRoute.Route = "/" + string.Concat(Enumerable.Repeat("ab{c}é", 80));
-        var empty = sub.Call(DateTimeOffset.UtcNow.AddMinutes(-1), billable: false);
+        var empty = sub.Call(now.AddMinutes(-1), billable: false);
         empty.EdgeId = "";
         empty.KeyId = "";
 
@@ -126,15 +132,15 @@ public sealed class IngestTests(IdentityFixture identity)
         var data = Directory.CreateTempSubdirectory("veil-usage-restart-").FullName;
         try
         {
-            var now = DateTimeOffset.UtcNow;
-            var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1));
+            var now = HardDates.Ordinary;
+            var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
             var events = sub.Calls(50, now.AddMinutes(-5));
-            await using (var first = new UsageHost(identity, data))
+            await using (var first = new UsageHost(identity, data, new ClockAt(now)))
             {
                 Assert.Equal(50, (await first.Client.IngestAsync(events)).Accepted);
             }
 
-            await using var second = new UsageHost(identity, data);
+            await using var second = new UsageHost(identity, data, new ClockAt(now.AddMinutes(1)));
             var replay = await second.Client.IngestAsync(events);
 
             Assert.Equal((0, 50), (replay.Accepted, replay.Duplicates));
@@ -149,12 +155,13 @@ public sealed class IngestTests(IdentityFixture identity)
     [Fact]
     public async Task IngestEvents_EmptyOrOversizedBatch_InvalidArgument()
     {
-        await using var usage = new UsageHost(identity);
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         usage.With("Usage:MaxBatchSize", "10");
-        var sub = Sub.New("acc_c", "acc_p", DateTimeOffset.UtcNow.AddDays(-1));
+        var sub = Sub.New("acc_c", "acc_p", Cycles.AnchorMidCycle(now));
 
         var empty = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync([]));
-        var oversized = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync(sub.Calls(11, DateTimeOffset.UtcNow.AddMinutes(-1))));
+        var oversized = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync(sub.Calls(11, now.AddMinutes(-1))));
 
         Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
         Assert.Equal(StatusCode.InvalidArgument, oversized.StatusCode);

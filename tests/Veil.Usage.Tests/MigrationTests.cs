@@ -21,8 +21,8 @@ public sealed class MigrationTests(IdentityFixture identity)
         var data = Directory.CreateTempSubdirectory("veil-usage-migrate-").FullName;
         try
         {
-            var now = DateTimeOffset.UtcNow;
-            var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3));
+            var now = HardDates.Ordinary;
+            var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now));
             var weather = sub.Calls(4, now.AddMinutes(-30));
             var posts = sub.Calls(2, now.AddMinutes(-20), billable: false);
             foreach (var post in posts)
@@ -34,9 +34,9 @@ public sealed class MigrationTests(IdentityFixture identity)
             anonymous.MonthlyQuota = 0;
             List<UsageEvent> old = [.. weather, .. posts, anonymous];
             var cycle = BillingCycle.Containing(sub.Start.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds());
-            await WriteVersion1Async(Path.Combine(data, "usage.db"), old, sub, cycle);
+            await WriteVersion1Async(Path.Combine(data, "usage.db"), old, sub, cycle, receivedAt: now);
 
-            await using var usage = new UsageHost(identity, data);
+            await using var usage = new UsageHost(identity, data, new ClockAt(now));
 
             var rows = await usage.QueryAsync("""
                 SELECT e.id, e.event_id, c.method, c.route, c.key_id, c.subscription_id, e.billable, e.cycle_start
@@ -74,7 +74,7 @@ public sealed class MigrationTests(IdentityFixture identity)
     }
 
     /// <summary>A database exactly as the first schema and its ingest left it: events, terms and counters.</summary>
-    private static async Task WriteVersion1Async(string path, List<UsageEvent> events, Sub sub, BillingCycle cycle)
+    private static async Task WriteVersion1Async(string path, List<UsageEvent> events, Sub sub, BillingCycle cycle, DateTimeOffset receivedAt)
     {
         await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
         await connection.OpenAsync(Api.Ct);
@@ -85,7 +85,7 @@ public sealed class MigrationTests(IdentityFixture identity)
             await ExecuteAsync(connection, "PRAGMA journal_mode=WAL;" + await reader.ReadToEndAsync(Api.Ct) + "\nPRAGMA user_version=1;");
         }
         await using var transaction = connection.BeginTransaction();
-        var received = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var received = receivedAt.ToUnixTimeMilliseconds();
         foreach (var e in events)
         {
             await using var insert = connection.CreateCommand();

@@ -1,6 +1,7 @@
 using System.Net;
 using Grpc.Core;
 using Veil.Identity.V1;
+using Veil.Testing;
 using Veil.Usage.V1;
 
 namespace Veil.Usage.Tests;
@@ -14,8 +15,8 @@ public sealed class QueryTests(IdentityFixture identity)
     public async Task QueryUsage_EachGranularity_BucketsMatchRawEvents(string granularity, long unitMs)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         var random = new Random(7);
         var subA = Sub.New(consumer.Id, "acc_provider", now.AddDays(-40));
         var subB = Sub.New(consumer.Id, "acc_provider", now.AddDays(-40));
@@ -69,8 +70,8 @@ public sealed class QueryTests(IdentityFixture identity)
         var provider2 = await identity.SignUpAsync(Role.Provider);
         var admin = await identity.AdminAsync();
         var billing = await identity.BillingManagerAsync();
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         var a1 = Sub.New(consumerA.Id, provider1.Id, now.AddDays(-5));
         var a2 = Sub.New(consumerA.Id, provider2.Id, now.AddDays(-5));
         var b1 = Sub.New(consumerB.Id, provider1.Id, now.AddDays(-5), apiId: a1.ApiId);
@@ -109,9 +110,9 @@ public sealed class QueryTests(IdentityFixture identity)
     public async Task QueryUsage_OverRest_TranscodedWithQueryParameters()
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         using var rest = usage.CreateRestClient();
-        var now = DateTimeOffset.UtcNow;
         var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-5));
         await usage.Client.IngestAsync(sub.Calls(4, now.AddMinutes(-3)));
         await usage.RolledUpAsync();

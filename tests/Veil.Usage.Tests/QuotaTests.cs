@@ -61,14 +61,16 @@ public sealed class QuotaTests(IdentityFixture identity)
         Assert.Equal((Utc(2024, 3, 31), Utc(2024, 4, 30), 0L), (third.CycleStart.ToDateTimeOffset(), third.CycleEnd.ToDateTimeOffset(), third.Used));
     }
 
-    [Fact]
-    public async Task GetQuotaStatus_OverageAndUnlimitedPlans_ReportOverageAndNoLimit()
+    [Theory]
+    [HardDateData]
+    public async Task GetQuotaStatus_OverageAndUnlimitedPlans_ReportOverageAndNoLimit(string at)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var overage = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1), quota: 5, overage: true);
-        var unlimited = Sub.New(consumer.Id, "acc_provider", now.AddDays(-1), quota: 0);
+        var now = HardDates.Parse(at);
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var anchor = Cycles.AnchorMidCycle(now);
+        var overage = Sub.New(consumer.Id, "acc_provider", anchor, quota: 5, overage: true);
+        var unlimited = Sub.New(consumer.Id, "acc_provider", anchor, quota: 0);
         await usage.Client.IngestAsync([.. overage.Calls(8, now.AddMinutes(-5)), .. unlimited.Calls(8, now.AddMinutes(-5))]);
 
         var o = await usage.Client.QuotaAsync(consumer.Token, overage.Id);
@@ -114,9 +116,9 @@ public sealed class QuotaTests(IdentityFixture identity)
     public async Task WatchQuotaStates_NewWatcher_StartsWithCurrentSet()
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
-        await using var usage = new UsageHost(identity);
-        var now = DateTimeOffset.UtcNow;
-        var hard = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 3, overage: false);
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        var hard = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 3, overage: false);
         await usage.Client.IngestAsync(hard.Calls(3, now.AddMinutes(-2)));
 
         // The first message a new watcher gets is the whole current set (after the refresh the ingest asked for).
@@ -126,6 +128,100 @@ public sealed class QuotaTests(IdentityFixture identity)
             var first = await NextAsync(watch.ResponseStream);
             return first.Exhausted.Any(e => e.SubscriptionId == hard.Id);
         }, TimeSpan.FromSeconds(10), "a watcher that connects after exhaustion sees it in its first message");
+    }
+
+    /// <summary>
+    /// The documented anchoring rule (docs/usage-and-billing.md#quotas-and-billing-cycles), on subscriptions
+    /// that start on each hard date: the next three renewals, written out by hand.
+    /// </summary>
+    [Theory]
+    [InlineData("2026-01-31T12:00:00Z", "2026-02-28T12:00:00Z", "2026-03-31T12:00:00Z", "2026-04-30T12:00:00Z")]
+    [InlineData("2026-02-28T12:00:00Z", "2026-03-28T12:00:00Z", "2026-04-28T12:00:00Z", "2026-05-28T12:00:00Z")]
+    [InlineData("2028-02-29T12:00:00Z", "2028-03-29T12:00:00Z", "2028-04-29T12:00:00Z", "2028-05-29T12:00:00Z")]
+    [InlineData("2026-12-07T19:00:00Z", "2027-01-07T19:00:00Z", "2027-02-07T19:00:00Z", "2027-03-07T19:00:00Z")]
+    [InlineData("2026-07-01T00:00:00Z", "2026-08-01T00:00:00Z", "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z")]
+    [InlineData("2026-04-30T23:59:59.999Z", "2026-05-30T23:59:59.999Z", "2026-06-30T23:59:59.999Z", "2026-07-30T23:59:59.999Z")]
+    [InlineData("2026-12-31T23:59:59.999Z", "2027-01-31T23:59:59.999Z", "2027-02-28T23:59:59.999Z", "2027-03-31T23:59:59.999Z")]
+    [InlineData("2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z")]
+    // Anchored on the 29th: February 28 in a common year, back to the 29th in March.
+    [InlineData("2027-01-29T06:00:00Z", "2027-02-28T06:00:00Z", "2027-03-29T06:00:00Z", "2027-04-29T06:00:00Z")]
+    // Anchored on the 29th in a leap year: February 29.
+    [InlineData("2028-01-29T00:00:00Z", "2028-02-29T00:00:00Z", "2028-03-29T00:00:00Z", "2028-04-29T00:00:00Z")]
+    public void BillingCycle_StartedOnAHardDate_RenewsOnTheDocumentedDays(string start, string first, string second, string third)
+    {
+        var anchor = HardDates.Parse(start);
+        var renewals = new List<DateTimeOffset>();
+        var cycle = Cycles.Containing(anchor, anchor);
+        for (var i = 0; i < 3; i++)
+        {
+            renewals.Add(cycle.End);
+            cycle = Cycles.Containing(anchor, cycle.End);
+        }
+
+        Assert.Equal(anchor, Cycles.Containing(anchor, anchor).Start);
+        Assert.Equal([HardDates.Parse(first), HardDates.Parse(second), HardDates.Parse(third)], renewals);
+    }
+
+    /// <summary>
+    /// For anchors on every hard date and on the 29th, 30th and 31st of a month, four years of
+    /// cycles tile time: each starts where the last ended and holds its first and last
+    /// millisecond and nothing of its neighbours, so no instant is counted in two cycles or none.
+    /// </summary>
+    [Theory]
+    [HardDateData]
+    [InlineData("2027-01-29T00:00:00Z")]
+    [InlineData("2027-01-30T23:59:59.999Z")]
+    [InlineData("2027-03-31T00:00:00.001Z")]
+    public void BillingCycle_FourYearsFromAHardDate_CyclesTileTime(string start)
+    {
+        var anchor = HardDates.Parse(start);
+        var anchorMs = anchor.ToUnixTimeMilliseconds();
+        var cycle = BillingCycle.Containing(anchorMs, anchorMs);
+        for (var n = 0; n < 48; n++)
+        {
+            var next = BillingCycle.Containing(anchorMs, cycle.EndMs);
+            Assert.True(cycle.StartMs < cycle.EndMs, $"cycle {n} is empty");
+            Assert.Equal(cycle.EndMs, next.StartMs);
+            Assert.Equal(cycle, BillingCycle.Containing(anchorMs, cycle.StartMs));
+            Assert.Equal(cycle, BillingCycle.Containing(anchorMs, cycle.EndMs - 1));
+            Assert.False(cycle.Contains(cycle.EndMs));
+            Assert.False(next.Contains(cycle.EndMs - 1));
+            // The renewal keeps the anchor's time of day, and its day unless the month is shorter.
+            var end = cycle.End.UtcDateTime;
+            Assert.Equal(anchor.UtcDateTime.TimeOfDay, end.TimeOfDay);
+            Assert.Equal(Math.Min(anchor.Day, DateTime.DaysInMonth(end.Year, end.Month)), end.Day);
+            cycle = next;
+        }
+    }
+
+    /// <summary>
+    /// A subscription that started on a hard date, at its first renewal: the call in the first
+    /// cycle's last millisecond counts there, the call at the renewal instant in the second, and
+    /// the quota and the recount from raw events agree, each call in exactly one cycle.
+    /// </summary>
+    [Theory]
+    [HardDateData]
+    public async Task GetQuotaStatus_AtTheFirstRenewal_EveryCallInExactlyOneCycle(string start)
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var anchor = HardDates.Parse(start);
+        var renewal = Cycles.Containing(anchor, anchor).End;
+        var secondEnd = Cycles.Containing(anchor, renewal).End;
+        var time = new FakeTimeProvider(renewal.AddMinutes(1));
+        await using var usage = new UsageHost(identity, time: time);
+        var sub = Sub.New(consumer.Id, "acc_provider", anchor, quota: 100, overage: false);
+
+        await usage.Client.IngestAsync([
+            sub.Call(renewal.AddDays(-1)), sub.Call(renewal.AddMilliseconds(-1)),
+            sub.Call(renewal), sub.Call(renewal.AddSeconds(30)), sub.Call(renewal.AddSeconds(31), billable: false)]);
+        var status = await usage.Client.QuotaAsync(consumer.Token, sub.Id);
+        var cycles = await usage.Client.ListCycleUsageAsync(
+            new ListCycleUsageRequest { SubscriptionId = sub.Id, RecountFromEvents = true }, Api.Call());
+
+        Assert.Equal((renewal, secondEnd, 2L, 3L),
+            (status.CycleStart.ToDateTimeOffset(), status.CycleEnd.ToDateTimeOffset(), status.Used, status.TotalCalls));
+        Assert.Equal([(anchor, renewal, 2L, 2L), (renewal, secondEnd, 3L, 2L)],
+            cycles.Cycles.Select(c => (c.CycleStart.ToDateTimeOffset(), c.CycleEnd.ToDateTimeOffset(), c.TotalCalls, c.BillableCalls)));
     }
 
     private static async Task<QuotaStates> NextAsync(IAsyncStreamReader<QuotaStates> stream)

@@ -20,13 +20,14 @@ public sealed class WebhookTests(IdentityFixture identity)
         var consumer = await identity.SignUpAsync(Role.Consumer);
         var other = await identity.SignUpAsync(Role.Consumer);
         await using var receiver = await Receiver.StartAsync(failFirst: 3);
-        await using var usage = new UsageHost(identity);
+        var now = HardDates.Ordinary;
+        var clock = new ClockAt(now);
+        await using var usage = new UsageHost(identity, time: clock);
         using var rest = usage.CreateRestClient();
         var secret = "whsec-" + Guid.NewGuid().ToString("N");
         var set = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = receiver.Url, secret });
         Assert.Equal(HttpStatusCode.OK, set.StatusCode);
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 10, overage: false);
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 10, overage: false);
         var calls = sub.Calls(20, now.AddMinutes(-10));
 
         await usage.Client.IngestAsync(calls.Take(7));
@@ -52,7 +53,7 @@ public sealed class WebhookTests(IdentityFixture identity)
             Assert.Equal(sub.Id, (string?)body["subscription_id"]);
             Assert.Equal(consumer.Id, (string?)body["consumer_id"]);
             Assert.Equal(10, (long)body["monthly_quota"]!);
-            Assert.True(long.TryParse(request.Timestamp, out var seconds) && Math.Abs(seconds - DateTimeOffset.UtcNow.ToUnixTimeSeconds()) < 300);
+            Assert.True(long.TryParse(request.Timestamp, out var seconds) && Math.Abs(seconds - clock.GetUtcNow().ToUnixTimeSeconds()) < 300);
         }
         Assert.Equal([80, 100], receiver.Delivered.Select(r => (int)JsonNode.Parse(r.Body)!["threshold_percent"]!).Order());
         Assert.Equal(2, receiver.Delivered.Select(r => r.EventId).Distinct().Count());
@@ -80,12 +81,12 @@ public sealed class WebhookTests(IdentityFixture identity)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
         await using var receiver = await Receiver.StartAsync(failFirst: int.MaxValue);
-        await using var usage = new UsageHost(identity);
+        var now = HardDates.Ordinary;
+        await using var usage = new UsageHost(identity, time: new ClockAt(now));
         usage.With("Usage:Webhooks:MaxAttempts", "3");
         using var rest = usage.CreateRestClient();
         await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = receiver.Url, secret = "0123456789abcdef" });
-        var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 5, overage: true);
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 5, overage: true);
 
         await usage.Client.IngestAsync(sub.Calls(4, now.AddMinutes(-1)));
 
