@@ -63,4 +63,10 @@ internal static class Outcomes
     public const string Unavailable = "unavailable";
     public const string UpstreamError = "upstream_error";
     public const string ClientAborted = "client_aborted";
+
+    /// <summary>A method the edge does not meter: 405 before any other step.</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
+
+    /// <summary>Kestrel refused the request body while it was forwarded (over the size limit: 413).</summary>
+    public const string BadRequest = "bad_request";
 }

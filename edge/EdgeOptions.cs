@@ -35,6 +35,13 @@ public sealed class EdgeOptions
     [Range(0, long.MaxValue)]
     public long MaxRequestBodySize { get; set; } = 10 * 1024 * 1024;
 
+    /// <summary>
+    /// Whether an API upstream's <c>Set-Cookie</c> is dropped. On by default: every API is served
+    /// from the edge's one domain, so a provider's cookie would be sent along with every other
+    /// provider's API calls from a browser. Turn off only for an edge whose APIs need cookies.
+    /// </summary>
+    public bool DropUpstreamSetCookie { get; set; } = true;
+
     /// <summary>First wait before reconnecting the catalog watch; doubles up to <see cref="WatchBackoffMax"/>.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan WatchBackoffInitial { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -13,6 +13,7 @@ using Veil.Edge.Pipeline;
 using Veil.Edge.RateLimiting;
 using Veil.Edge.Routing;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.V1;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -44,6 +45,8 @@ public static class EdgeExtensions
             .AddView("http.client.request.time_in_queue", MetricStreamConfiguration.Drop)
             .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop));
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // Only the issuer: a Veil session token sent on an API call is recognised by it and stripped.
+        services.AddOptions<VeilAuthOptions>().BindConfiguration("Veil:Auth");
         services.TryAddSingleton(TimeProvider.System);
         services.AddProblemDetails();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>((kestrel, edge) =>

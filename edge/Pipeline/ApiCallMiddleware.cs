@@ -10,9 +10,11 @@ namespace Veil.Edge.Pipeline;
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
 /// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
 /// destination 503, unreadable or oversized body 400/413). On API routes (endpoints carrying
-/// <see cref="ApiRoute"/>) it also starts the call's <see cref="ApiCallFeature"/>, and when the call
-/// ends tags <c>http.server.request.duration</c> with the API and outcome and hands the call to
-/// metering (<see cref="UsageRecorder"/>, when metering is on).
+/// <see cref="ApiRoute"/>) it first canonicalises the method (<see cref="ApiMethods"/>; any other
+/// method is answered 405 here, before any check, forward or metering), then starts the call's
+/// <see cref="ApiCallFeature"/>, and when the call ends tags <c>http.server.request.duration</c>
+/// with the API and outcome and hands the call to metering (<see cref="UsageRecorder"/>, when
+/// metering is on).
 /// </summary>
 internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usage = null)
 {
@@ -22,7 +24,38 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
     public Task InvokeAsync(HttpContext context)
     {
         var route = context.GetEndpoint()?.Metadata.GetMetadata<ApiRoute>();
-        return route is null ? ForwardAsync(context) : CallAsync(context, route);
+        if (route is null)
+        {
+            return ForwardAsync(context);
+        }
+        var request = context.Request;
+        var method = request.Method;
+        var canonical = ApiMethods.Canonicalize(method);
+        if (canonical is null)
+        {
+            return RefuseMethodAsync(context, route);
+        }
+        if (!ReferenceEquals(canonical, method))
+        {
+            request.Method = canonical;
+            if (ReferenceEquals(canonical, HttpMethods.Head))
+            {
+                context.Features.Set(ApiMethods.RespelledHead.Instance);
+            }
+        }
+        return CallAsync(context, route);
+    }
+
+    /// <summary>405 for a method usage could not meter: not a call (no event), never forwarded.</summary>
+    private static Task RefuseMethodAsync(HttpContext context, ApiRoute route)
+    {
+        if (context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
+        {
+            tags.Tags.Add(new(ApiIdTag, route.ApiId));
+            tags.Tags.Add(new(OutcomeTag, Outcomes.MethodNotAllowed));
+        }
+        context.Response.Headers.Allow = ApiMethods.Allow;
+        return Problems.WriteAsync(context, Problems.MethodNotAllowed);
     }
 
     private async Task ForwardAsync(HttpContext context)
@@ -66,14 +99,48 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
         {
             return Task.CompletedTask;
         }
-        var status = context.Response.StatusCode;
+        var status = RejectedBodyStatus(error) ?? context.Response.StatusCode;
         context.Response.Clear();
         return Problems.WriteAsync(context, Problems.ForStatus(status));
+    }
+
+    /// <summary>
+    /// The status Kestrel gave a request body it refused while YARP streamed it: a chunked body over
+    /// Edge:MaxRequestBodySize fails mid-copy, and YARP reports it as a body error (400) or, when
+    /// the upstream send failed first, as a forwarding error (502). The client's request is at
+    /// fault either way, so it gets Kestrel's status (413). Only read on the error path.
+    /// </summary>
+    internal static int? RejectedBodyStatus(IForwarderErrorFeature? error) =>
+        error is { Error: not ForwarderError.None, Exception: { } exception } ? BadRequestStatus(exception, depth: 0) : null;
+
+    private static int? BadRequestStatus(Exception? exception, int depth)
+    {
+        for (; exception is not null && depth < 8; depth++)
+        {
+            if (exception is BadHttpRequestException bad)
+            {
+                return bad.StatusCode;
+            }
+            if (exception is AggregateException aggregate)
+            {
+                foreach (var inner in aggregate.InnerExceptions)
+                {
+                    if (BadRequestStatus(inner, depth + 1) is { } status)
+                    {
+                        return status;
+                    }
+                }
+                return null;
+            }
+            exception = exception.InnerException;
+        }
+        return null;
     }
 
     private static string OutcomeOf(IForwarderErrorFeature? error) => error?.Error switch
     {
         null or ForwarderError.None => Outcomes.Authorized,
+        _ when RejectedBodyStatus(error) is not null => Outcomes.BadRequest,
         ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
             or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient => Outcomes.ClientAborted,
         _ => Outcomes.UpstreamError,

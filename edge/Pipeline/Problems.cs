@@ -49,6 +49,9 @@ internal static class Problems
 
     public static readonly Problem NotFound = new(StatusCodes.Status404NotFound, "Nothing is served at this path.");
 
+    public static readonly Problem MethodNotAllowed = new(StatusCodes.Status405MethodNotAllowed,
+        "API calls use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (see the Allow header).");
+
     private static readonly ConcurrentDictionary<int, Problem> ByStatus = new()
     {
         [StatusCodes.Status502BadGateway] = new(StatusCodes.Status502BadGateway, "The API's upstream could not be reached."),
@@ -70,6 +73,7 @@ internal static class Problems
         response.ContentType = ProblemJson;
         response.ContentLength = problem.Body.Length;
         response.Headers.CacheControl = "no-store";
+        response.Headers.XContentTypeOptions = EdgeResponseTransform.NoSniff;
         if (problem.Status == StatusCodes.Status401Unauthorized)
         {
             response.Headers.WWWAuthenticate = "Bearer realm=\"veil\"";

@@ -9,8 +9,8 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6000, Level = LogLevel.Debug, Message = "Ingested a batch of {Count} events: {Accepted} accepted, {Duplicates} duplicates, {Quarantined} quarantined in {ElapsedMs} ms")]
     public static partial void BatchIngested(ILogger logger, int count, int accepted, int duplicates, int quarantined, double elapsedMs);
 
-    [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Quarantined {Count} events ({OutsideWindow} outside the dedup window, {Future} in the future, {Invalid} invalid); they are not counted")]
-    public static partial void EventsQuarantined(ILogger logger, int count, int outsideWindow, int future, int invalid);
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Quarantined {Count} events ({OutsideWindow} outside the dedup window, {Future} in the future, {Invalid} invalid; {Billable} of them billable); they are not counted")]
+    public static partial void EventsQuarantined(ILogger logger, int count, int outsideWindow, int future, int invalid, int billable);
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "Rejected an ingest batch of {Count} events: more than {Max}")]
     public static partial void BatchTooLarge(ILogger logger, int count, int max);

@@ -8,6 +8,7 @@ public sealed class UsageMetrics
     public const string MeterName = "Veil.Usage";
 
     private readonly Counter<long> _events;
+    private readonly Counter<long> _quarantinedBillable;
     private readonly Histogram<double> _batchDuration;
     private readonly Histogram<double> _lag;
     private readonly Counter<long> _rolledUp;
@@ -25,6 +26,8 @@ public sealed class UsageMetrics
         var meter = meterFactory.Create(MeterName);
         _events = meter.CreateCounter<long>("veil.usage.events", unit: "{event}",
             description: "Events received by IngestEvents, by outcome (accepted, duplicate, quarantined).");
+        _quarantinedBillable = meter.CreateCounter<long>("veil.usage.quarantined.billable", unit: "{event}",
+            description: "Quarantined events that were billable: calls a consumer was answered for and is not charged for until an operator looks. Alert on any.");
         _batchDuration = meter.CreateHistogram<double>("veil.usage.ingest.duration", unit: "s",
             description: "Time to store one ingest batch, commit included.");
         _lag = meter.CreateHistogram<double>("veil.usage.ingest.lag", unit: "s",
@@ -49,11 +52,15 @@ public sealed class UsageMetrics
             description: "When the last successful retention run finished (Unix time); absent until one has.");
     }
 
-    public void Ingested(int accepted, int duplicates, int quarantined, TimeSpan elapsed, TimeSpan? oldestLag)
+    public void Ingested(int accepted, int duplicates, int quarantined, int quarantinedBillable, TimeSpan elapsed, TimeSpan? oldestLag)
     {
         _events.Add(accepted, new KeyValuePair<string, object?>("veil.outcome", "accepted"));
         _events.Add(duplicates, new KeyValuePair<string, object?>("veil.outcome", "duplicate"));
         _events.Add(quarantined, new KeyValuePair<string, object?>("veil.outcome", "quarantined"));
+        if (quarantinedBillable > 0)
+        {
+            _quarantinedBillable.Add(quarantinedBillable);
+        }
         _batchDuration.Record(elapsed.TotalSeconds);
         if (oldestLag is { } lag)
         {

@@ -8,6 +8,65 @@ public sealed class ApiKeyReaderTests
 {
     private static readonly string Key = ApiKeyFormat.Generate();
 
+    private static ReadOnlySpan<byte> Issuer => "veil-identity"u8;
+
+    private static string Jwt(string payloadJson) =>
+        "eyJhbGciOiJFUzI1NiJ9." + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(payloadJson)).TrimEnd('=').Replace('+', '-').Replace('/', '_') + ".c2ln";
+
+    [Theory]
+    [InlineData("""{"aud":"veil-api","iss":"veil-identity","sub":"acc_1"}""", true)]
+    [InlineData("""{"nested":{"iss":"other"},"iss":"veil-identity"}""", true)]
+    [InlineData("""{"iss":"veil\u002didentity"}""", true)]
+    [InlineData("""{"iss":"https://login.provider.example"}""", false)]
+    [InlineData("""{"iss":["veil-identity"]}""", false)]
+    [InlineData("""{"sub":"veil-identity"}""", false)]
+    [InlineData("""not json""", false)]
+    public void IsVeilCredential_BearerJwt_TrueOnlyForVeilsIssuer(string payload, bool veil)
+    {
+        IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer " + Jwt(payload) };
+        Assert.Equal(veil, ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
+        Assert.Null(ApiKeyReader.Read(headers)); // a session token is never an API key
+    }
+
+    [Theory]
+    [InlineData("Bearer eyJ")]
+    [InlineData("Bearer eyJ.%%%.x")]
+    [InlineData("Basic dmVpbC1pZGVudGl0eQ==")]
+    [InlineData("Bearer opaque-provider-token")]
+    public void IsVeilCredential_OtherAuthorization_False(string value) =>
+        Assert.False(ApiKeyReader.IsVeilCredential(value, Issuer));
+
+    [Fact]
+    public void Read_HeaderAndDifferentBearerKey_ReturnsSomethingMalformed()
+    {
+        IHeaderDictionary headers = new HeaderDictionary { ["X-Api-Key"] = Key, ["Authorization"] = "Bearer " + ApiKeyFormat.Generate() };
+        var read = ApiKeyReader.Read(headers);
+        Assert.NotNull(read);
+        Assert.False(ApiKeyFormat.HasKeyShape(read));
+    }
+
+    [Fact]
+    public void Read_HeaderAndSameBearerKey_ReturnsTheKey()
+    {
+        IHeaderDictionary headers = new HeaderDictionary { ["X-Api-Key"] = Key, ["Authorization"] = "Bearer " + Key };
+        Assert.Equal(Key, ApiKeyReader.Read(headers));
+    }
+
+    [Theory]
+    [InlineData("X-Real-IP", true)]
+    [InlineData("x-client-ip", true)]
+    [InlineData("True-Client-IP", true)]
+    [InlineData("CF-Connecting-IP", true)]
+    [InlineData("X-Original-URL", true)]
+    [InlineData("X-Forwarded-For", true)]
+    [InlineData("forwarded", true)]
+    [InlineData("X-Veil-Plan", true)]
+    [InlineData("X-Realm", false)]
+    [InlineData("Content-Type", false)]
+    [InlineData("Cookie", false)]
+    [InlineData("Accept", false)]
+    public void IsClientSpoofable_Headers(string name, bool dropped) => Assert.Equal(dropped, EdgeRequestTransform.IsClientSpoofable(name));
+
     [Fact]
     public void Read_XApiKey_ReturnsKey()
     {
@@ -20,7 +79,7 @@ public sealed class ApiKeyReaderTests
     {
         IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer " + Key };
         Assert.Equal(Key, ApiKeyReader.Read(headers));
-        Assert.True(ApiKeyReader.IsVeilCredential(headers.Authorization));
+        Assert.True(ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
     }
 
     [Fact]
@@ -28,7 +87,7 @@ public sealed class ApiKeyReaderTests
     {
         IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig" };
         Assert.Null(ApiKeyReader.Read(headers));
-        Assert.False(ApiKeyReader.IsVeilCredential(headers.Authorization));
+        Assert.False(ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
     }
 
     [Fact]

@@ -8,7 +8,9 @@ namespace Veil.Edge.Tests;
 
 /// <summary>
 /// A real provider upstream on Kestrel: <c>/slow</c> sleeps 5 s (longer than any timeout the tests
-/// set); every other path answers with the method, path, query and headers it received, as JSON.
+/// set); <c>POST /upload/{id}</c> reads the whole body and notes in <see cref="Uploads"/> how it
+/// went; <c>/cookie</c> sets a cookie; every other path answers with the method, path, query and
+/// headers it received, as JSON.
 /// </summary>
 public sealed class EchoUpstream : IAsyncDisposable
 {
@@ -28,6 +30,9 @@ public sealed class EchoUpstream : IAsyncDisposable
 
     public Uri Url { get; }
 
+    /// <summary>By upload id: "complete:{bytes}" once a body was read to its end, "aborted:{bytes}" when reading it failed.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, string> Uploads { get; } = new();
+
     public static async Task<EchoUpstream> StartAsync(CancellationToken cancellationToken)
     {
         var url = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
@@ -38,13 +43,14 @@ public sealed class EchoUpstream : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.Urls.Add(url.ToString());
+        var upstream = new EchoUpstream(app, url);
         app.MapGet("/slow", async (CancellationToken ct) =>
         {
             await Task.Delay(TimeSpan.FromSeconds(5), ct);
             return Results.Text("late");
         });
         // Bodies of known size, for byte counting: one with a Content-Length, one chunked.
-        app.MapGet("/sized", async (HttpResponse response) =>
+        app.MapMethods("/sized", ["GET", "HEAD"], async (HttpResponse response) =>
         {
             response.ContentLength = SizedBody.Length;
             await response.WriteAsync(SizedBody);
@@ -54,6 +60,31 @@ public sealed class EchoUpstream : IAsyncDisposable
             await response.WriteAsync(ChunkedBody[..10]);
             await response.Body.FlushAsync();
             await response.WriteAsync(ChunkedBody[10..]);
+        });
+        app.MapPost("/upload/{id}", async (string id, HttpRequest request) =>
+        {
+            var buffer = new byte[16 * 1024];
+            long bytes = 0;
+            try
+            {
+                int read;
+                while ((read = await request.Body.ReadAsync(buffer)) > 0)
+                {
+                    bytes += read;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or BadHttpRequestException or OperationCanceledException)
+            {
+                upstream.Uploads[id] = "aborted:" + bytes;
+                throw;
+            }
+            upstream.Uploads[id] = "complete:" + bytes;
+            return Results.Text("received " + bytes);
+        });
+        app.MapGet("/cookie", (HttpResponse response) =>
+        {
+            response.Headers.SetCookie = "session=provider-secret; Path=/; HttpOnly";
+            return Results.Text("with a cookie");
         });
         app.Map("/{**path}", (HttpRequest request) =>
         {
@@ -71,7 +102,7 @@ public sealed class EchoUpstream : IAsyncDisposable
             });
         });
         await app.StartAsync(cancellationToken);
-        return new EchoUpstream(app, url);
+        return upstream;
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();

@@ -300,6 +300,170 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
+    [Theory]
+    [InlineData("PROPFIND")]
+    [InlineData("TRACE")]
+    [InlineData("get-ish")]
+    public async Task Call_MethodThatCannotBeMetered_Returns405WithAllowBeforeTheKeyCheck(string method)
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var identityCalls = EdgeFixture.AuthCalls(fleet.Edge, "identity");
+
+        // With no key: 405, not 401, so nothing was checked. With a valid key: still 405, never forwarded.
+        var anonymous = await RawHttp.SendAsync(fleet.Edge.HttpUrl, method, $"{api.Slug}/echo", []);
+        var keyed = await RawHttp.SendAsync(fleet.Edge.HttpUrl, method, $"{api.Slug}/echo", [("X-Api-Key", ApiKeyFormat.Generate())]);
+
+        foreach (var response in new[] { anonymous, keyed })
+        {
+            Assert.True(response.Status == 405, $"{method} answered {response.Status}: {response.Body}");
+            Assert.Equal("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", response.Headers["allow"]);
+            Assert.Equal("application/problem+json", response.Headers["content-type"]);
+            Assert.Contains("\"status\":405", response.Body, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"method\"", response.Body, StringComparison.Ordinal); // not the echo upstream's answer
+        }
+        Assert.Equal(0, identityCalls.Total);
+    }
+
+    [Theory]
+    [InlineData("HEAD")]
+    [InlineData("head")]
+    [InlineData("HeAd")]
+    public async Task Call_HeadInAnyCase_AnsweredWithoutABodyNotA500(string method)
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+
+        // The upstream answers HEAD /sized with the Content-Length of its GET.
+        var response = await RawHttp.SendAsync(fleet.Edge.HttpUrl, method, $"{api.Slug}/sized", [("X-Api-Key", consumer.Key)]);
+
+        Assert.True(response.Status == 200, $"{method} answered {response.Status}");
+        Assert.Equal("", response.Body);
+        Assert.Equal("nosniff", response.Headers["x-content-type-options"]);
+    }
+
+    [Fact]
+    public async Task Call_VeilSessionTokenAndClientIpHeaders_NeverReachTheUpstream()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/echo");
+        request.Headers.Add("X-Api-Key", consumer.Key);
+        // The consumer's Veil session (a JWT identity issued), which could mint keys as the consumer.
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Account.Token);
+        request.Headers.Add("X-Real-IP", "203.0.113.1");
+        request.Headers.Add("True-Client-IP", "203.0.113.2");
+        request.Headers.Add("CF-Connecting-IP", "203.0.113.3");
+        request.Headers.Add("X-Client-IP", "203.0.113.4");
+        request.Headers.Add("X-Original-URL", "/admin");
+        request.Headers.Add("X-Original-Forwarded-For", "203.0.113.5");
+        request.Headers.Add("X-Custom", "kept");
+        using var response = await http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var headers = JsonNode.Parse(body)!["headers"]!.AsObject();
+        Assert.False(headers.ContainsKey("authorization"), body);
+        Assert.DoesNotContain(consumer.Account.Token, body, StringComparison.Ordinal);
+        foreach (var name in new[] { "x-real-ip", "true-client-ip", "cf-connecting-ip", "x-client-ip", "x-original-url", "x-original-forwarded-for" })
+        {
+            Assert.False(headers.ContainsKey(name), $"{name} reached the upstream");
+        }
+        Assert.DoesNotContain("203.0.113.", body, StringComparison.Ordinal);
+        Assert.Equal("kept", headers["x-custom"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Call_ProvidersOwnBearerToken_PassesToTheUpstream()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        // A JWT from another issuer, meant for the provider.
+        var foreign = Base64Url("""{"alg":"RS256","typ":"JWT"}""") + "." + Base64Url("""{"iss":"https://login.provider.example","sub":"u1"}""") + ".c2ln";
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/echo");
+        request.Headers.Add("X-Api-Key", consumer.Key);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", foreign);
+        using var response = await http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        Assert.Equal("Bearer " + foreign, JsonNode.Parse(body)!["headers"]!["authorization"]!.GetValue<string>());
+
+        static string Base64Url(string json) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+
+    [Fact]
+    public async Task Call_TwoDifferentKeys_Returns401WithoutPickingOne()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var first = await fleet.ConsumerAsync(api.PlanId);
+        var second = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        async Task<(HttpStatusCode Status, string Body)> SendAsync(Action<HttpRequestMessage> credentials)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/echo");
+            credentials(request);
+            using var response = await http.SendAsync(request, ct);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        }
+
+        var headerAndBearer = await SendAsync(r =>
+        {
+            r.Headers.Add("X-Api-Key", first.Key);
+            r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", second.Key);
+        });
+        var headerTwice = await SendAsync(r => r.Headers.Add("X-Api-Key", [first.Key, second.Key]));
+        var sameKeyBothWays = await SendAsync(r =>
+        {
+            r.Headers.Add("X-Api-Key", first.Key);
+            r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", first.Key);
+        });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, headerAndBearer.Status);
+        Assert.Contains("not valid", headerAndBearer.Body, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, headerTwice.Status);
+        // One key, sent twice the same: no ambiguity, and neither copy travels upstream.
+        Assert.True(sameKeyBothWays.Status == HttpStatusCode.OK, sameKeyBothWays.Body);
+        Assert.DoesNotContain(first.Key, sameKeyBothWays.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Call_UpstreamSetsCookie_DroppedByDefaultAndResponsesCarryNosniff()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var forwarding = fleet.Wire(new ServiceHost<EdgeOptions>()).With("Edge:DropUpstreamSetCookie", "false").Start();
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url, edges: [fleet.Edge, forwarding]);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        using var forwardingHttp = forwarding.CreateRestClient();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/cookie");
+        request.Headers.Add("X-Api-Key", consumer.Key);
+        using var response = await http.SendAsync(request, ct);
+        using var refused = await http.GetAsync($"{api.Slug}/cookie", ct); // no key: the edge's own 401
+        using var optedIn = new HttpRequestMessage(HttpMethod.Get, $"{api.Slug}/cookie");
+        optedIn.Headers.Add("X-Api-Key", consumer.Key);
+        using var forwarded = await forwardingHttp.SendAsync(optedIn, ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("with a cookie", await response.Content.ReadAsStringAsync(ct));
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+        Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("nosniff", Assert.Single(refused.Headers.GetValues("X-Content-Type-Options")));
+        // Opted in (Edge:DropUpstreamSetCookie=false): the provider's cookie passes.
+        Assert.Equal(HttpStatusCode.OK, forwarded.StatusCode);
+        Assert.StartsWith("session=provider-secret", Assert.Single(forwarded.Headers.GetValues("Set-Cookie")), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Call_UnknownSlug_Returns404Problem()
     {

@@ -51,7 +51,8 @@ public sealed class EdgeFixture : IAsyncLifetime
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
     }
 
-    private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge) => edge
+    /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>
+    public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge) => edge
         // These tests are about routing, auth and transforms; rate limiting has its own tests and
         // would turn the bursts here into 429s.
         .With("Edge:RateLimiting:Enabled", "false")

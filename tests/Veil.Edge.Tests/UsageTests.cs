@@ -187,6 +187,129 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
     }
 
     [Fact]
+    public async Task Quota_LowerAndMixedCaseMethods_CountedExactlyAndHardCapHolds()
+    {
+        // Issue 12: `curl -X get` answered 200 and was never counted, so a hard cap never held.
+        const int quota = 15;
+        var api = await fixture.PublishApiAsync(monthlyQuota: quota, overageAllowed: false, pricePerCallMinor: 4);
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(fixture.Edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+        string[] methods = ["get", "Get", "pOsT", "delete", "Patch", "put", "options", "head"];
+
+        // Call with lower- and mixed-case methods until refused (bounded); note when each admitted call was answered.
+        var admitted = new List<TimeSpan> { TimeSpan.Zero }; // the warm-up call
+        var clock = Stopwatch.StartNew();
+        RawHttp.Response? refused = null;
+        for (var i = 0; i < 1_000 && refused is null && clock.Elapsed < TimeSpan.FromSeconds(30); i++)
+        {
+            var method = methods[i % methods.Length];
+            var response = await RawHttp.SendAsync(fixture.Edge.HttpUrl, method, $"{api.Slug}/echo", [("X-Api-Key", consumer.Key)]);
+            if (response.Status == 200)
+            {
+                // The upstream sees the canonical method (a HEAD's answer has no body to show it).
+                if (method != "head")
+                {
+                    Assert.Equal(method.ToUpperInvariant(), JsonNode.Parse(ChunkedBodyText(response))!["method"]!.GetValue<string>());
+                }
+                admitted.Add(clock.Elapsed);
+            }
+            else
+            {
+                refused = response;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.True(refused.Status == 429, $"refused with {refused.Status}: {refused.Body}");
+        Assert.Contains(QuotaMiddleware.ProblemType, refused.Body, StringComparison.Ordinal);
+        Assert.True(admitted.Count >= quota, $"only {admitted.Count} of the quota's {quota} calls were admitted");
+        var reached = admitted[quota - 1];
+        Assert.DoesNotContain(admitted.Skip(quota), t => t - reached > QuotaWindow);
+        // Every admitted call is billed exactly once, and the refusal is a call but not billable.
+        await Eventually.HoldsAsync(async () => (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Total == admitted.Count + 1,
+            ShipBound, "usage counts every call");
+        Assert.Equal(admitted.Count, (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Billable);
+    }
+
+    [Fact]
+    public async Task Call_ChunkedBodyOverTheLimit_Returns413ProblemNotForwardedWholeAndNotBillable()
+    {
+        const int limit = 64 * 1024;
+        await using var edge = fixture.Wire(new ServiceHost<EdgeOptions>(), fixture.Usage.GrpcUrl)
+            .With("Edge:MaxRequestBodySize", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)).Start();
+        var api = await fixture.PublishApiAsync(pricePerCallMinor: 9);
+        var consumer = await fixture.ConsumerAsync(api.PlanId);
+        await UsageFixture.WaitServedAsync(edge.HttpUrl, api.Slug, consumer.Key, TimeSpan.FromSeconds(10));
+        using var http = edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        var small = "small-" + Guid.NewGuid().ToString("N");
+        var large = "large-" + Guid.NewGuid().ToString("N");
+
+        // Under the limit, chunked: forwarded whole.
+        using (var response = await http.SendAsync(Upload(api.Slug, small, consumer.Key, limit / 2), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        // 16 times the limit, chunked (no Content-Length: the edge only learns the size while streaming).
+        using (var response = await http.SendAsync(Upload(api.Slug, large, consumer.Key, 16 * limit), ct))
+        {
+            var problem = await Expect.ProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+            Assert.Contains("larger than the edge accepts", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("complete:" + (limit / 2), fixture.Upstream.Uploads[small]);
+        Assert.False(fixture.Upstream.Uploads.TryGetValue(large, out var outcome) && outcome.StartsWith("complete:", StringComparison.Ordinal),
+            $"the upstream received the whole oversized body ({outcome})");
+        // Warm-up and small upload billed; the 413 is a call, not billable.
+        await Eventually.HoldsAsync(async () => (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Total == 3, ShipBound,
+            "usage counts the three calls");
+        Assert.Equal(2, (await fixture.CycleCountsAsync(consumer.SubscriptionId!)).Billable);
+
+        static HttpRequestMessage Upload(string slug, string id, string key, int bytes)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"{slug}/upload/{id}")
+            {
+                Content = new StreamContent(new UnknownLengthStream(bytes)),
+            };
+            request.Headers.TransferEncodingChunked = true;
+            request.Headers.Add("X-Api-Key", key);
+            return request;
+        }
+    }
+
+    /// <summary>The body of a response as RawHttp read it (chunked or not): the JSON between the first '{' and the last '}'.</summary>
+    private static string ChunkedBodyText(RawHttp.Response response) =>
+        response.Body[response.Body.IndexOf('{', StringComparison.Ordinal)..(response.Body.LastIndexOf('}') + 1)];
+
+    /// <summary>A readable stream of <c>length</c> zero bytes that does not tell its length, so HttpClient sends it chunked.</summary>
+    private sealed class UnknownLengthStream(int length) : Stream
+    {
+        private int _left = length;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = Math.Min(count, _left);
+            Array.Clear(buffer, offset, n);
+            _left -= n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task Quota_OveragePlanBeyondQuota_PassesAndIsBilled()
     {
         const int quota = 5;

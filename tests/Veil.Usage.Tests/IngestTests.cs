@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Veil.Identity.V1;
 using Veil.Testing;
 using Veil.Usage.V1;
@@ -100,6 +103,42 @@ public sealed class IngestTests(IdentityFixture identity)
         Assert.StartsWith("route", route.Detail);
         Assert.Contains(list.Events, e => e.Event.EventId == "" && e.Reason == QuarantineReason.Invalid);
         Assert.Equal(1, (await usage.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+    }
+
+    [Fact]
+    public async Task IngestEvents_LowerAndMixedCaseMethods_NormalisedAndCountedQuarantinedBillableMeasured()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 3, 10, 12, 0, 0, TimeSpan.Zero));
+        await using var usage = new UsageHost(identity, time: time);
+        usage.Start();
+        using var quarantinedBillable = new MeterCounter(usage.Services.GetRequiredService<IMeterFactory>(), UsageMetrics.MeterName,
+            "veil.usage.quarantined.billable");
+        var now = time.GetUtcNow();
+        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 100, overage: false);
+        UsageEvent Call(string method, int minutesAgo, bool billable = true)
+        {
+            var call = sub.Call(now.AddMinutes(-minutesAgo), billable);
+            call.Method = method;
+            return call;
+        }
+
+        // Single events and a group (whose context carries the method once), as edges before the fix sent them.
+        var single = await usage.Client.IngestAsync([Call("get", 9), Call("pOsT", 8), Call("GET", 7)]);
+        var grouped = await usage.Client.IngestAsync(IngestEventsRequest.Grouped([Call("Delete", 6), Call("Delete", 5)]));
+        // Still not a method after normalising: quarantined, and the billable one is measured.
+        var invalid = await usage.Client.IngestAsync([Call("get-ish", 4), Call("get-ish", 3, billable: false)]);
+        var future = await usage.Client.IngestAsync([sub.Call(now.AddHours(1))]);
+
+        Assert.Equal((3, 0, 0), (single.Accepted, single.Duplicates, single.Quarantined));
+        Assert.Equal((2, 0, 0), (grouped.Accepted, grouped.Duplicates, grouped.Quarantined));
+        Assert.Equal((0, 0, 2), (invalid.Accepted, invalid.Duplicates, invalid.Quarantined));
+        Assert.Equal((0, 0, 1), (future.Accepted, future.Duplicates, future.Quarantined));
+        var status = await usage.Client.QuotaAsync(consumer.Token, sub.Id);
+        Assert.Equal((5, 5), (status.Used, status.TotalCalls));
+        var methods = await usage.QueryAsync("SELECT DISTINCT method FROM contexts ORDER BY method");
+        Assert.Equal(["DELETE", "GET", "POST"], methods.Select(r => (string)r[0]!));
+        Assert.Equal(2, quarantinedBillable.Total);
     }
 
     [Fact]

@@ -18,6 +18,24 @@ internal static class EventRules
     private static readonly long MaxTimeMs = new DateTimeOffset(3000, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
     private static readonly long MaxStartAheadMs = (long)TimeSpan.FromDays(1).TotalMilliseconds;
 
+    /// <summary>
+    /// Fixes what is only cosmetic before <see cref="Check"/>: a method in lower or mixed case is
+    /// upper-cased (HTTP methods are tokens; an edge before issue 12 sent <c>get</c> as the client
+    /// spelled it, and a billable call must never be lost to that). Allocates only when it changes.
+    /// </summary>
+    public static void Normalize(UsageEvent e)
+    {
+        var method = e.Method;
+        foreach (var c in method)
+        {
+            if (char.IsAsciiLetterLower(c))
+            {
+                e.Method = method.ToUpperInvariant();
+                return;
+            }
+        }
+    }
+
     /// <summary>Null when the event can be counted; otherwise "field: why".</summary>
     public static string? Check(UsageEvent e)
     {

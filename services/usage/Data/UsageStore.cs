@@ -18,8 +18,9 @@ public enum Granularity
     Day = 3,
 }
 
-/// <summary>What one IngestEvents batch did.</summary>
-public sealed record IngestResult(int Accepted, int Duplicates, int OutsideWindow, int Future, int Invalid, long? OldestAcceptedMs)
+/// <summary>What one IngestEvents batch did; <paramref name="QuarantinedBillable"/> counts the quarantined events that were billable.</summary>
+public sealed record IngestResult(int Accepted, int Duplicates, int OutsideWindow, int Future, int Invalid, long? OldestAcceptedMs,
+    int QuarantinedBillable = 0)
 {
     public int Quarantined => OutsideWindow + Future + Invalid;
 }
@@ -124,6 +125,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         var classifier = new Classifier(time.GetUtcNow().ToUnixTimeMilliseconds(), options.Value, request.EventCount);
         foreach (var e in request.Events)
         {
+            EventRules.Normalize(e);
             if (EventRules.Check(e) is { } problem)
             {
                 classifier.Invalid(e, problem);
@@ -139,7 +141,9 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             {
                 throw new ArgumentException("A group's columns differ in length.", nameof(request));
             }
-            var context = new CallContext(group.Context ?? new UsageEvent());
+            var terms = group.Context ?? new UsageEvent();
+            EventRules.Normalize(terms);
+            var context = new CallContext(terms);
             var contextProblem = EventRules.CheckContext(context.Terms);
             for (var i = 0; i < count; i++)
             {
@@ -174,6 +178,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             var occurred = e.OccurredAt is null ? 0 : SafeMs(e.OccurredAt);
             Batch.Quarantined.Add(new(key, QuarantineReason.Invalid, problem, occurred, e));
             Batch.Invalid++;
+            Batch.QuarantinedBillable += e.Billable ? 1 : 0;
         }
 
         /// <summary>A valid call: a candidate, or quarantined when outside the window (<paramref name="single"/> or group[index] is the whole event).</summary>
@@ -186,6 +191,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                     $"occurred_at is older than the {settings.DedupWindow.TotalDays:0.##}-day deduplication window", occurredMs,
                     single ?? group!.ToEvent(index)));
                 Batch.OutsideWindow++;
+                Batch.QuarantinedBillable += billable ? 1 : 0;
                 return;
             }
             if (occurredMs > _newestAllowed)
@@ -194,6 +200,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                     $"occurred_at is more than {settings.MaxClockSkew} ahead of the usage service's clock", occurredMs,
                     single ?? group!.ToEvent(index)));
                 Batch.Future++;
+                Batch.QuarantinedBillable += billable ? 1 : 0;
                 return;
             }
             var cycle = default(BillingCycle);
@@ -258,7 +265,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             foreach (var b in group)
             {
                 b.Completion.TrySetResult(new IngestResult(b.Accepted, b.Candidates.Count - b.Accepted, b.OutsideWindow, b.Future, b.Invalid,
-                    oldestAccepted));
+                    oldestAccepted, b.QuarantinedBillable));
             }
         }
         catch (Exception ex)
@@ -555,6 +562,8 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         public int Future { get; set; }
 
         public int Invalid { get; set; }
+
+        public int QuarantinedBillable { get; set; }
 
         public int Accepted { get; set; }
 

@@ -68,12 +68,12 @@ public sealed class UsageGrpcService(
         var elapsed = time.GetElapsedTime(started);
 
         var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-        metrics.Ingested(result.Accepted, result.Duplicates, result.Quarantined, elapsed,
+        metrics.Ingested(result.Accepted, result.Duplicates, result.Quarantined, result.QuarantinedBillable, elapsed,
             result.OldestAcceptedMs is { } oldest ? TimeSpan.FromMilliseconds(nowMs - oldest) : null);
         UsageLog.BatchIngested(logger, count, result.Accepted, result.Duplicates, result.Quarantined, elapsed.TotalMilliseconds);
         if (result.Quarantined > 0)
         {
-            UsageLog.EventsQuarantined(logger, result.Quarantined, result.OutsideWindow, result.Future, result.Invalid);
+            UsageLog.EventsQuarantined(logger, result.Quarantined, result.OutsideWindow, result.Future, result.Invalid, result.QuarantinedBillable);
         }
         return new IngestEventsResponse { Accepted = result.Accepted, Duplicates = result.Duplicates, Quarantined = result.Quarantined };
     }

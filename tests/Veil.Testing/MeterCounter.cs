@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Veil.Edge.Tests;
+namespace Veil.Testing;
 
 /// <summary>
 /// Sums one counter of one host's meter (hosts in the same process are told apart by the meter's
