@@ -62,5 +62,8 @@ internal static class Outcomes
     public const string Forbidden = "forbidden";
     public const string Unavailable = "unavailable";
     public const string UpstreamError = "upstream_error";
+
+    /// <summary>The SSRF guard refused every address of the upstream (502, nothing sent).</summary>
+    public const string UpstreamNotAllowed = "upstream_not_allowed";
     public const string ClientAborted = "client_aborted";
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
 using Veil.Edge.Routing;
+using Veil.ServiceDefaults.Security;
 using Veil.Edge.Usage;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -9,12 +10,13 @@ namespace Veil.Edge.Pipeline;
 /// <summary>
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
 /// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
-/// destination 503, unreadable or oversized body 400/413). On API routes (endpoints carrying
+/// destination 503, unreadable or oversized body 400/413, and 502 "upstream address not allowed"
+/// when the SSRF guard refused the upstream's addresses, logged for operators). On API routes (endpoints carrying
 /// <see cref="ApiRoute"/>) it also starts the call's <see cref="ApiCallFeature"/>, and when the call
 /// ends tags <c>http.server.request.duration</c> with the API and outcome and hands the call to
 /// metering (<see cref="UsageRecorder"/>, when metering is on).
 /// </summary>
-internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usage = null)
+internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMiddleware> logger, UsageRecorder? usage = null)
 {
     public const string ApiIdTag = "veil.api_id";
     public const string OutcomeTag = "veil.outcome";
@@ -60,20 +62,32 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
         }
     }
 
-    private static Task WriteForwarderErrorAsync(HttpContext context, IForwarderErrorFeature? error)
+    private Task WriteForwarderErrorAsync(HttpContext context, IForwarderErrorFeature? error)
     {
-        if (error is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        if (error is null)
+        {
+            return Task.CompletedTask;
+        }
+        var refused = AddressNotAllowedException.Find(error.Exception);
+        if (refused is not null)
+        {
+            var route = context.GetEndpoint()?.Metadata.GetMetadata<ApiRoute>();
+            EdgeLog.UpstreamAddressRefused(logger, route?.ApiId ?? "", refused.Host, string.Join(", ", refused.Addresses));
+        }
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
             return Task.CompletedTask;
         }
         var status = context.Response.StatusCode;
         context.Response.Clear();
-        return Problems.WriteAsync(context, Problems.ForStatus(status));
+        // Nothing was sent upstream, and the caller learns no more than that the address is refused.
+        return Problems.WriteAsync(context, refused is not null ? Problems.UpstreamAddressNotAllowed : Problems.ForStatus(status));
     }
 
     private static string OutcomeOf(IForwarderErrorFeature? error) => error?.Error switch
     {
         null or ForwarderError.None => Outcomes.Authorized,
+        _ when AddressNotAllowedException.Find(error.Exception) is not null => Outcomes.UpstreamNotAllowed,
         ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
             or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient => Outcomes.ClientAborted,
         _ => Outcomes.UpstreamError,

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,13 +21,17 @@ public sealed class EchoUpstream : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private EchoUpstream(WebApplication app, Uri url)
+    private EchoUpstream(WebApplication app, Uri url, ConcurrentQueue<string> paths)
     {
         _app = app;
         Url = url;
+        Paths = paths;
     }
 
     public Uri Url { get; }
+
+    /// <summary>The path of every request received, in order.</summary>
+    public ConcurrentQueue<string> Paths { get; }
 
     public static async Task<EchoUpstream> StartAsync(CancellationToken cancellationToken)
     {
@@ -38,6 +43,12 @@ public sealed class EchoUpstream : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.Urls.Add(url.ToString());
+        var paths = new ConcurrentQueue<string>();
+        app.Use((context, next) =>
+        {
+            paths.Enqueue(context.Request.Path.Value ?? "");
+            return next(context);
+        });
         app.MapGet("/slow", async (CancellationToken ct) =>
         {
             await Task.Delay(TimeSpan.FromSeconds(5), ct);
@@ -71,7 +82,7 @@ public sealed class EchoUpstream : IAsyncDisposable
             });
         });
         await app.StartAsync(cancellationToken);
-        return new EchoUpstream(app, url);
+        return new EchoUpstream(app, url, paths);
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
