@@ -1,5 +1,6 @@
 using System.Net;
 using Veil.ServiceDefaults.Security;
+using Veil.Testing;
 
 namespace Veil.Edge.Tests;
 

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Veil.ServiceDefaults.Security;
 
-namespace Veil.Edge.Tests;
+namespace Veil.Testing;
 
 /// <summary>
 /// A test resolver: the names in its table resolve to fixed addresses (with or without the
