@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
 using Veil.Edge.Routing;
-using Veil.ServiceDefaults.Security;
 using Veil.Edge.Usage;
+using Veil.ServiceDefaults.Security;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Pipeline;
@@ -10,11 +10,11 @@ namespace Veil.Edge.Pipeline;
 /// <summary>
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
 /// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
-/// destination 503, unreadable or oversized body 400/413, and 502 "upstream address not allowed"
-/// when the SSRF guard refused the upstream's addresses, logged for operators). On API routes (endpoints carrying
-/// <see cref="ApiRoute"/>) it also starts the call's <see cref="ApiCallFeature"/>, and when the call
-/// ends tags <c>http.server.request.duration</c> with the API and outcome and hands the call to
-/// metering (<see cref="UsageRecorder"/>, when metering is on).
+/// destination 503, unreadable or oversized body 400/413, and 502 "upstream address not allowed",
+/// logged for operators, when the SSRF guard refused the upstream's addresses). On API routes
+/// (endpoints carrying <see cref="ApiRoute"/>) it also starts the call's <see cref="ApiCallFeature"/>,
+/// and when the call ends tags <c>http.server.request.duration</c> with the API and outcome and
+/// hands the call to metering (<see cref="UsageRecorder"/>, when metering is on).
 /// </summary>
 internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMiddleware> logger, UsageRecorder? usage = null)
 {
