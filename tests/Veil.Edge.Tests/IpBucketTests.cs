@@ -38,6 +38,12 @@ public sealed class IpBucketTests
     }
 
     [Theory]
+    [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "ip:2001:db8:1:2::/64")]
+    [InlineData("::ffff:203.0.113.7", "ip:203.0.113.7")]
+    public void IpBucket_Id_NamesTheClientForTheRateLimitService(string address, string id) =>
+        Assert.Equal(id, _limiter.IpBucket(IPAddress.Parse(address)).Id);
+
+    [Theory]
     [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::")]
     [InlineData("::ffff:203.0.113.7", "203.0.113.7")]
     [InlineData("203.0.113.7", "203.0.113.7")]
