@@ -41,6 +41,8 @@ subscriptions.WithReference(billing.GetEndpoint("grpc"));
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
+    // Locally the sample upstream lives on loopback; production keeps the edge's SSRF guard on.
+    .WithEnvironment("Edge__AllowPrivateUpstreams", "true")
     .WithReference(identity.GetEndpoint("http"))
     .WithReference(identity.GetEndpoint("grpc"))
     .WithReference(catalog.GetEndpoint("http"))

@@ -49,9 +49,9 @@ start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
 USAGE_PID=$!
 ON_PIDS=(); OFF_PIDS=()
 for i in $(seq 1 "$EDGES"); do
-  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Veil__DataDirectory=$WORK/data-edge-on-$i $DISCOVERY Edge__RateLimiting__Enabled=false
+  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Veil__DataDirectory=$WORK/data-edge-on-$i Edge__AllowPrivateUpstreams=true $DISCOVERY Edge__RateLimiting__Enabled=false
   ON_PIDS+=($!)
-  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Veil__DataDirectory=$WORK/data-edge-off-$i $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Veil__DataDirectory=$WORK/data-edge-off-$i Edge__AllowPrivateUpstreams=true $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
   OFF_PIDS+=($!)
 done
 wait_http http://127.0.0.1:$UP/ping

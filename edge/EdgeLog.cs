@@ -34,4 +34,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(4011, LogLevel.Information, "{Service} answers again")]
     public static partial void DependencyUp(ILogger logger, string service);
+
+    [LoggerMessage(4012, LogLevel.Warning, "Refused to call the upstream of API {ApiId}: {Host} resolves only to addresses that are not allowed ({Addresses}); answered 502")]
+    public static partial void UpstreamAddressRefused(ILogger logger, string apiId, string host, string addresses);
 }

@@ -62,6 +62,9 @@ internal static class Outcomes
     public const string Forbidden = "forbidden";
     public const string Unavailable = "unavailable";
     public const string UpstreamError = "upstream_error";
+
+    /// <summary>The SSRF guard refused every address of the upstream (502, nothing sent).</summary>
+    public const string UpstreamNotAllowed = "upstream_not_allowed";
     public const string ClientAborted = "client_aborted";
 
     /// <summary>A method the edge does not meter: 405 before any other step.</summary>

@@ -27,6 +27,15 @@ public sealed class EdgeOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan UpstreamConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Lets API upstreams resolve to (or be) loopback, private, link-local and other non-global
+    /// addresses. Off by default: the edge resolves each upstream name itself and connects only to
+    /// global unicast addresses (SSRF guard, <c>GuardedConnect</c>), answering 502 "upstream
+    /// address not allowed" otherwise. The local fleet and the tests turn it on because their
+    /// sample upstreams listen on loopback. Management routes to the fleet's own services are never guarded.
+    /// </summary>
+    public bool AllowPrivateUpstreams { get; set; }
+
     /// <summary>Upstream timeout for routes that do not set one.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan DefaultUpstreamTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -65,6 +65,7 @@ public static class EdgeExtensions
             .AddTransforms<EdgeTransformProvider>()
             .AddServiceDiscoveryDestinationResolver();
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<GatewayRouteTable>().Provider);
+        services.TryAddSingleton<IHostResolver>(DnsHostResolver.Instance);
         services.AddSingleton<IForwarderHttpClientFactory, EdgeForwarderHttpClientFactory>();
         LimitDiscoveryToManagementRoutes(services);
 
@@ -173,13 +174,24 @@ internal sealed class GatewayConfigHealthCheck(GatewayRouteTable table) : IHealt
             : HealthCheckResult.Degraded("No gateway config from catalog yet; serving management routes only."));
 }
 
-/// <summary>YARP's upstream client with a bounded connect time, so a dead upstream is a quick 502.</summary>
-internal sealed class EdgeForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger, IOptions<EdgeOptions> options)
+/// <summary>
+/// YARP's upstream client with a bounded connect time, so a dead upstream is a quick 502, and on
+/// every cluster but the management ones the SSRF guard: the handler connects only to the global
+/// unicast addresses the upstream's name resolves to (<see cref="GuardedConnect"/>), unless
+/// <see cref="EdgeOptions.AllowPrivateUpstreams"/>.
+/// </summary>
+internal sealed class EdgeForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger, IOptions<EdgeOptions> options, IHostResolver resolver)
     : ForwarderHttpClientFactory(logger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
+        // Management clusters reach the fleet's own services, on private addresses by design; every
+        // other cluster is a provider's upstream (fail closed: a new kind of cluster is guarded).
+        if (!ManagementRoutes.IsManagementCluster(context.ClusterId))
+        {
+            handler.ConnectCallback = GuardedConnect.Create(resolver, options.Value.AllowPrivateUpstreams);
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
 using Veil.Edge.Routing;
 using Veil.Edge.Usage;
+using Veil.ServiceDefaults.Security;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Pipeline;
@@ -9,14 +10,15 @@ namespace Veil.Edge.Pipeline;
 /// <summary>
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
 /// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
-/// destination 503, unreadable or oversized body 400/413). On API routes (endpoints carrying
-/// <see cref="ApiRoute"/>) it first canonicalises the method (<see cref="ApiMethods"/>; any other
-/// method is answered 405 here, before any check, forward or metering), then starts the call's
-/// <see cref="ApiCallFeature"/>, and when the call ends tags <c>http.server.request.duration</c>
-/// with the API and outcome and hands the call to metering (<see cref="UsageRecorder"/>, when
-/// metering is on).
+/// destination 503, unreadable or oversized body 400/413, and 502 "upstream address not allowed",
+/// logged for operators, when the SSRF guard refused the upstream's addresses). On API routes
+/// (endpoints carrying <see cref="ApiRoute"/>) it first canonicalises the method
+/// (<see cref="ApiMethods"/>; any other method is answered 405 here, before any check, forward or
+/// metering), then starts the call's <see cref="ApiCallFeature"/>, and when the call ends tags
+/// <c>http.server.request.duration</c> with the API and outcome and hands the call to metering
+/// (<see cref="UsageRecorder"/>, when metering is on).
 /// </summary>
-internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usage = null)
+internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMiddleware> logger, UsageRecorder? usage = null)
 {
     public const string ApiIdTag = "veil.api_id";
     public const string OutcomeTag = "veil.outcome";
@@ -93,15 +95,26 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
         }
     }
 
-    private static Task WriteForwarderErrorAsync(HttpContext context, IForwarderErrorFeature? error)
+    private Task WriteForwarderErrorAsync(HttpContext context, IForwarderErrorFeature? error)
     {
-        if (error is null || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+        if (error is null)
+        {
+            return Task.CompletedTask;
+        }
+        var refused = AddressNotAllowedException.Find(error.Exception);
+        if (refused is not null)
+        {
+            var route = context.GetEndpoint()?.Metadata.GetMetadata<ApiRoute>();
+            EdgeLog.UpstreamAddressRefused(logger, route?.ApiId ?? "", refused.Host, string.Join(", ", refused.Addresses));
+        }
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
         {
             return Task.CompletedTask;
         }
         var status = RejectedBodyStatus(error) ?? context.Response.StatusCode;
         context.Response.Clear();
-        return Problems.WriteAsync(context, Problems.ForStatus(status));
+        // Nothing was sent upstream, and the caller learns no more than that the address is refused.
+        return Problems.WriteAsync(context, refused is not null ? Problems.UpstreamAddressNotAllowed : Problems.ForStatus(status));
     }
 
     /// <summary>
@@ -140,6 +153,7 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, UsageRecorder? usa
     private static string OutcomeOf(IForwarderErrorFeature? error) => error?.Error switch
     {
         null or ForwarderError.None => Outcomes.Authorized,
+        _ when AddressNotAllowedException.Find(error.Exception) is not null => Outcomes.UpstreamNotAllowed,
         _ when RejectedBodyStatus(error) is not null => Outcomes.BadRequest,
         ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
             or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient => Outcomes.ClientAborted,

@@ -52,6 +52,10 @@ internal static class Problems
     public static readonly Problem MethodNotAllowed = new(StatusCodes.Status405MethodNotAllowed,
         "API calls use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (see the Allow header).");
 
+    /// <summary>The SSRF guard refused every address the upstream's name resolves to; nothing was sent upstream.</summary>
+    public static readonly Problem UpstreamAddressNotAllowed = new(StatusCodes.Status502BadGateway,
+        "Upstream address not allowed: the API's upstream resolves only to loopback, private, link-local or other non-public addresses, which the edge does not call.");
+
     private static readonly ConcurrentDictionary<int, Problem> ByStatus = new()
     {
         [StatusCodes.Status502BadGateway] = new(StatusCodes.Status502BadGateway, "The API's upstream could not be reached."),

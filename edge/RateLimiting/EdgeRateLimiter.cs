@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Veil.Subscriptions.V1;
@@ -47,8 +48,37 @@ internal sealed class EdgeRateLimiter
     public long Epoch => Interlocked.Read(ref _epoch);
     public int BucketCount => _ips.Count + _keys.Count + _consumers.Count + _plans.Count;
 
-    public LeasedBucket IpBucket(IPAddress address) =>
-        _ips.TryGetValue(address, out var bucket) ? bucket : _ips.GetOrAdd(address, static (a, spec) => new LeasedBucket("ip:" + a, spec), Ip);
+    /// <summary>The bucket of a client address: one per IPv4 address, one per IPv6 /64 (see <see cref="ClientPrefix"/>).</summary>
+    public LeasedBucket IpBucket(IPAddress address)
+    {
+        address = ClientPrefix(address);
+        return _ips.TryGetValue(address, out var bucket)
+            ? bucket
+            : _ips.GetOrAdd(address, static (a, spec) => new LeasedBucket(
+                a.AddressFamily == AddressFamily.InterNetworkV6 ? $"ip:{a}/64" : "ip:" + a, spec), Ip);
+    }
+
+    /// <summary>
+    /// What one client is, for the IP limit: an IPv4 address (IPv4-mapped IPv6 included), or the
+    /// /64 prefix of an IPv6 address. A /64 is one subnet, which one host typically holds whole
+    /// (SLAAC, privacy addresses, a customer's delegated prefix): per address, one client would
+    /// get 2^64 buckets.
+    /// </summary>
+    public static IPAddress ClientPrefix(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4();
+        }
+        if (address.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return address;
+        }
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes);
+    }
 
     public LeasedBucket KeyBucket(string keyId) => Get(_keys, keyId, "key:", Key);
 

@@ -49,8 +49,9 @@ internal static class RateLimitResponses
 }
 
 /// <summary>
-/// Per client IP, before the key check: also turns a flood of bad keys into 429s. Its token is
-/// refunded if a later limit refuses the call.
+/// Per client IP (IPv4 address or IPv6 /64, <see cref="EdgeRateLimiter.ClientPrefix"/>), before the
+/// key check: also turns a flood of bad keys into 429s. Its token is refunded if a later limit
+/// refuses the call.
 /// </summary>
 internal sealed class IpRateLimitMiddleware(RequestDelegate next, EdgeRateLimiter limiter, RateLimitMetrics metrics)
 {
@@ -60,10 +61,6 @@ internal sealed class IpRateLimitMiddleware(RequestDelegate next, EdgeRateLimite
         if (call is null || context.Connection.RemoteIpAddress is not { } address)
         {
             return next(context);
-        }
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
         }
         var bucket = limiter.IpBucket(address);
         var decision = limiter.Take(bucket, Stopwatch.GetTimestamp());

@@ -35,6 +35,11 @@ internal static class ManagementRoutes
 
     public static IReadOnlyList<ClusterConfig> Clusters { get; } = CreateClusters();
 
+    private static readonly IReadOnlySet<string> ClusterIds = Clusters.Select(c => c.ClusterId).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>True for the clusters of the fleet's own services (not SSRF-guarded: they are internal by design).</summary>
+    public static bool IsManagementCluster(string clusterId) => ClusterIds.Contains(clusterId);
+
     private static List<RouteConfig> CreateRoutes()
     {
         var routes = new List<RouteConfig>();

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;
 using Veil.Usage.Grpc;
 using Veil.Usage.Webhooks;
@@ -38,6 +39,7 @@ internal static class Extensions
         services.AddHostedService(sp => sp.GetRequiredService<RetentionWorker>());
         services.AddSingleton<QuotaStateFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<QuotaStateFeed>());
+        services.TryAddSingleton<IHostResolver>(DnsHostResolver.Instance);
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddScoped<UsageGrpcService>();

@@ -25,9 +25,10 @@ public sealed class UsageOptions
     public int MaxBatchSize { get; set; } = 10_000;
 
     /// <summary>
-    /// Allows webhook URLs that name loopback, private, link-local or unspecified addresses and
-    /// <c>localhost</c>, and connecting to names that resolve to them. Off by default (SSRF guard,
-    /// the same rule as catalog's upstreams); local fleets and tests turn it on.
+    /// Allows webhook URLs that name <c>localhost</c> or an address outside global unicast
+    /// (loopback, private, link-local, …: <c>PrivateNetworks</c>), and connecting to names that
+    /// resolve to them. Off by default (SSRF guard, the same rule as catalog's upstreams and the
+    /// edge's); local fleets and tests turn it on.
     /// </summary>
     public bool AllowPrivateWebhooks { get; set; }
 

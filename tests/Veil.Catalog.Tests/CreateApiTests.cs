@@ -80,7 +80,7 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
             () => fixture.Client.CreateApiAsync(Valid(), deadline: CatalogFixture.Deadline, cancellationToken: Ct).ResponseAsync);
 
         using var rest = fixture.Rest();
-        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug = CatalogFixture.UniqueSlug(), name = "x", upstreamUrl = "https://x.example" }, Ct);
+        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug = CatalogFixture.UniqueSlug(), name = "x", upstreamUrl = "https://x.example.com" }, Ct);
         await Expect.ProblemAsync(response, HttpStatusCode.Unauthorized);
     }
 
@@ -102,7 +102,7 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
             () => fixture.Client.CreateApiAsync(Valid(), consumer.Headers, CatalogFixture.Deadline, Ct).ResponseAsync);
 
         using var rest = fixture.Rest(consumer);
-        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug = CatalogFixture.UniqueSlug(), name = "x", upstreamUrl = "https://x.example" }, Ct);
+        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug = CatalogFixture.UniqueSlug(), name = "x", upstreamUrl = "https://x.example.com" }, Ct);
         await Expect.ProblemAsync(response, HttpStatusCode.Forbidden);
     }
 
@@ -126,7 +126,7 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
             () => fixture.Client.CreateApiAsync(Valid(slug), second.Headers, CatalogFixture.Deadline, Ct).ResponseAsync);
 
         using var rest = fixture.Rest(first);
-        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug, name = "Again", upstreamUrl = "https://x.example" }, Ct);
+        using var response = await rest.PostAsJsonAsync("v1/apis", new { slug, name = "Again", upstreamUrl = "https://x.example.com" }, Ct);
         await Expect.ProblemAsync(response, HttpStatusCode.Conflict);
     }
 
@@ -200,6 +200,18 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
         { "ipv4-mapped loopback", "http://[::ffff:127.0.0.1]" },
         { "decimal loopback", "http://2130706433/" },
         { "dotless internal name", "http://identity:5102" },
+        { "single-label cluster service", "http://identity:5101" },
+        { "name.namespace cluster service", "http://identity.veil:5101" },
+        { "name.namespace.svc", "http://identity.veil.svc/" },
+        { "nat64 of loopback", "http://[64:ff9b::7f00:1]/" },
+        { "6to4 of metadata", "http://[2002:a9fe:a9fe::1]/" },
+        { "ipv4-compatible ipv6", "http://[::127.0.0.1]/" },
+        { "ipv6 documentation", "http://[2001:db8::1]/" },
+        { "benchmarking 198.18/15", "http://198.19.0.1/" },
+        { "ietf 192.0.0/24", "http://192.0.0.170/" },
+        { "multicast", "http://239.1.2.3/" },
+        { "reserved 240/4", "http://240.0.0.1/" },
+        { "broadcast", "http://255.255.255.255/" },
         { "cloud metadata name", "http://metadata.google.internal/computeMetadata/v1" },
         { "cluster service", "http://catalog.veil.svc.cluster.local:5202" },
         { "mdns", "http://printer.local" },
@@ -222,7 +234,9 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
     [InlineData("https://172.32.0.1/")]
     [InlineData("http://172.15.255.255")]
     [InlineData("https://192.169.0.1")]
-    [InlineData("https://[2001:db8::1]:8443/v1?tenant=a")]
+    [InlineData("https://[2606:4700::1]:8443/v1?tenant=a")]
+    [InlineData("http://api.example.com")]
+    [InlineData("https://example.com/v1")]
     [InlineData("http://localhost.example.com")]
     public async Task CreateApi_PublicUpstream_Accepted(string upstream)
     {

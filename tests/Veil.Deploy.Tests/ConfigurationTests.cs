@@ -106,6 +106,22 @@ public sealed partial class ConfigurationTests
     }
 
     [Fact]
+    public void SsrfGuards_StayOnInProduction()
+    {
+        // Catalog's upstream check, the edge's connect-time guard and usage's webhook guard are
+        // turned off only by the AppHost and the tests (their upstreams listen on loopback).
+        string[] switches = ["Catalog__AllowPrivateUpstreams", "Edge__AllowPrivateUpstreams", "Usage__AllowPrivateWebhooks"];
+        foreach (var workload in Workload.All)
+        {
+            foreach (var key in switches)
+            {
+                Assert.False(workload.Env.TryGetValue(key, out var value) && !string.Equals(value, "false", StringComparison.OrdinalIgnoreCase),
+                    $"{workload}: {key} = {value} turns an SSRF guard off");
+            }
+        }
+    }
+
+    [Fact]
     public void Secrets_AreReferencedNotInlined()
     {
         string[] secretKeys = ["Identity__Admin__Password", "Identity__ApiKeyHashSecret", "RateLimit__Redis__Configuration"];

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -22,16 +23,20 @@ public sealed class EchoUpstream : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private EchoUpstream(WebApplication app, Uri url)
+    private EchoUpstream(WebApplication app, Uri url, ConcurrentQueue<string> paths)
     {
         _app = app;
         Url = url;
+        Paths = paths;
     }
 
     public Uri Url { get; }
 
     /// <summary>By upload id: "complete:{bytes}" once a body was read to its end, "aborted:{bytes}" when reading it failed.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, string> Uploads { get; } = new();
+
+    /// <summary>The path of every request received, in order.</summary>
+    public ConcurrentQueue<string> Paths { get; }
 
     public static async Task<EchoUpstream> StartAsync(CancellationToken cancellationToken)
     {
@@ -43,7 +48,13 @@ public sealed class EchoUpstream : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.Urls.Add(url.ToString());
-        var upstream = new EchoUpstream(app, url);
+        var paths = new ConcurrentQueue<string>();
+        app.Use((context, next) =>
+        {
+            paths.Enqueue(context.Request.Path.Value ?? "");
+            return next(context);
+        });
+        var upstream = new EchoUpstream(app, url, paths);
         app.MapGet("/slow", async (CancellationToken ct) =>
         {
             await Task.Delay(TimeSpan.FromSeconds(5), ct);

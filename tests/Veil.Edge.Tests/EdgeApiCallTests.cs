@@ -528,7 +528,7 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
     /// The <c>http.server.request.duration</c> measurements of one host (its meter factory), by their
     /// <c>veil.api_id</c> and <c>veil.outcome</c> tags (null: the tag is absent).
     /// </summary>
-    private sealed class RequestDurations : IDisposable
+    internal sealed class RequestDurations : IDisposable
     {
         private readonly MeterListener _listener = new();
         private readonly List<(string? ApiId, string? Outcome)> _seen = [];

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Veil.Catalog.Grpc;
 using Veil.Identity.Grpc;
+using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.Grpc;
 using Veil.Testing;
 
@@ -15,7 +16,10 @@ namespace Veil.Edge.Tests;
 /// Real identity, catalog and subscriptions hosts (each with its own SQLite folder) wired to each
 /// other, a real echo upstream, and three real edges in front of them:
 /// <see cref="Edge"/> with the default 1 s caches, <see cref="LongCacheEdge"/> whose 10 s caches make
-/// "no call while warm" deterministic, and <see cref="IdentityDownEdge"/> whose identity is a dead port.
+/// "no call while warm" deterministic, and <see cref="IdentityDownEdge"/> whose identity is a dead port;
+/// all three allow private upstreams (the echo upstream is on loopback). <see cref="GuardedEdge"/>
+/// keeps the SSRF guard on (started on first use). Every edge resolves names through
+/// <see cref="Resolver"/>, where <see cref="LoopbackName"/> is a public-looking name for 127.0.0.1.
 /// Started once per test class; every test makes its own accounts, APIs and keys.
 /// </summary>
 public sealed class EdgeFixture : IAsyncLifetime
@@ -28,6 +32,15 @@ public sealed class EdgeFixture : IAsyncLifetime
     public ServiceHost<EdgeOptions> Edge { get; } = new();
     public ServiceHost<EdgeOptions> LongCacheEdge { get; } = new();
     public ServiceHost<EdgeOptions> IdentityDownEdge { get; } = new();
+    public ServiceHost<EdgeOptions> GuardedEdge { get; } = new();
+
+    /// <summary>A name under a public top-level domain that <see cref="Resolver"/> answers with 127.0.0.1 (DNS rebinding, nip.io-style).</summary>
+    public const string LoopbackName = "evil.example.com";
+
+    public TableHostResolver Resolver { get; } = new(new Dictionary<string, IPAddress[]>
+    {
+        [LoopbackName] = [IPAddress.Loopback],
+    });
     public EchoUpstream Upstream { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
@@ -49,10 +62,13 @@ public sealed class EdgeFixture : IAsyncLifetime
         Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
         Wire(LongCacheEdge).With("Edge:AuthCacheTtl", "00:00:10").Start();
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
+        Wire(GuardedEdge, allowPrivateUpstreams: false);
     }
 
     /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>
-    public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge) => edge
+    public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, bool allowPrivateUpstreams = true) => edge
+        .With("Edge:AllowPrivateUpstreams", allowPrivateUpstreams ? "true" : "false")
+        .WithServices(services => services.AddSingleton<IHostResolver>(Resolver))
         // These tests are about routing, auth and transforms; rate limiting has its own tests and
         // would turn the bursts here into 429s.
         .With("Edge:RateLimiting:Enabled", "false")
@@ -65,6 +81,7 @@ public sealed class EdgeFixture : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        await GuardedEdge.DisposeAsync();
         await IdentityDownEdge.DisposeAsync();
         await LongCacheEdge.DisposeAsync();
         await Edge.DisposeAsync();

@@ -45,6 +45,46 @@ public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task AllowedHosts_Default_AnyHostServed()
+    {
+        using var http = _edge.CreateRestClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "_veil/edge");
+        request.Headers.Host = "anything.example.com";
+
+        using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task AllowedHosts_Configured_OtherHostsRefusedWith400()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var edge = new ServiceHost<EdgeOptions>();
+        foreach (var service in new[] { "identity", "catalog", "subscriptions" })
+        {
+            edge.With($"services:{service}:http:0", $"http://127.0.0.1:{FreePort.Next()}")
+                .With($"services:{service}:grpc:0", $"http://127.0.0.1:{FreePort.Next()}");
+        }
+        edge.With("AllowedHosts", "api.veil.example.com;*.edge.example.com").Start();
+        using var http = edge.CreateRestClient();
+
+        async Task<HttpStatusCode> StatusForHostAsync(string host)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "_veil/edge");
+            request.Headers.Host = host;
+            using var response = await http.SendAsync(request, ct);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await StatusForHostAsync("api.veil.example.com"));
+        Assert.Equal(HttpStatusCode.OK, await StatusForHostAsync("API.VEIL.EXAMPLE.COM:443"));
+        Assert.Equal(HttpStatusCode.OK, await StatusForHostAsync("eu.edge.example.com"));
+        Assert.Equal(HttpStatusCode.BadRequest, await StatusForHostAsync("evil.example.com"));
+        Assert.Equal(HttpStatusCode.BadRequest, await StatusForHostAsync($"127.0.0.1:{edge.HttpPort}"));
+    }
+
+    [Fact]
     public async Task ManagementRoute_ServiceDown_Returns502ProblemQuickly()
     {
         using var http = _edge.CreateRestClient();

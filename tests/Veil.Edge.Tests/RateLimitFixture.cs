@@ -68,6 +68,8 @@ public sealed class RateLimitFixture : IAsyncLifetime
         // No usage service here: metering has its own tests (UsageFixture), and its spool would spend
         // shutdown trying to ship to an address nobody configured.
         .With("Edge:Usage:Enabled", "false")
+        // The echo upstream listens on loopback, which the SSRF guard would refuse.
+        .With("Edge:AllowPrivateUpstreams", "true")
         .With("services:identity:http:0", Identity.HttpUrl.ToString())
         .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
         .With("services:catalog:http:0", Catalog.HttpUrl.ToString())

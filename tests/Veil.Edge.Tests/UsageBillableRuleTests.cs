@@ -1,5 +1,7 @@
+using System.Net;
 using Veil.Edge.Pipeline;
 using Veil.Edge.Usage;
+using Veil.ServiceDefaults.Security;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Tests;
@@ -24,6 +26,15 @@ public sealed class UsageBillableRuleTests
     }
 
     [Fact]
+    public void IsBillable_UpstreamAddressRefusedByTheGuard_IsNotBillable()
+    {
+        var call = new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", PlanId = "plan_1" };
+        var refused = new HttpRequestException("connect failed", new AddressNotAllowedException("evil.example.com", [IPAddress.Loopback]));
+
+        Assert.False(UsageRecorder.IsBillable(call, new ErrorFeature(ForwarderError.Request, refused)));
+    }
+
+    [Fact]
     public void IsBillable_StepRefusedOrNotEntitled_IsNotBillable()
     {
         Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Billable = false }, null));
@@ -32,8 +43,5 @@ public sealed class UsageBillableRuleTests
         Assert.False(UsageRecorder.IsBillable(null, null));
     }
 
-    private sealed record ErrorFeature(ForwarderError Error) : IForwarderErrorFeature
-    {
-        public Exception? Exception => null;
-    }
+    private sealed record ErrorFeature(ForwarderError Error, Exception? Exception = null) : IForwarderErrorFeature;
 }

@@ -76,6 +76,8 @@ public sealed class UsageFixture : IAsyncLifetime
         ["Edge__Usage__QuotaWatchBackoffMax"] = "00:00:00.500",
         // Rate limiting has its own tests; here every 429 must come from the quota step.
         ["Edge__RateLimiting__Enabled"] = "false",
+        // The echo upstream listens on loopback, which the SSRF guard would refuse.
+        ["Edge__AllowPrivateUpstreams"] = "true",
     };
 
     public async ValueTask DisposeAsync()

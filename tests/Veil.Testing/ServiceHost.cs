@@ -3,7 +3,9 @@ using System.Net.Sockets;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Veil.Testing;
@@ -18,6 +20,7 @@ namespace Veil.Testing;
 public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where TEntryPoint : class
 {
     private readonly Dictionary<string, string?> _settings = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<Action<IServiceCollection>> _services = [];
     private readonly bool _ownsDataDirectory;
 
     /// <summary>Creates a host with a fresh data folder, or an existing one to model a restart.</summary>
@@ -57,6 +60,16 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
         return this;
     }
 
+    /// <summary>
+    /// Replaces or adds services after the host's own registrations; call before the host starts.
+    /// For inputs a test must control that configuration cannot carry (e.g. a name resolver).
+    /// </summary>
+    public ServiceHost<TEntryPoint> WithServices(Action<IServiceCollection> configure)
+    {
+        _services.Add(configure);
+        return this;
+    }
+
     /// <summary>Starts Kestrel (idempotent) and returns this host.</summary>
     public ServiceHost<TEntryPoint> Start()
     {
@@ -90,6 +103,10 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
             builder.UseSetting(key, value);
         }
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        foreach (var configure in _services)
+        {
+            builder.ConfigureTestServices(configure);
+        }
     }
 
     /// <inheritdoc />

@@ -6,8 +6,10 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Security;
 using Veil.Testing;
 
 namespace Veil.Usage.Tests;
@@ -125,6 +127,36 @@ public sealed class WebhookTests(IdentityFixture identity)
         Assert.Contains("https://hooks.example.com/veil", text);
         Assert.DoesNotContain("0123456789abcdef", text);
         Assert.DoesNotContain("0123456789abcdef", string.Concat((await usage.QueryAsync("SELECT protected_secret FROM webhooks")).Select(r => r[0])));
+    }
+
+    [Fact]
+    public async Task Webhooks_PublicNameResolvesToLoopback_RefusedAtConnectAndLogged()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        await using var receiver = await Receiver.StartAsync(failFirst: 0);
+        // A name that passes the URL check but resolves to loopback (DNS rebinding, nip.io-style).
+        var resolver = new TableHostResolver(new Dictionary<string, IPAddress[]> { ["hooks.example.com"] = [IPAddress.Loopback] });
+        await using var usage = new UsageHost(identity);
+        usage.With("Usage:AllowPrivateWebhooks", "false")
+            .With("Usage:Webhooks:MaxAttempts", "2")
+            .WithServices(services => services.AddSingleton<IHostResolver>(resolver));
+        using var rest = usage.CreateRestClient();
+        var url = $"http://hooks.example.com:{new Uri(receiver.Url).Port}/hooks/veil";
+        var set = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url, secret = "0123456789abcdef" });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        var now = DateTimeOffset.UtcNow;
+        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 5, overage: true);
+
+        await usage.Client.IngestAsync(sub.Calls(4, now.AddMinutes(-1)));
+
+        await Eventually.HoldsAsync(async () => (await usage.QueryAsync("SELECT status, attempts FROM notifications")) is [[2L, 2L]],
+            TimeSpan.FromSeconds(30), "the notification fails after 2 refused attempts");
+        Assert.Empty(receiver.All);
+        Assert.Contains("hooks.example.com.", resolver.Asked); // asked as an absolute name
+        var log = (await (await rest.SendAsync(HttpMethod.Get, "v1/usage/webhook/deliveries", consumer.Token)).JsonAsync())["deliveries"]!.AsArray();
+        Assert.Equal(2, log.Count);
+        Assert.All(log, d => Assert.Contains("not allowed", (string?)d!["error"], StringComparison.Ordinal));
+        Assert.All(log, d => Assert.DoesNotContain("127.0.0.1", (string?)d!["error"], StringComparison.Ordinal));
     }
 
     /// <summary>A webhook receiver on real Kestrel that answers 500 to its first N requests.</summary>

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 using Veil.ServiceDefaults.Grpc;
@@ -91,9 +90,11 @@ internal static partial class ApiValidation
 
     /// <summary>
     /// An absolute http(s) URL with a host, no user info and no fragment; with
-    /// <paramref name="allowPrivate"/> false, also not a loopback, private, link-local or
-    /// unspecified address literal nor a <c>localhost</c> name (SSRF guard). Names that merely
-    /// resolve to such addresses are the edge's to refuse at connect time (see docs/catalog.md).
+    /// <paramref name="allowPrivate"/> false, also no host <see cref="PrivateNetworks.IsPrivateHost"/>
+    /// refuses: an address literal outside global unicast, <c>localhost</c>, or a name that is not
+    /// under a top-level domain (single labels, cluster <c>name.namespace</c> forms, .internal, …).
+    /// Names that merely resolve to private addresses are the edge's to refuse at connect time
+    /// (see docs/catalog.md).
     /// </summary>
     public static void UpstreamUrl(FieldViolations errors, string value, bool allowPrivate)
     {
@@ -129,9 +130,11 @@ internal static partial class ApiValidation
         {
             errors.Add(Field, "A fragment (#…) is not allowed.");
         }
-        if (!allowPrivate && IsPrivateTarget(uri))
+        if (!allowPrivate && PrivateNetworks.IsPrivateHost(uri))
         {
-            errors.Add(Field, "Loopback, private, link-local and unspecified addresses and localhost are not allowed as upstreams.");
+            errors.Add(Field, "The upstream must be a public host: a name under a public top-level domain (e.g. api.example.com) or a global unicast address. " +
+                "Loopback, private, link-local and other special-purpose addresses, localhost, and internal names (single labels such as 'identity', " +
+                "cluster names such as 'identity.veil', .internal, .local) are not allowed.");
         }
     }
 
@@ -147,27 +150,6 @@ internal static partial class ApiValidation
         var end = url.IndexOfAny(['/', '?', '#'], start);
         return end < 0 ? url[start..] : url[start..end];
     }
-
-    /// <summary>
-    /// True for <c>localhost</c> names, loopback, private, link-local or unspecified IP literals, and
-    /// names that only an internal resolver answers (dotless names, <c>.internal</c>, <c>.svc</c>, …).
-    /// </summary>
-    public static bool IsPrivateTarget(Uri uri)
-    {
-        if (PrivateNetworks.IsPrivateHost(uri))
-        {
-            return true;
-        }
-        // Names only internal resolvers answer: a dotless name ("identity", "metadata") is a
-        // search-domain or cluster-service lookup, never a public upstream.
-        var host = PrivateNetworks.Host(uri);
-        return !IPAddress.TryParse(host, out _) &&
-            (!host.Contains('.', StringComparison.Ordinal) ||
-             InternalSuffixes.Any(suffix => host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)));
-    }
-
-    /// <summary>DNS suffixes reserved for private networks and cluster-internal services.</summary>
-    private static readonly string[] InternalSuffixes = [".local", ".localdomain", ".internal", ".svc", ".cluster.local", ".home.arpa"];
 
     [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", RegexOptions.CultureInvariant)]
     private static partial Regex SlugPattern();

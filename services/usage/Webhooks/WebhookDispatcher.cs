@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;
 
 namespace Veil.Usage.Webhooks;
@@ -39,7 +40,7 @@ public sealed class WebhookDispatcher : BackgroundService
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
     public WebhookDispatcher(UsageStore store, TimeProvider time, IDataProtectionProvider protection, UsageMetrics metrics,
-        IOptions<UsageOptions> options, ILogger<WebhookDispatcher> logger)
+        IOptions<UsageOptions> options, IHostResolver resolver, ILogger<WebhookDispatcher> logger)
     {
         _store = store;
         _time = time;
@@ -56,7 +57,7 @@ public sealed class WebhookDispatcher : BackgroundService
             UseCookies = false,
             UseProxy = false,
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            ConnectCallback = WebhookTargets.GuardedConnect(options.Value.AllowPrivateWebhooks),
+            ConnectCallback = GuardedConnect.Create(resolver, options.Value.AllowPrivateWebhooks),
         })
         {
             Timeout = _options.Timeout,

@@ -1,17 +1,15 @@
-using System.Net;
-using System.Net.Sockets;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Usage.Webhooks;
 
 /// <summary>
-/// Which URLs a consumer may point a webhook at. The same SSRF rule as catalog's upstreams: an
-/// absolute http(s) URL with a host, no credentials, no fragment and, unless
-/// <see cref="UsageOptions.AllowPrivateWebhooks"/>, no loopback, private, link-local or
-/// unspecified address and no <c>localhost</c>. The rule is checked twice: on the URL when it is
-/// set, and on every address the name resolves to when the dispatcher connects (a public name
-/// may resolve to a private address, or change to one later).
+/// Which URLs a consumer may point a webhook at: an absolute http(s) URL with a host, no
+/// credentials, no fragment and, unless <see cref="UsageOptions.AllowPrivateWebhooks"/>, no
+/// <c>localhost</c> and no address literal outside global unicast (<see cref="PrivateNetworks"/>,
+/// the rule catalog's upstreams and the edge follow too). The rule is checked twice: on the URL
+/// when it is set, and on every address the name resolves to when the dispatcher connects
+/// (<see cref="GuardedConnect"/>: a public name may resolve to a private address, or change to one later).
 /// </summary>
 internal static class WebhookTargets
 {
@@ -57,7 +55,7 @@ internal static class WebhookTargets
         }
         if (!allowPrivate && PrivateNetworks.IsPrivateHost(uri))
         {
-            errors.Add(Field, "Loopback, private, link-local and unspecified addresses and localhost are not allowed as webhook targets.");
+            errors.Add(Field, "Only public (global unicast) addresses are allowed as webhook targets: no loopback, private, link-local, reserved or other special-purpose address, and no localhost.");
         }
     }
 
@@ -76,35 +74,4 @@ internal static class WebhookTargets
             errors.Add("secret", $"Must be {MinSecretLength} to {MaxSecretLength} characters.");
         }
     }
-
-    /// <summary>
-    /// The dispatcher's connection factory: resolves the host itself and connects only to
-    /// addresses the rule allows, so DNS cannot smuggle a request to an internal address.
-    /// </summary>
-    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> GuardedConnect(bool allowPrivate) =>
-        async (context, cancellationToken) =>
-        {
-            var host = context.DnsEndPoint.Host;
-            var addresses = IPAddress.TryParse(host, out var literal)
-                ? [literal]
-                : await Dns.GetHostAddressesAsync(host, cancellationToken);
-            var allowed = allowPrivate ? addresses : addresses.Where(a => !PrivateNetworks.IsPrivate(a)).ToArray();
-            if (allowed.Length == 0)
-            {
-                throw new HttpRequestException(addresses.Length == 0
-                    ? "The webhook host did not resolve."
-                    : "The webhook host resolves only to private addresses, which are not allowed.");
-            }
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        };
 }
