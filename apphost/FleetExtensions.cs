@@ -12,6 +12,7 @@ internal sealed record FleetSettings(string DataDirectory, IConfiguration Config
     private static readonly Dictionary<string, int> DefaultPorts = new()
     {
         ["edge:http"] = 8080,
+        ["edge:management"] = 8081,
         ["identity:http"] = 5101,
         ["identity:grpc"] = 5102,
         ["catalog:http"] = 5201,

@@ -37,6 +37,8 @@ UP=19900
 # Edge i (1-based): metering on at 19978 + 2i, off at 19979 + 2i (19980/19981 for the first pair).
 on_port() { echo $((19978 + 2 * $1)); }
 off_port() { echo $((19979 + 2 * $1)); }
+# Their management ports (health, metrics), 100 above: the public ports do not serve those.
+mgmt_port() { echo $(($1 + 100)); }
 ON=$(on_port 1); OFF=$(off_port 1)
 svc_env() { echo "Kestrel__Endpoints__Http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$3 Kestrel__Endpoints__Grpc__Protocols=Http2 Veil__DataDirectory=$WORK/data-$1 Veil__Auth__Authority=http://127.0.0.1:19711"; }
 DISCOVERY="services__identity__http__0=http://127.0.0.1:19711 services__identity__grpc__0=http://127.0.0.1:19712 services__catalog__http__0=http://127.0.0.1:19721 services__catalog__grpc__0=http://127.0.0.1:19722 services__subscriptions__http__0=http://127.0.0.1:19731 services__subscriptions__grpc__0=http://127.0.0.1:19732 services__usage__http__0=http://127.0.0.1:19751 services__usage__grpc__0=http://127.0.0.1:19752"
@@ -49,14 +51,14 @@ start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
 USAGE_PID=$!
 ON_PIDS=(); OFF_PIDS=()
 for i in $(seq 1 "$EDGES"); do
-  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Veil__DataDirectory=$WORK/data-edge-on-$i Edge__AllowPrivateUpstreams=true $DISCOVERY Edge__RateLimiting__Enabled=false
+  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(on_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-on-$i $DISCOVERY Edge__RateLimiting__Enabled=false
   ON_PIDS+=($!)
-  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Veil__DataDirectory=$WORK/data-edge-off-$i Edge__AllowPrivateUpstreams=true $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(off_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-off-$i $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
   OFF_PIDS+=($!)
 done
 wait_http http://127.0.0.1:$UP/ping
 for port in 19711 19721 19731 19751; do wait_http http://127.0.0.1:$port/health; done
-for i in $(seq 1 "$EDGES"); do wait_http "http://127.0.0.1:$(on_port "$i")/alive"; wait_http "http://127.0.0.1:$(off_port "$i")/alive"; done
+for i in $(seq 1 "$EDGES"); do wait_http "http://127.0.0.1:$(mgmt_port "$(on_port "$i")")/alive"; wait_http "http://127.0.0.1:$(mgmt_port "$(off_port "$i")")/alive"; done
 
 post() { curl -sf "http://127.0.0.1:$ON$1" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} -d "$2"; }
 json() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
@@ -130,7 +132,7 @@ awk -F'|' '{s[$1]+=$2; c[$1]+=$3; u[$1]+=$4; n[$1]++} END { off=s["off"]/n["off"
 # Per process: how far apart edges running the same code are.
 awk -F'|' '{s[$5]+=$2; c[$5]+=$3; n[$5]++} END { for (l in s) printf "  %-18s %8.0f req/s %7.1f µs/req\n", l, s[l]/n[l], c[l]/n[l] }' "$WORK/results" | sort
 for i in $(seq 1 "$EDGES"); do
-  curl -s "http://127.0.0.1:$(on_port "$i")/metrics" | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' | sed "s/^/edge on #$i: /" || true
+  curl -s "http://127.0.0.1:$(mgmt_port "$(on_port "$i")")/metrics" | grep -E '^veil_edge_usage_(spool_depth|dropped|pending)' | sed "s/^/edge on #$i: /" || true
 done
 
 echo; echo "usage ingest (bench/Veil.Bench.UsageIngest):"

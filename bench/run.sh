@@ -34,6 +34,8 @@ start() { # name dll env...
 wait_http() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout waiting for $1"; cat "$WORK"/*.log | tail -40; exit 1; }
 
 UP=19000; YARP=19001; NGINX=19002; EDGE=19080; EDGE_REDIS=19081; REDIS=19379
+# The edges' management ports (health, metrics): the public ports do not serve them.
+EDGE_MGMT=19090; EDGE_REDIS_MGMT=19091
 svc_env() { # name http grpc
   echo "Kestrel__Endpoints__Http__Url=http://127.0.0.1:$2 Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:$3 Kestrel__Endpoints__Grpc__Protocols=Http2 Veil__DataDirectory=$WORK/data-$1 Veil__Auth__Authority=http://127.0.0.1:19101"
 }
@@ -50,7 +52,7 @@ start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19201 192
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19301 19302) $DISCOVERY
 start ratelimit "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit 19401 19402)
 [ -d services/usage ] && start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19501 19502)
-start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Veil__DataDirectory=$WORK/data-edge Edge__AllowPrivateUpstreams=true \
+start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge \
   $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19402 $LIMITS
 EDGE_PID=$!
 
@@ -59,7 +61,7 @@ if command -v redis-server >/dev/null; then
   redis-server --port $REDIS --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
   PIDS+=($!)
   start ratelimit-redis "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit-redis 19411 19412) RateLimit__Redis__Configuration=127.0.0.1:$REDIS
-  start edge-redis "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE_REDIS Veil__DataDirectory=$WORK/data-edge-redis Edge__AllowPrivateUpstreams=true \
+  start edge-redis "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE_REDIS Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_REDIS_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-redis \
     $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19412 $LIMITS
   EDGE_REDIS_PID=$!
   REDIS_OK=1
@@ -83,7 +85,7 @@ fi
 
 wait_http http://127.0.0.1:$UP/ping; wait_http http://127.0.0.1:$YARP/ping
 for port in 19101 19201 19301 19401; do wait_http http://127.0.0.1:$port/health; done
-wait_http http://127.0.0.1:$EDGE/alive
+wait_http http://127.0.0.1:$EDGE_MGMT/alive
 
 # Provision: provider, API, plan with high limits; consumer, subscription, key.
 post() { curl -sf "http://127.0.0.1:$EDGE$1" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} -d "$2"; }

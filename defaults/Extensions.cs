@@ -1,6 +1,7 @@
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -109,11 +110,55 @@ public static class VeilServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Maps /health (readiness), /alive (liveness), /metrics (Prometheus) and, where gRPC is used,
-    /// the standard grpc.health.v1 service for mesh probes.
+    /// The Kestrel endpoint that, when configured (<c>Kestrel:Endpoints:Management:Url</c>), alone
+    /// serves the operations endpoints (health, liveness, metrics and <c>management</c> extras).
     /// </summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    public const string ManagementEndpointName = "Management";
+
+    /// <summary>
+    /// The port of the management endpoint, or null when none is configured. Its URL must name a
+    /// fixed port: requests are told apart by the local port they arrived on.
+    /// </summary>
+    public static int? ManagementPort(IConfiguration configuration)
     {
+        var url = configuration[$"Kestrel:Endpoints:{ManagementEndpointName}:Url"];
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return null;
+        }
+        var port = BindingAddress.Parse(url).Port;
+        return port > 0
+            ? port
+            : throw new InvalidOperationException($"Kestrel:Endpoints:{ManagementEndpointName}:Url ('{url}') must name a fixed port.");
+    }
+
+    /// <summary>
+    /// Maps /health (readiness), /alive (liveness), /metrics (Prometheus) and, where gRPC is used,
+    /// the standard grpc.health.v1 service for mesh probes. With a management endpoint configured
+    /// (<see cref="ManagementPort"/>) they and <paramref name="management"/>'s extras are served on
+    /// its port only, which serves nothing else (404); the other ports never see them.
+    /// </summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, Action<IApplicationBuilder>? management = null)
+    {
+        if (ManagementPort(app.Configuration) is { } port)
+        {
+            // A branch on the local port, not RequireHost: the Host header is the client's to choose.
+            // Requests on the other ports never enter it, and nothing else is mapped here.
+            app.MapWhen(context => context.Connection.LocalPort == port, branch =>
+            {
+                branch.UseHealthChecks(HealthPath);
+                branch.UseHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
+                branch.UseOpenTelemetryPrometheusScrapingEndpoint();
+                management?.Invoke(branch);
+                branch.Run(static context => TypedResults.Problem(
+                    statusCode: StatusCodes.Status404NotFound,
+                    detail: "Nothing is served at this path on the management port.",
+                    type: "https://veil.dev/problems/404").ExecuteAsync(context));
+            });
+            return app;
+        }
+
+        management?.Invoke(app);
         app.MapHealthChecks(HealthPath);
         app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         app.MapPrometheusScrapingEndpoint();

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net.Http;
 using Grpc.Core;
 using Grpc.Net.Client.Configuration;
@@ -43,7 +44,10 @@ public static class EdgeExtensions
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddView("http.client.active_requests", MetricStreamConfiguration.Drop)
             .AddView("http.client.request.time_in_queue", MetricStreamConfiguration.Drop)
-            .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop));
+            .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop)
+            // Providers' upstream hosts and addresses stay out of exported metrics (catalog shows
+            // an API's upstream only to its owner): outbound instruments keep their other tags.
+            .AddView(UpstreamAddressFreeView));
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         // Only the issuer: a Veil session token sent on an API call is recognised by it and stripped.
         services.AddOptions<VeilAuthOptions>().BindConfiguration("Veil:Auth");
@@ -112,16 +116,29 @@ public static class EdgeExtensions
     }
 
     /// <summary>
-    /// Maps the edge: request ids, <c>GET /_veil/edge</c>, the proxy with its pipeline and a 404
-    /// problem for every path nothing else serves.
+    /// Serves <c>GET /_veil/edge</c> (routing table revision, watch state) on the management
+    /// port's branch (<see cref="VeilServiceDefaultsExtensions.MapDefaultEndpoints"/>).
+    /// </summary>
+    public static IApplicationBuilder MapEdgeStatus(this IApplicationBuilder management) =>
+        management.Map("/_veil/edge", status => status.Run(static context =>
+        {
+            var table = context.RequestServices.GetRequiredService<GatewayRouteTable>();
+            return TypedResults.Ok(new EdgeStatus(table.ServedRevision >= 0 ? table.ServedRevision : null,
+                table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)).ExecuteAsync(context);
+        }));
+
+    /// <summary>
+    /// Maps the edge: request ids, the proxy with its pipeline and a 404 problem for every path
+    /// nothing else serves. Operations endpoints are not here: they live on the management port.
     /// </summary>
     public static WebApplication MapEdge(this WebApplication app)
     {
+        // The public listener must never serve /metrics or /health: without a management port
+        // MapDefaultEndpoints would put them on every port.
+        _ = VeilServiceDefaultsExtensions.ManagementPort(app.Configuration) ?? throw new InvalidOperationException(
+            $"The edge needs a management endpoint: set Kestrel:Endpoints:{VeilServiceDefaultsExtensions.ManagementEndpointName}:Url (e.g. http://+:8081).");
         app.UseExceptionHandler();
         app.UseMiddleware<RequestIdMiddleware>();
-
-        app.MapGet("/_veil/edge", (GatewayRouteTable table) => TypedResults.Ok(new EdgeStatus(
-            table.ServedRevision >= 0 ? table.ServedRevision : null, table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)));
 
         app.MapReverseProxy(pipeline =>
         {
@@ -146,6 +163,27 @@ public static class EdgeExtensions
         app.MapFallback("{**path}", static context => Problems.WriteAsync(context, Problems.NotFound));
         return app;
     }
+
+    /// <summary>
+    /// Tags the outbound HTTP and DNS instruments may keep: everything the runtime records but
+    /// <c>server.address</c>, <c>server.port</c>, <c>network.peer.address</c> and <c>dns.question.name</c>,
+    /// which name the upstream (learn.microsoft.com: built-in-metrics-system-net).
+    /// </summary>
+    private static readonly Dictionary<string, string[]> UpstreamFreeTags = new()
+    {
+        ["http.client.request.duration"] = ["error.type", "http.request.method", "http.response.status_code", "network.protocol.version", "url.scheme"],
+        ["http.client.open_connections"] = ["http.connection.state", "network.protocol.version", "url.scheme"],
+        ["http.client.connection.duration"] = ["network.protocol.version", "url.scheme"],
+        ["dns.lookup.duration"] = ["error.type"],
+    };
+
+    private static MetricStreamConfiguration? UpstreamAddressFreeView(Instrument instrument) =>
+        instrument.Meter.Name is "System.Net.Http" or "System.Net.NameResolution"
+            ? UpstreamFreeTags.TryGetValue(instrument.Name, out var tags)
+                ? new MetricStreamConfiguration { TagKeys = tags }
+                // An instrument a later runtime adds: dropped until someone checks its tags.
+                : MetricStreamConfiguration.Drop
+            : null;
 
     private static void LimitDiscoveryToManagementRoutes(IServiceCollection services)
     {

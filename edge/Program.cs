@@ -5,7 +5,7 @@ builder.AddEdgeServices();                          // YARP, routes from catalog
 
 var app = builder.Build();
 
-app.MapDefaultEndpoints();                          // /health, /alive, /metrics
-app.MapEdge();                                      // /_veil/edge, the proxy and its pipeline, 404s
+app.MapDefaultEndpoints(m => m.MapEdgeStatus());    // management port only: /health, /alive, /metrics, /_veil/edge
+app.MapEdge();                                      // the proxy and its pipeline, 404s
 
 app.Run();

@@ -11,7 +11,9 @@ namespace Veil.ServiceDefaults.Grpc;
 /// and writes a <c>google.rpc.Status</c> body; this middleware rewrites that body, or an empty error
 /// body (authentication challenges), as <c>application/problem+json</c>, lifting
 /// <c>BadRequest.FieldViolations</c> into <c>errors: { field: [messages] }</c>.
-/// Only REST requests under <c>/v1/</c> are touched; gRPC calls stream through untouched.
+/// Only REST requests under <c>/v1/</c> are touched; gRPC calls stream through untouched, and so
+/// do successful REST responses: only a response whose status is an error when its body starts is
+/// held back (<see cref="ErrorBufferingStream"/>).
 /// </summary>
 public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
 {
@@ -26,8 +28,9 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
         }
 
         var original = context.Response.Body;
-        using var buffer = new MemoryStream();
-        context.Response.Body = buffer;
+        // Only error bodies are held back, to be rewritten: a success streams straight through.
+        await using var body = new ErrorBufferingStream(context.Response, original);
+        context.Response.Body = body;
         try
         {
             await next(context);
@@ -37,14 +40,13 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
             context.Response.Body = original;
         }
 
-        if (context.Response.StatusCode < 400)
+        if (context.Response.StatusCode < 400 || context.Response.HasStarted)
         {
-            buffer.Position = 0;
-            await buffer.CopyToAsync(original, context.RequestAborted);
+            // A success, or an error whose response was already under way (nothing to rewrite).
             return;
         }
 
-        var problem = ToProblem(context.Response.StatusCode, buffer.ToArray());
+        var problem = ToProblem(context.Response.StatusCode, body.ErrorBody);
         context.Response.ContentLength = null;
         context.Response.ContentType = "application/problem+json";
         await JsonSerializer.SerializeAsync(original, problem, ProblemJson.Options, context.RequestAborted);
@@ -124,4 +126,101 @@ internal static class ProblemJson
     {
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
+}
+
+/// <summary>
+/// The response body while a REST call runs: on the first write it looks at the status. Below 400
+/// every byte goes straight to the real body (nothing is held: a large list streams to the
+/// client as it is written); from 400 the body is kept, up to <see cref="MaxErrorBody"/>, for the
+/// middleware to rewrite as a problem.
+/// </summary>
+internal sealed class ErrorBufferingStream(HttpResponse response, Stream inner) : Stream
+{
+    /// <summary>A google.rpc.Status is small; anything past this is dropped (the problem stays generic).</summary>
+    internal const int MaxErrorBody = 64 * 1024;
+
+    private MemoryStream? _error;
+    private bool _decided;
+
+    /// <summary>The error body written so far (empty for a success).</summary>
+    public byte[] ErrorBody => _error?.ToArray() ?? [];
+
+    private bool Buffering
+    {
+        get
+        {
+            if (!_decided)
+            {
+                _decided = true;
+                if (response.StatusCode >= 400)
+                {
+                    _error = new MemoryStream();
+                }
+            }
+            return _error is not null;
+        }
+    }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (Buffering)
+        {
+            Keep(buffer);
+        }
+        else
+        {
+            inner.Write(buffer);
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (Buffering)
+        {
+            Keep(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+        return inner.WriteAsync(buffer, cancellationToken);
+    }
+
+    public override void Flush()
+    {
+        if (!Buffering)
+        {
+            inner.Flush();
+        }
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) =>
+        Buffering ? Task.CompletedTask : inner.FlushAsync(cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private void Keep(ReadOnlySpan<byte> buffer)
+    {
+        var room = MaxErrorBody - (int)_error!.Length;
+        _error.Write(buffer[..Math.Min(room, buffer.Length)]);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _error?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
 }

@@ -11,4 +11,11 @@ public sealed class CatalogOptions
     /// because their sample upstreams listen on loopback.
     /// </summary>
     public bool AllowPrivateUpstreams { get; set; }
+
+    /// <summary>
+    /// Config versions one API may have (each up to a 1 MiB OpenAPI document). An update that would
+    /// create one more is FailedPrecondition; versions are history and are never pruned.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
+    public int MaxVersionsPerApi { get; set; } = 1000;
 }

@@ -181,6 +181,10 @@ public sealed class MoneyTests(Fleet fleet)
         Assert.Equal(["reason"], Expect.ProblemFields(await Expect.ProblemAsync(badHold, HttpStatusCode.BadRequest)));
         using var badPage = await rest.GetAsync("v1/invoices?pageSize=101&pageToken=%25%25", Fleet.Ct);
         Assert.Equal(["page_size", "page_token"], Expect.ProblemFields(await Expect.ProblemAsync(badPage, HttpStatusCode.BadRequest)).Order().ToArray());
+        // A well-formed token of another list (the fleet's one format) is refused too.
+        var invoicesToken = Veil.ServiceDefaults.Grpc.PageToken.Encode("ListInvoices", "0", "inv_x");
+        using var foreignPage = await rest.GetAsync($"v1/billing/adjustments?pageToken={invoicesToken}", Fleet.Ct);
+        Assert.Equal(["page_token"], Expect.ProblemFields(await Expect.ProblemAsync(foreignPage, HttpStatusCode.BadRequest)));
         using var badRange = await rest.GetAsync("v1/revenue?startTime=2026-01-02T00:00:00Z&endTime=2026-01-01T00:00:00Z", Fleet.Ct);
         Assert.Equal(["end_time"], Expect.ProblemFields(await Expect.ProblemAsync(badRange, HttpStatusCode.BadRequest)));
     }

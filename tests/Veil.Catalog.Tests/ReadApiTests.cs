@@ -92,10 +92,10 @@ public sealed class ReadApiTests(CatalogFixture fixture) : IClassFixture<Catalog
     }
 
     [Fact]
-    public async Task ListApis_DefaultPageSize_Twenty()
+    public async Task ListApis_DefaultPageSize_Fifty()
     {
         var owner = await fixture.SignUpProviderAsync();
-        for (var i = 0; i < 21; i++)
+        for (var i = 0; i < 51; i++)
         {
             await fixture.CreateApiAsync(owner);
         }
@@ -103,7 +103,7 @@ public sealed class ReadApiTests(CatalogFixture fixture) : IClassFixture<Catalog
         var first = await Client.ListApisAsync(new ListApisRequest { ProviderId = owner.Id }, deadline: CatalogFixture.Deadline, cancellationToken: Ct);
         var second = await Client.ListApisAsync(new ListApisRequest { ProviderId = owner.Id, PageToken = first.NextPageToken }, deadline: CatalogFixture.Deadline, cancellationToken: Ct);
 
-        Assert.Equal(20, first.Apis.Count);
+        Assert.Equal(50, first.Apis.Count);
         Assert.NotEmpty(first.NextPageToken);
         Assert.Single(second.Apis);
         Assert.Empty(second.NextPageToken);

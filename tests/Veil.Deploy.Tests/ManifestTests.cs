@@ -71,6 +71,33 @@ public sealed partial class ManifestTests
     }
 
     [Fact]
+    public void Edge_OperationsEndpoints_OnTheManagementPortOnly()
+    {
+        var edge = Workload.Named("edge");
+        var management = edge.KestrelEndpoints["Management"].Port;
+        var http = edge.KestrelEndpoints["Http"].Port;
+        Assert.NotEqual(http, management);
+        // The endpoint name the code serves operations on (defaults/Extensions.cs).
+        Assert.Contains("ManagementEndpointName = \"Management\"", Repo.Read("defaults", "Extensions.cs"), StringComparison.Ordinal);
+
+        foreach (var probe in new[] { "readinessProbe", "livenessProbe", "startupProbe" })
+        {
+            Assert.Equal(management, edge.Ports[edge.Container[probe]["httpGet"]["port"].String]);
+        }
+        var annotations = edge.Manifest.Spec["template"]["metadata"]["annotations"];
+        Assert.Equal(management.ToString(System.Globalization.CultureInfo.InvariantCulture), annotations["prometheus.io/port"].String);
+
+        // The AppHost gives the local edge the same split, and Aspire checks health there.
+        var apphost = Repo.Read("apphost", "Program.cs");
+        Assert.Contains("Kestrel__Endpoints__Management__Url", apphost, StringComparison.Ordinal);
+        Assert.Contains("WithHttpHealthCheck(\"/health\", endpointName: \"management\")", apphost, StringComparison.Ordinal);
+
+        // The Service (what the ingress gateway routes to) exposes the public port only.
+        var service = Assert.Single(Repo.Manifests, m => m.Kind == "Service" && m.Name == "edge");
+        Assert.Equal([http], service.Spec["ports"].Items.Select(p => p["port"].Int ?? -1));
+    }
+
+    [Fact]
     public void Workloads_RunAsNonRoot_WithAReadOnlyRootFileSystem()
     {
         foreach (var workload in Workload.All)

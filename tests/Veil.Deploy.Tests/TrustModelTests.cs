@@ -223,12 +223,14 @@ public sealed partial class TrustModelTests
     {
         var expected = new SortedSet<string>(StringComparer.Ordinal);
         var http = workload.KestrelEndpoints["Http"].Port;
-        expected.Add(Grant(Fleet.Prometheus, http, "/metrics"));
         if (workload.Name == "edge")
         {
+            // The gateway reaches only the public port; Prometheus only the management port.
             expected.Add(Grant(Fleet.IngressGateway, http, "*"));
+            expected.Add(Grant(Fleet.Prometheus, workload.KestrelEndpoints["Management"].Port, "/metrics"));
             return expected;
         }
+        expected.Add(Grant(Fleet.Prometheus, http, "/metrics"));
         if (Fleet.ProxiedByEdge.Contains(workload.Name))
         {
             expected.Add(Grant(Fleet.Principal("edge"), http, "*"));

@@ -209,12 +209,13 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
     public async Task CreateApi_NewApi_RoutedWithinOneSecond()
     {
         using var http = fleet.Edge.CreateRestClient();
+        using var management = fleet.Edge.CreateManagementClient();
         var ct = TestContext.Current.CancellationToken;
         var provider = await EdgeFixture.PostAsync(http, "v1/auth/signup", null,
             new { email = $"p-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "ROLE_PROVIDER" }, ct);
         var token = provider["session"]!["accessToken"]!.GetValue<string>();
         var slug = "new-" + Guid.NewGuid().ToString("N")[..12];
-        var before = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!["revision"]?.GetValue<long>() ?? -1;
+        var before = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!["revision"]?.GetValue<long>() ?? -1;
 
         await EdgeFixture.PostAsync(http, "v1/apis", token, new { slug, name = "New", upstreamUrl = fleet.Upstream.Url.ToString() }, ct);
         var clock = Stopwatch.StartNew();
@@ -225,7 +226,7 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         JsonNode status = null!;
         await Eventually.HoldsAsync(async () =>
         {
-            status = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!;
+            status = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!;
             return status["revision"]?.GetValue<long>() > before;
         }, TimeSpan.FromSeconds(1), "the edge reports the new revision");
         Assert.True(status["apiRoutes"]!.GetValue<int>() >= 1);
@@ -505,7 +506,7 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status); // warm: a cache hit
         Assert.Equal(HttpStatusCode.Unauthorized, (await CallAsync(http, api.Slug, ApiKeyFormat.Generate(), ct)).Status);
         // A management call, whose duration carries no API tags.
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/metrics", ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/v1/apis", ct)).StatusCode);
 
         // The framework records a request's duration once its response is complete, after the client has it.
         await Eventually.HoldsAsync(() => Task.FromResult(
@@ -520,8 +521,42 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         // other edges in this process have theirs): counting this test's warm call.
         Assert.True(ObserveCacheLookups(fleet.Edge.Services.GetRequiredService<IMeterFactory>(), "api_key", "hit") >= 1);
         // The scrape endpoint serves the Prometheus text format.
-        var text = await http.GetStringAsync("/metrics", ct);
+        using var management = fleet.Edge.CreateManagementClient();
+        var text = await management.GetStringAsync("/metrics", ct);
         Assert.Contains("# TYPE ", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Metrics_AfterAnApiCall_NameNeitherTheUpstreamHostNorItsPort()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
+        var consumer = await fleet.ConsumerAsync(api.PlanId);
+        using var http = fleet.Edge.CreateRestClient();
+        using var management = fleet.Edge.CreateManagementClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(http, api.Slug, consumer.Key, ct)).Status);
+
+        // The outbound duration is exported (its other tags kept), without the address it went to.
+        // The runtime's HttpClient meter is process-wide: this scrape also sees the other hosts' calls,
+        // and none of them may carry an address either.
+        var text = "";
+        await Eventually.HoldsAsync(async () =>
+        {
+            text = await management.GetStringAsync("/metrics", ct);
+            return text.Contains("http_client_request_duration_seconds_count{", StringComparison.Ordinal);
+        }, Bound, "the edge exports http.client.request.duration");
+        // Kestrel's instruments name a host's own listening address (server_address, server_port):
+        // here also the in-process upstream's, which a production edge never hosts. Only the
+        // outbound series are held to it.
+        var outbound = text.Split('\n').Where(l => l.StartsWith("http_client_", StringComparison.Ordinal) || l.StartsWith("dns_", StringComparison.Ordinal)).ToList();
+        Assert.Contains(outbound, l => l.Contains("http_response_status_code=\"200\"", StringComparison.Ordinal));
+        Assert.All(outbound, l => Assert.DoesNotContain("server_address", l, StringComparison.Ordinal));
+        Assert.All(outbound, l => Assert.DoesNotContain("server_port", l, StringComparison.Ordinal));
+        Assert.All(outbound, l => Assert.DoesNotContain("network_peer_address", l, StringComparison.Ordinal));
+        // Nor any other series (YARP's, DNS, …), Kestrel's listening addresses aside.
+        Assert.All(text.Split('\n').Where(l => !l.StartsWith("kestrel_", StringComparison.Ordinal)),
+            l => Assert.DoesNotContain($"\"{fleet.Upstream.Url.Port}\"", l, StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -98,14 +98,57 @@ public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassF
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
 
-    [Fact]
-    public async Task Status_CatalogDown_ReportsNoRevisionAndStaysUp()
+    [Theory]
+    [InlineData("metrics")]
+    [InlineData("health")]
+    [InlineData("alive")]
+    [InlineData("_veil/edge")]
+    public async Task PublicPort_OperationsPath_Returns404Problem_EvenWithTheManagementHost(string path)
     {
         using var http = _edge.CreateRestClient();
         var ct = TestContext.Current.CancellationToken;
 
-        var status = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!;
-        using var health = await http.GetAsync("health", ct);
+        using var plain = await http.GetAsync(path, ct);
+        // The management port is told apart by the connection's local port, not the Host header.
+        using var spoofed = new HttpRequestMessage(HttpMethod.Get, path);
+        spoofed.Headers.Host = $"127.0.0.1:{_edge.ManagementPort}";
+        using var withHost = await http.SendAsync(spoofed, ct);
+
+        foreach (var response in new[] { plain, withHost })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.DoesNotContain("# TYPE", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ManagementPort_ServesOperationsEndpoints_AndNothingElse()
+    {
+        using var management = _edge.CreateManagementClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        Assert.Equal(HttpStatusCode.OK, (await management.GetAsync("alive", ct)).StatusCode);
+        Assert.Contains("# TYPE ", await management.GetStringAsync("metrics", ct), StringComparison.Ordinal);
+        Assert.NotNull(JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!["apiRoutes"]);
+
+        // Neither the management REST API nor an API route is reachable through this port.
+        foreach (var path in new[] { "v1/apis", "some-api/anything", "" })
+        {
+            using var response = await management.GetAsync(path, ct);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task Status_CatalogDown_ReportsNoRevisionAndStaysUp()
+    {
+        using var management = _edge.CreateManagementClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var status = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!;
+        using var health = await management.GetAsync("health", ct);
 
         Assert.Null(status["revision"]);
         Assert.False(status["watchConnected"]!.GetValue<bool>());

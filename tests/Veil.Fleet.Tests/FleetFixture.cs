@@ -18,6 +18,7 @@ public sealed class FleetFixture : IAsyncLifetime
     public Dictionary<string, int> Ports { get; } = new()
     {
         ["edge:http"] = FreePort.Next(),
+        ["edge:management"] = FreePort.Next(),
         ["identity:http"] = FreePort.Next(),
         ["identity:grpc"] = FreePort.Next(),
         ["catalog:http"] = FreePort.Next(),

@@ -118,6 +118,45 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
     }
 
     [Fact]
+    public async Task ListApiKeys_SmallPages_EachKeyOnceInListOrder_BadTokenIsAFieldError()
+    {
+        var owner = await _client.SignUpAsync(Role.Consumer);
+        var call = Api.Call(owner.Session.AccessToken);
+        for (var i = 0; i < 5; i++)
+        {
+            await _client.CreateKeyAsync(owner.Session.AccessToken, $"key {i}");
+        }
+        var whole = await _client.ListApiKeysAsync(new ListApiKeysRequest { PageSize = 100 }, call);
+
+        var seen = new List<string>();
+        var token = "";
+        var pages = 0;
+        do
+        {
+            var page = await _client.ListApiKeysAsync(new ListApiKeysRequest { PageSize = 2, PageToken = token }, Api.Call(owner.Session.AccessToken));
+            Assert.True(page.ApiKeys.Count <= 2);
+            seen.AddRange(page.ApiKeys.Select(k => k.Id));
+            token = page.NextPageToken;
+            Assert.True(++pages <= 3, "more pages than five keys need");
+        }
+        while (token.Length > 0);
+
+        Assert.Equal(5, whole.ApiKeys.Count);
+        Assert.Empty(whole.NextPageToken);
+        Assert.Equal(whole.ApiKeys.Select(k => k.Id), seen);
+        foreach (var (pageToken, field) in new[] { ("garbage", "page_token"), (Veil.ServiceDefaults.Grpc.PageToken.Encode("ListApis", "slug"), "page_token") })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() =>
+                _client.ListApiKeysAsync(new ListApiKeysRequest { PageToken = pageToken }, Api.Call(owner.Session.AccessToken)).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Equal([field], error.GetRpcStatus()!.GetDetail<Google.Rpc.BadRequest>().FieldViolations.Select(v => v.Field));
+        }
+        var rest = await _rest.GetAsync("v1/keys?pageSize=101", owner.Session.AccessToken);
+        Assert.Equal(HttpStatusCode.BadRequest, rest.StatusCode);
+        Assert.Contains("page_size", (await rest.JsonAsync())["errors"]!.AsObject().Select(e => e.Key));
+    }
+
+    [Fact]
     public async Task RevokeApiKey_AnotherAccountsKey_Returns404AndKeyStaysValid()
     {
         var owner = await _client.SignUpAsync(Role.Consumer);

@@ -35,6 +35,14 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
         _settings["Kestrel:Endpoints:Http:Protocols"] = "Http1";
         _settings["Kestrel:Endpoints:Grpc:Url"] = GrpcUrl.ToString();
         _settings["Kestrel:Endpoints:Grpc:Protocols"] = "Http2";
+        // The edge alone has a management endpoint (its appsettings.json names one on 8081, which
+        // every edge in a test process would share): each edge host gets its own free port.
+        if (typeof(TEntryPoint).Assembly.GetName().Name == "Veil.Edge")
+        {
+            ManagementPort = FreePort.Next();
+            _settings["Kestrel:Endpoints:Management:Url"] = ManagementUrl.ToString();
+            _settings["Kestrel:Endpoints:Management:Protocols"] = "Http1";
+        }
         UseKestrel();
     }
 
@@ -46,6 +54,12 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
 
     /// <summary>Port of the HTTP/2 (gRPC) endpoint.</summary>
     public int GrpcPort { get; }
+
+    /// <summary>Port of the management endpoint (the edge's health, metrics and status); 0 for the services.</summary>
+    public int ManagementPort { get; }
+
+    /// <summary>Base URL of the management endpoint (the edge only).</summary>
+    public Uri ManagementUrl => new($"http://127.0.0.1:{ManagementPort}/");
 
     /// <summary>Base URL of the HTTP/1.1 endpoint (REST, health, metrics, OpenAPI).</summary>
     public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/");
@@ -89,6 +103,17 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
     {
         Start();
         return new HttpClient { BaseAddress = HttpUrl, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    /// <summary>An HttpClient to the management endpoint (the edge only), with a bounded timeout.</summary>
+    public HttpClient CreateManagementClient()
+    {
+        if (ManagementPort == 0)
+        {
+            throw new InvalidOperationException($"{typeof(TEntryPoint).Assembly.GetName().Name} has no management endpoint.");
+        }
+        Start();
+        return new HttpClient { BaseAddress = ManagementUrl, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     /// <inheritdoc />

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
@@ -20,8 +19,6 @@ namespace Veil.Billing.Grpc;
 public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine, CreditHoldPolicy holds, TimeProvider time, BillingMetrics metrics,
     IHostApplicationLifetime lifetime, ILogger<BillingGrpcService> logger) : BillingService.BillingServiceBase
 {
-    private const int DefaultPageSize = 50;
-    private const int MaxPageSize = 100;
     private const int MaxIdLength = 64;
     private const long MaxAdjustmentMinor = 1_000_000_000_000_000;
     private const int MinReasonLength = 3;
@@ -37,8 +34,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize);
-        var after = KeysetToken(errors, request.PageToken);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var after = KeysetToken(errors, request.PageToken, nameof(ListInvoices));
         OptionalId(errors, "account_id", request.AccountId);
         OptionalId(errors, "subscription_id", request.SubscriptionId);
         if (!Enum.IsDefined(request.Status))
@@ -55,7 +52,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         if (invoices.Count > pageSize)
         {
             var last = invoices[pageSize - 1];
-            response.NextPageToken = Token(last.PeriodStart, last.Id);
+            response.NextPageToken = PageToken.Encode(nameof(ListInvoices), last.PeriodStart.ToString(CultureInfo.InvariantCulture), last.Id);
         }
         return response;
     }
@@ -157,8 +154,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize);
-        var after = SequenceToken(errors, request.PageToken);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var after = SequenceToken(errors, request.PageToken, nameof(ListAdjustments));
         OptionalId(errors, "account_id", request.AccountId);
         OptionalId(errors, "invoice_id", request.InvoiceId);
         errors.ThrowIfAny();
@@ -169,7 +166,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         response.Adjustments.AddRange(adjustments.Take(pageSize).Select(ToProto));
         if (adjustments.Count > pageSize)
         {
-            response.NextPageToken = adjustments[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = PageToken.Encode(nameof(ListAdjustments), adjustments[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -259,8 +256,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize);
-        var after = SequenceToken(errors, request.PageToken);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var after = SequenceToken(errors, request.PageToken, nameof(ListReconciliationRuns));
         errors.ThrowIfAny();
 
         var runs = await store.ListRunsAsync(null, pageSize + 1, after, context.CancellationToken);
@@ -268,7 +265,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         response.Runs.AddRange(runs.Take(pageSize).Select(ToProto));
         if (runs.Count > pageSize)
         {
-            response.NextPageToken = runs[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = PageToken.Encode(nameof(ListReconciliationRuns), runs[pageSize - 1].Seq.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -277,9 +274,9 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
         OptionalId(errors, "account_id", request.AccountId);
-        var after = SequenceToken(errors, request.PageToken);
+        var after = SequenceToken(errors, request.PageToken, nameof(ListMoneyAudit));
         errors.ThrowIfAny();
 
         var entries = await store.ListAuditAsync(NullIfEmpty(request.AccountId), pageSize + 1, after, context.CancellationToken);
@@ -299,7 +296,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         }));
         if (entries.Count > pageSize)
         {
-            response.NextPageToken = entries[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = PageToken.Encode(nameof(ListMoneyAudit), entries[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -415,15 +412,6 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         return reason;
     }
 
-    private static int PageSize(FieldViolations errors, int pageSize)
-    {
-        if (pageSize is < 0 or > MaxPageSize)
-        {
-            errors.Add("page_size", $"Must be 0 (default {DefaultPageSize}) to {MaxPageSize}.");
-        }
-        return pageSize <= 0 ? DefaultPageSize : Math.Min(pageSize, MaxPageSize);
-    }
-
     private static long? TimeField(FieldViolations errors, string field, Timestamp? value)
     {
         if (value is null)
@@ -439,41 +427,31 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
     }
 
-    private static string Token(long at, string id) => Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{at}\n{id}")));
-
-    private static (long, string)? KeysetToken(FieldViolations errors, string token)
+    private static (long, string)? KeysetToken(FieldViolations errors, string token, string list)
     {
-        if (token.Length == 0)
+        if (PageToken.Decode(errors, token, list, 2) is not [var at, var id])
         {
             return null;
         }
-        try
+        if (long.TryParse(at, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
-            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split('\n');
-            if (parts.Length == 2 && long.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var at))
-            {
-                return (at, parts[1]);
-            }
+            return (value, id);
         }
-        catch (FormatException)
-        {
-            // Falls through to the field error.
-        }
-        errors.Add("page_token", "Not a token from a previous page.");
+        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
         return null;
     }
 
-    private static long? SequenceToken(FieldViolations errors, string token)
+    private static long? SequenceToken(FieldViolations errors, string token, string list)
     {
-        if (token.Length == 0)
+        if (PageToken.Decode(errors, token, list, 1) is not [var value])
         {
             return null;
         }
-        if (long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
+        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
         {
             return sequence;
         }
-        errors.Add("page_token", "Not a token from a previous page.");
+        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
         return null;
     }
 

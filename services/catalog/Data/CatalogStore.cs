@@ -15,8 +15,11 @@ public sealed record ApiRecord(string Id, string Slug, string ProviderId, long C
 /// <summary>One stored version of an API's config.</summary>
 public sealed record ApiVersionRecord(long Version, ApiConfig Config, string CreatedBy, long CreatedAt);
 
-/// <summary>The result of a write: the API as stored and, when anything changed, the gateway config after it.</summary>
-public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway);
+/// <summary>
+/// The result of a write: the API as stored and, when anything changed, the gateway config after it.
+/// <paramref name="VersionLimitReached"/>: nothing was stored because the API already has the most versions allowed.
+/// </summary>
+public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool VersionLimitReached = false);
 
 /// <summary>
 /// The catalog's SQLite store. Every change inserts a new <c>api_versions</c> row, moves the
@@ -70,7 +73,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
     /// when the result differs, stores it as the next version. Null when the API does not exist or
     /// <paramref name="ownerId"/> (null for admins) does not own it.
     /// </summary>
-    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiConfig, ApiConfig> change, CancellationToken cancellationToken)
+    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiConfig, ApiConfig> change, long maxVersions, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
@@ -84,6 +87,12 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         {
             // Nothing changed: no version, no revision, nothing for the edge to apply.
             return new ApiChange(current, null);
+        }
+
+        if (current.CurrentVersion >= maxVersions)
+        {
+            // Versions are numbered 1, 2, … and never deleted: the current number is the count.
+            return new ApiChange(current, null, VersionLimitReached: true);
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -136,8 +145,13 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         return (page, more);
     }
 
-    /// <summary>Every version of the API, newest first; null when it does not exist or <paramref name="ownerId"/> (null for admins) does not own it.</summary>
-    public async Task<(ApiRecord Api, IReadOnlyList<ApiVersionRecord> Versions)?> ListVersionsAsync(string idOrSlug, string? ownerId, CancellationToken cancellationToken)
+    /// <summary>
+    /// One page of the API's versions, newest first, before version <paramref name="beforeVersion"/>
+    /// (null: from the newest), without their OpenAPI documents (up to 1 MiB each; <see cref="GetVersionAsync"/>
+    /// returns one). Null when the API does not exist or <paramref name="ownerId"/> (null for admins) does not own it.
+    /// </summary>
+    public async Task<(ApiRecord Api, IReadOnlyList<ApiVersionRecord> Page, bool More)?> ListVersionsAsync(
+        string idOrSlug, string? ownerId, int pageSize, long? beforeVersion, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         // One read transaction: the API and its history are one consistent snapshot.
@@ -150,22 +164,56 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            SELECT version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at
-            FROM api_versions WHERE api_id = @id ORDER BY version DESC;
+            SELECT version, name, description, upstream_url, timeout_ms, '', created_by, created_at
+            FROM api_versions
+            WHERE api_id = @id AND (@before IS NULL OR version < @before)
+            ORDER BY version DESC
+            LIMIT @limit;
             """;
-        Bind(command, ("@id", api.Id));
-        var versions = new List<ApiVersionRecord>();
+        Bind(command, ("@id", api.Id), ("@before", beforeVersion), ("@limit", pageSize + 1));
+        var versions = new List<ApiVersionRecord>(pageSize + 1);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            versions.Add(new ApiVersionRecord(
-                reader.GetInt64(0),
-                new ApiConfig(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetString(5)),
-                reader.GetString(6),
-                reader.GetInt64(7)));
+            versions.Add(ReadVersion(reader));
         }
-        return (api, versions);
+        var more = versions.Count > pageSize;
+        if (more)
+        {
+            versions.RemoveAt(versions.Count - 1);
+        }
+        return (api, versions, more);
     }
+
+    /// <summary>
+    /// One version of the API with its OpenAPI document; null when the API does not exist,
+    /// <paramref name="ownerId"/> (null for admins) does not own it, or it has no such version.
+    /// </summary>
+    public async Task<(ApiRecord Api, ApiVersionRecord Version)?> GetVersionAsync(string idOrSlug, string? ownerId, long version, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: true);
+        var api = await FindAsync(connection, transaction, idOrSlug, ownerId, withDocument: false, cancellationToken);
+        if (api is null)
+        {
+            return null;
+        }
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            SELECT version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at
+            FROM api_versions WHERE api_id = @id AND version = @version;
+            """;
+        Bind(command, ("@id", api.Id), ("@version", version));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (api, ReadVersion(reader)) : null;
+    }
+
+    private static ApiVersionRecord ReadVersion(SqliteDataReader reader) => new(
+        reader.GetInt64(0),
+        new ApiConfig(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetString(5)),
+        reader.GetString(6),
+        reader.GetInt64(7));
 
     /// <summary>The gateway config as committed now.</summary>
     public async Task<GatewayConfig> LoadGatewayConfigAsync(CancellationToken cancellationToken)

@@ -1,6 +1,5 @@
-using System.Buffers.Text;
 using System.Diagnostics;
-using System.Text;
+using System.Globalization;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -17,10 +16,8 @@ namespace Veil.Catalog.Grpc;
 /// </summary>
 public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 {
-    private const int DefaultPageSize = 20;
-    private const int MaxPageSize = 100;
     private const int MaxQueryLength = 200;
-    private const string PageTokenPrefix = "slug:";
+    private const string PageTokenMismatch = "Not a next_page_token from this list; omit it to start from the first page.";
 
     private readonly CatalogStore _store;
     private readonly GatewayConfigFeed _feed;
@@ -108,9 +105,16 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
                 TimeoutMs = request.HasTimeoutMs ? timeoutMs : current.TimeoutMs,
                 OpenApiDocument = request.HasOpenapiDocument ? request.OpenapiDocument : current.OpenApiDocument,
             },
+            _options.CurrentValue.MaxVersionsPerApi,
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
+        if (change.VersionLimitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
+                "(Catalog:MaxVersionsPerApi); it cannot be changed again. Publish it under a new slug, or ask an operator to raise the limit.");
+        }
         if (change.Gateway is not null)
         {
             _feed.Publish(change.Gateway);
@@ -135,16 +139,8 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
     {
         var caller = Caller.TryFrom(context);
         var errors = new FieldViolations();
-        var pageSize = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
-        if (pageSize is < 1 or > MaxPageSize)
-        {
-            errors.Add("page_size", $"Must be 0 (default {DefaultPageSize}) or 1 to {MaxPageSize}.");
-        }
-        string? after = null;
-        if (request.PageToken.Length > 0 && !TryDecodePageToken(request.PageToken, out after))
-        {
-            errors.Add("page_token", "Not a token returned by ListApis.");
-        }
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var after = PageToken.Decode(errors, request.PageToken, nameof(ListApis), 1)?[0];
         if (request.Query.Length > MaxQueryLength)
         {
             errors.Add("query", $"Must be at most {MaxQueryLength} characters.");
@@ -159,7 +155,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             request.ProviderId.Length == 0 ? null : request.ProviderId,
             context.CancellationToken);
 
-        var response = new ListApisResponse { NextPageToken = more ? EncodePageToken(page[^1].Slug) : "" };
+        var response = new ListApisResponse { NextPageToken = more ? PageToken.Encode(nameof(ListApis), page[^1].Slug) : "" };
         response.Apis.AddRange(page.Select(api => ToProto(api, CanSeeConfig(caller, api))));
         return response;
     }
@@ -173,23 +169,68 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         }
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        long? before = null;
+        string? tokenApiId = null;
+        if (PageToken.Decode(errors, request.PageToken, nameof(ListApiVersions), 2) is [var apiId, var version])
+        {
+            if (long.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0)
+            {
+                (tokenApiId, before) = (apiId, v);
+            }
+            else
+            {
+                errors.Add("page_token", PageTokenMismatch);
+            }
+        }
         errors.ThrowIfAny();
 
-        var result = await _store.ListVersionsAsync(request.ApiId, caller.IsAdmin ? null : caller.AccountId, context.CancellationToken)
+        var result = await _store.ListVersionsAsync(request.ApiId, caller.IsAdmin ? null : caller.AccountId, pageSize, before, context.CancellationToken)
             ?? throw ApiNotFound(request.ApiId);
-        var (api, versions) = result;
-        var response = new ListApiVersionsResponse();
-        response.Versions.AddRange(versions.Select(v => new ApiVersion
+        var (api, versions, more) = result;
+        if (tokenApiId is not null && tokenApiId != api.Id)
         {
-            ApiId = api.Id,
-            Version = v.Version,
-            // The API as it was when this version was current.
-            Api = ToProto(api with { CurrentVersion = v.Version, Config = v.Config, UpdatedAt = v.CreatedAt }, visible: true),
-            CreatedBy = v.CreatedBy,
-            CreateTime = ToTimestamp(v.CreatedAt),
-        }));
+            // A token pages through the API it came from only.
+            throw RpcErrors.InvalidArgument("page_token", PageTokenMismatch);
+        }
+        var response = new ListApiVersionsResponse
+        {
+            NextPageToken = more ? PageToken.Encode(nameof(ListApiVersions), api.Id, versions[^1].Version.ToString(CultureInfo.InvariantCulture)) : "",
+        };
+        // The documents are left out of list items (up to 1 MiB each): GetApiVersion returns one.
+        response.Versions.AddRange(versions.Select(v => ToProto(api, v)));
         return response;
     }
+
+    public override async Task<GetApiVersionResponse> GetApiVersion(GetApiVersionRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
+        {
+            throw ApiNotFound(request.ApiId);
+        }
+        var errors = new FieldViolations();
+        RequireApiId(errors, request.ApiId);
+        if (request.Version < 1)
+        {
+            errors.Add("version", "Must be a version number, 1 or more.");
+        }
+        errors.ThrowIfAny();
+
+        var result = await _store.GetVersionAsync(request.ApiId, caller.IsAdmin ? null : caller.AccountId, request.Version, context.CancellationToken)
+            ?? throw RpcErrors.NotFound($"API '{request.ApiId}' has no version {request.Version} you can see.");
+        return new GetApiVersionResponse { Version = ToProto(result.Api, result.Version) };
+    }
+
+    private static ApiVersion ToProto(ApiRecord api, ApiVersionRecord version) => new()
+    {
+        ApiId = api.Id,
+        Version = version.Version,
+        // The API as it was when this version was current.
+        Api = ToProto(api with { CurrentVersion = version.Version, Config = version.Config, UpdatedAt = version.CreatedAt }, visible: true),
+        CreatedBy = version.CreatedBy,
+        CreateTime = ToTimestamp(version.CreatedAt),
+    };
 
     public override async Task WatchGatewayConfig(WatchGatewayConfigRequest request, IServerStreamWriter<GatewayConfig> responseStream, ServerCallContext context)
     {
@@ -255,27 +296,4 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
     }
 
     private static RpcException ApiNotFound(string apiId) => RpcErrors.NotFound($"API '{apiId}' was not found.");
-
-    private static string EncodePageToken(string lastSlug) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(PageTokenPrefix + lastSlug));
-
-    private static bool TryDecodePageToken(string token, out string? lastSlug)
-    {
-        lastSlug = null;
-        if (token.Length > 200)
-        {
-            return false;
-        }
-        var buffer = new byte[Base64Url.GetMaxDecodedLength(token.Length)];
-        if (Base64Url.DecodeFromChars(token, buffer, out var consumed, out var written) != System.Buffers.OperationStatus.Done || consumed != token.Length)
-        {
-            return false;
-        }
-        var text = Encoding.UTF8.GetString(buffer, 0, written);
-        if (!text.StartsWith(PageTokenPrefix, StringComparison.Ordinal) || text.Length == PageTokenPrefix.Length)
-        {
-            return false;
-        }
-        lastSlug = text[PageTokenPrefix.Length..];
-        return true;
-    }
 }

@@ -259,22 +259,38 @@ internal sealed class IdentityStore(SqliteDatabase database)
         tx.Commit();
     }
 
-    /// <summary>The account's keys, newest first.</summary>
-    public async Task<IReadOnlyList<ApiKeyRecord>> ListApiKeysAsync(string accountId, CancellationToken ct)
+    /// <summary>
+    /// One page of the account's keys, newest first (ties by id), after the key at
+    /// <paramref name="after"/> (its creation time and id); the extra row read tells whether more follow.
+    /// </summary>
+    public async Task<(IReadOnlyList<ApiKeyRecord> Page, bool More)> ListApiKeysAsync(string accountId, int pageSize,
+        (long CreatedAt, string Id)? after, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
-            SELECT {ApiKeyColumns} FROM api_keys WHERE account_id = @account ORDER BY created_at DESC, id;
+            SELECT {ApiKeyColumns} FROM api_keys
+            WHERE account_id = @account
+              AND (@after_at IS NULL OR created_at < @after_at OR (created_at = @after_at AND id > @after_id))
+            ORDER BY created_at DESC, id
+            LIMIT @limit;
             """;
         command.Parameters.AddWithValue("@account", accountId);
-        var keys = new List<ApiKeyRecord>();
+        command.Parameters.AddWithValue("@after_at", after is { } a ? a.CreatedAt : DBNull.Value);
+        command.Parameters.AddWithValue("@after_id", after is { } b ? b.Id : DBNull.Value);
+        command.Parameters.AddWithValue("@limit", pageSize + 1);
+        var keys = new List<ApiKeyRecord>(pageSize + 1);
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             keys.Add(ReadApiKey(reader));
         }
-        return keys;
+        var more = keys.Count > pageSize;
+        if (more)
+        {
+            keys.RemoveAt(keys.Count - 1);
+        }
+        return (keys, more);
     }
 
     /// <summary>

@@ -166,8 +166,31 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     public override async Task<ListApiKeysResponse> ListApiKeys(ListApiKeysRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.KeysManage);
-        var keys = await _store.ListApiKeysAsync(caller.AccountId, context.CancellationToken);
-        return new ListApiKeysResponse { ApiKeys = { keys.Select(ToProto) } };
+        var errors = new FieldViolations();
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        (long, string)? after = null;
+        if (PageToken.Decode(errors, request.PageToken, nameof(ListApiKeys), 2) is [var createdAt, var id])
+        {
+            if (long.TryParse(createdAt, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var at))
+            {
+                after = (at, id);
+            }
+            else
+            {
+                errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
+            }
+        }
+        errors.ThrowIfAny();
+
+        var (keys, more) = await _store.ListApiKeysAsync(caller.AccountId, pageSize, after, context.CancellationToken);
+        return new ListApiKeysResponse
+        {
+            ApiKeys = { keys.Select(ToProto) },
+            NextPageToken = more
+                ? PageToken.Encode(nameof(ListApiKeys),
+                    keys[^1].CreatedAt.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), keys[^1].Id)
+                : "",
+        };
     }
 
     public override async Task<RevokeApiKeyResponse> RevokeApiKey(RevokeApiKeyRequest request, ServerCallContext context)

@@ -24,6 +24,9 @@ public sealed record SubscriptionRecord(
 /// <summary>Who is asking, for the visibility rules in the queries.</summary>
 public sealed record Viewer(string AccountId, bool IsAdmin);
 
+/// <summary>Where a page of plans or subscriptions ends: the row's creation time and rowid, the lists' order keys.</summary>
+public sealed record ListCursor(long CreatedAt, long RowId);
+
 /// <summary>
 /// The subscriptions SQLite store. Ownership and visibility are part of every query: a row the
 /// viewer may not see is simply not found.
@@ -83,20 +86,43 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         return await reader.ReadAsync(cancellationToken) ? ReadPlan(reader, 0) : null;
     }
 
-    /// <summary>The API's plans, oldest first.</summary>
-    public async Task<IReadOnlyList<PlanRecord>> ListPlansAsync(string apiId, CancellationToken cancellationToken)
+    /// <summary>
+    /// One page of the API's plans, oldest first, after the plan at <paramref name="after"/> (its
+    /// creation time and rowid, the order's keys); the extra row read tells whether more follow.
+    /// </summary>
+    public async Task<(IReadOnlyList<PlanRecord> Page, ListCursor? Next)> ListPlansAsync(string apiId, int pageSize, ListCursor? after, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {PlanColumns} FROM plans p WHERE p.api_id = @api_id ORDER BY p.created_at, p.rowid;";
-        Bind(command, ("@api_id", apiId));
-        var plans = new List<PlanRecord>();
+        command.CommandText = $"""
+            SELECT {PlanColumns}, p.created_at, p.rowid FROM plans p
+            WHERE p.api_id = @api_id AND (@after_at IS NULL OR (p.created_at, p.rowid) > (@after_at, @after_row))
+            ORDER BY p.created_at, p.rowid
+            LIMIT @limit;
+            """;
+        Bind(command, ("@api_id", apiId), ("@after_at", after?.CreatedAt), ("@after_row", after?.RowId), ("@limit", pageSize + 1));
+        return await ReadPageAsync(command, pageSize, ReadPlan, cancellationToken);
+    }
+
+    /// <summary>Reads up to <paramref name="pageSize"/> rows whose last two columns are the cursor keys.</summary>
+    private static async Task<(IReadOnlyList<T> Page, ListCursor? Next)> ReadPageAsync<T>(SqliteCommand command, int pageSize,
+        Func<SqliteDataReader, int, T> read, CancellationToken cancellationToken)
+    {
+        var page = new List<T>(pageSize);
+        ListCursor? last = null;
+        var more = false;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            plans.Add(ReadPlan(reader, 0));
+            if (page.Count == pageSize)
+            {
+                more = true;
+                break;
+            }
+            page.Add(read(reader, 0));
+            last = new ListCursor(reader.GetInt64(reader.FieldCount - 2), reader.GetInt64(reader.FieldCount - 1));
         }
-        return plans;
+        return (page, more ? last : null);
     }
 
     /// <summary>
@@ -130,37 +156,39 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     }
 
     /// <summary>
-    /// Subscriptions the viewer may see, newest first: admins all, everyone else those they hold
-    /// as consumer or sell as provider. Optionally only those to one API.
+    /// One page of the subscriptions the viewer may see, newest first, before the one at
+    /// <paramref name="before"/>: admins all, everyone else those they hold as consumer or sell as
+    /// provider. Optionally only those to one API.
     /// </summary>
-    public async Task<IReadOnlyList<SubscriptionRecord>> ListSubscriptionsAsync(Viewer viewer, string? apiId, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<SubscriptionRecord> Page, ListCursor? Next)> ListSubscriptionsAsync(Viewer viewer, string? apiId, int pageSize,
+        ListCursor? before, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
+        const string Page = """
+                 AND (@before_at IS NULL OR (s.created_at, s.rowid) < (@before_at, @before_row))
+               ORDER BY s.created_at DESC, s.rowid DESC
+               LIMIT @limit;
+               """;
         // Two indexed branches (consumer, provider) rather than one OR the planner cannot index.
         command.CommandText = viewer.IsAdmin
             ? $"""
-               SELECT {SubscriptionColumns} FROM subscriptions s
+               SELECT {SubscriptionColumns}, s.created_at, s.rowid FROM subscriptions s
                WHERE (@api_id IS NULL OR s.api_id = @api_id)
-               ORDER BY s.created_at DESC, s.rowid DESC;
+               {Page}
                """
             : $"""
-               SELECT {SubscriptionColumns} FROM subscriptions s
+               SELECT {SubscriptionColumns}, s.created_at, s.rowid FROM subscriptions s
                WHERE s.rowid IN (
                  SELECT rowid FROM subscriptions WHERE consumer_id = @viewer
                  UNION
                  SELECT rowid FROM subscriptions WHERE provider_id = @viewer)
                  AND (@api_id IS NULL OR s.api_id = @api_id)
-               ORDER BY s.created_at DESC, s.rowid DESC;
+               {Page}
                """;
-        Bind(command, ("@viewer", viewer.AccountId), ("@api_id", apiId));
-        var subscriptions = new List<SubscriptionRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            subscriptions.Add(ReadSubscription(reader, 0));
-        }
-        return subscriptions;
+        Bind(command, ("@viewer", viewer.AccountId), ("@api_id", apiId), ("@before_at", before?.CreatedAt), ("@before_row", before?.RowId),
+            ("@limit", pageSize + 1));
+        return await ReadPageAsync(command, pageSize, ReadSubscription, cancellationToken);
     }
 
     /// <summary>The subscription when the viewer is its consumer, the API's provider or an admin; else null.</summary>

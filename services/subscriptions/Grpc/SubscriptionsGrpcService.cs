@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Text;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Grpc.Core;
 using Veil.ServiceDefaults.Grpc;
@@ -121,10 +121,16 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         {
             throw RpcErrors.InvalidArgument("api_id", "Required: an API id (api_…) or slug.");
         }
+        var errors = new FieldViolations();
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var token = PageToken.Decode(errors, request.PageToken, nameof(ListPlans), 3);
+        errors.ThrowIfAny();
         // Resolving through catalog turns a slug into the canonical id and an unknown API into NotFound.
         var api = await _catalog.GetApiAsync(request.ApiId, context);
-        var plans = await _store.ListPlansAsync(api.Id, context.CancellationToken);
-        var response = new ListPlansResponse();
+        var after = token is null ? null : Cursor(token, api.Id);
+
+        var (plans, next) = await _store.ListPlansAsync(api.Id, pageSize, after, context.CancellationToken);
+        var response = new ListPlansResponse { NextPageToken = Token(nameof(ListPlans), api.Id, next) };
         response.Plans.AddRange(plans.Select(ToProto));
         return response;
     }
@@ -164,6 +170,10 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     public override async Task<ListSubscriptionsResponse> ListSubscriptions(ListSubscriptionsRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.Provider);
+        var errors = new FieldViolations();
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var token = PageToken.Decode(errors, request.PageToken, nameof(ListSubscriptions), 3);
+        errors.ThrowIfAny();
         string? apiId = null;
         if (request.ApiId.Length > 0)
         {
@@ -172,8 +182,10 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
                 ? request.ApiId
                 : (await _catalog.GetApiAsync(request.ApiId, context)).Id;
         }
-        var subscriptions = await _store.ListSubscriptionsAsync(ViewerOf(caller), apiId, context.CancellationToken);
-        var response = new ListSubscriptionsResponse();
+        // The token is bound to its filter: a page of "all" does not continue a page of one API.
+        var before = token is null ? null : Cursor(token, apiId ?? "");
+        var (subscriptions, next) = await _store.ListSubscriptionsAsync(ViewerOf(caller), apiId, pageSize, before, context.CancellationToken);
+        var response = new ListSubscriptionsResponse { NextPageToken = Token(nameof(ListSubscriptions), apiId ?? "", next) };
         response.Subscriptions.AddRange(subscriptions.Select(ToProto));
         return response;
     }
@@ -250,23 +262,9 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         // token comes from a person, and only staff may list every consumer's subscriptions.
         RequireServiceOrStaff(context);
         var errors = new FieldViolations();
-        if (request.PageSize is < 0 or > MaxBillingPageSize)
-        {
-            errors.Add("page_size", $"Must be 0 (default {DefaultBillingPageSize}) to {MaxBillingPageSize}.");
-        }
+        var pageSize = Paging.PageSize(errors, request.PageSize, DefaultBillingPageSize, MaxBillingPageSize);
         // Ids sort after "", so the first page starts there.
-        var after = "";
-        if (request.PageToken.Length > 0)
-        {
-            if (BillingPageToken(request.PageToken) is { } id)
-            {
-                after = id;
-            }
-            else
-            {
-                errors.Add("page_token", "Not a token from a previous page.");
-            }
-        }
+        var after = PageToken.Decode(errors, request.PageToken, nameof(ListSubscriptionsForBilling), 1)?[0] ?? "";
         long? canceledAfter = null;
         if (request.CanceledAfter is { } at)
         {
@@ -282,7 +280,6 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
         errors.ThrowIfAny();
 
-        var pageSize = request.PageSize == 0 ? DefaultBillingPageSize : request.PageSize;
         var rows = await _store.ListForBillingAsync(after, canceledAfter, pageSize + 1, context.CancellationToken);
         var response = new ListSubscriptionsForBillingResponse();
         response.Subscriptions.AddRange(rows.Take(pageSize).Select(r => new BillableSubscription
@@ -293,7 +290,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }));
         if (rows.Count > pageSize)
         {
-            response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes(rows[pageSize - 1].Subscription.Id));
+            response.NextPageToken = PageToken.Encode(nameof(ListSubscriptionsForBilling), rows[pageSize - 1].Subscription.Id);
         }
         return response;
     }
@@ -316,19 +313,18 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
     }
 
-    /// <summary>The subscription id a page token stands for, or null when it is not one of ours.</summary>
-    private static string? BillingPageToken(string token)
-    {
-        try
-        {
-            var id = Encoding.UTF8.GetString(Convert.FromBase64String(token));
-            return id.StartsWith("sub_", StringComparison.Ordinal) ? id : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
+    /// <summary>A list's next page token: the list's scope (API id, or "" for all) and its cursor; "" on the last page.</summary>
+    private static string Token(string list, string scope, ListCursor? next) => next is null
+        ? ""
+        : PageToken.Encode(list, scope, next.CreatedAt.ToString(CultureInfo.InvariantCulture), next.RowId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The cursor of a decoded token, which must belong to the same scope; else InvalidArgument on page_token.</summary>
+    private static ListCursor Cursor(string[] token, string scope) =>
+        token[0] == scope &&
+        long.TryParse(token[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var createdAt) &&
+        long.TryParse(token[2], NumberStyles.None, CultureInfo.InvariantCulture, out var rowId)
+            ? new ListCursor(createdAt, rowId)
+            : throw RpcErrors.InvalidArgument("page_token", "Not a next_page_token from this list (with the same api_id); omit it to start from the first page.");
 
     private static Viewer ViewerOf(Caller caller) => new(caller.AccountId, caller.IsAdmin);
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -17,8 +16,6 @@ public sealed class UsageGrpcService(
     UsageStore store, QuotaStateFeed quotas, WebhookDispatcher webhooks, UsageMetrics metrics,
     IOptions<UsageOptions> options, TimeProvider time, ILogger<UsageGrpcService> logger) : UsageService.UsageServiceBase
 {
-    private const int DefaultPageSize = 50;
-    private const int MaxPageSize = 100;
     private const int DefaultCyclePageSize = 500;
     private const int MaxCyclePageSize = 1000;
 
@@ -234,8 +231,8 @@ public sealed class UsageGrpcService(
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize, DefaultPageSize, MaxPageSize);
-        var before = IdToken(errors, request.PageToken);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var before = IdToken(errors, request.PageToken, nameof(ListWebhookDeliveries));
         errors.ThrowIfAny();
 
         var rows = await store.ListDeliveriesAsync(caller.AccountId, pageSize + 1, before, context.CancellationToken);
@@ -255,7 +252,7 @@ public sealed class UsageGrpcService(
         }));
         if (rows.Count > pageSize)
         {
-            response.NextPageToken = rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = PageToken.Encode(nameof(ListWebhookDeliveries), rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -264,8 +261,8 @@ public sealed class UsageGrpcService(
     {
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize, DefaultPageSize, MaxPageSize);
-        var before = IdToken(errors, request.PageToken);
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var before = IdToken(errors, request.PageToken, nameof(ListQuarantinedEvents));
         errors.ThrowIfAny();
 
         var rows = await store.ListQuarantineAsync(pageSize + 1, before, context.CancellationToken);
@@ -279,7 +276,7 @@ public sealed class UsageGrpcService(
         }));
         if (rows.Count > pageSize)
         {
-            response.NextPageToken = rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture);
+            response.NextPageToken = PageToken.Encode(nameof(ListQuarantinedEvents), rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -287,7 +284,7 @@ public sealed class UsageGrpcService(
     public override async Task<ListCycleUsageResponse> ListCycleUsage(ListCycleUsageRequest request, ServerCallContext context)
     {
         var errors = new FieldViolations();
-        var pageSize = PageSize(errors, request.PageSize, DefaultCyclePageSize, MaxCyclePageSize);
+        var pageSize = Paging.PageSize(errors, request.PageSize, DefaultCyclePageSize, MaxCyclePageSize);
         var endAfter = TimeField(errors, "cycle_end_after", request.CycleEndAfter);
         var startBefore = TimeField(errors, "cycle_start_before", request.CycleStartBefore);
         var after = CycleToken(errors, request.PageToken);
@@ -315,7 +312,7 @@ public sealed class UsageGrpcService(
         if (rows.Count > pageSize)
         {
             var last = rows[pageSize - 1];
-            response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{last.Terms.SubscriptionId}\n{last.CycleStartMs}"));
+            response.NextPageToken = PageToken.Encode(nameof(ListCycleUsage), last.Terms.SubscriptionId, last.CycleStartMs.ToString(CultureInfo.InvariantCulture));
         }
         return response;
     }
@@ -362,48 +359,31 @@ public sealed class UsageGrpcService(
         return value.ToUnixMilliseconds();
     }
 
-    private static int PageSize(FieldViolations errors, int pageSize, int defaultSize, int max)
+    private static long? IdToken(FieldViolations errors, string token, string list)
     {
-        if (pageSize is < 0 || pageSize > max)
-        {
-            errors.Add("page_size", $"Must be 0 (default {defaultSize}) to {max}.");
-        }
-        return pageSize <= 0 ? defaultSize : Math.Min(pageSize, max);
-    }
-
-    private static long? IdToken(FieldViolations errors, string token)
-    {
-        if (token.Length == 0)
+        if (PageToken.Decode(errors, token, list, 1) is not [var value])
         {
             return null;
         }
-        if (long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
         {
             return id;
         }
-        errors.Add("page_token", "Not a token from a previous page.");
+        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
         return null;
     }
 
     private static (string, long)? CycleToken(FieldViolations errors, string token)
     {
-        if (token.Length == 0)
+        if (PageToken.Decode(errors, token, nameof(ListCycleUsage), 2) is not [var subscriptionId, var value])
         {
             return null;
         }
-        try
+        if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var start))
         {
-            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split('\n');
-            if (parts.Length == 2 && long.TryParse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var start))
-            {
-                return (parts[0], start);
-            }
+            return (subscriptionId, start);
         }
-        catch (FormatException)
-        {
-            // Falls through to the field error.
-        }
-        errors.Add("page_token", "Not a token from a previous page.");
+        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
         return null;
     }
 
