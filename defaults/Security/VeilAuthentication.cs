@@ -82,8 +82,9 @@ public static class VeilAuthenticationExtensions
 /// Reads identity's OpenID metadata, then the signing keys from identity's own JWKS address rather
 /// than the metadata's <c>jwks_uri</c>, which names the public base URL (<c>Identity:PublicBaseUrl</c>).
 /// </summary>
-internal sealed class AuthorityJwksRetriever(string jwksAddress) : IConfigurationRetriever<OpenIdConnectConfiguration>
+public sealed class AuthorityJwksRetriever(string jwksAddress) : IConfigurationRetriever<OpenIdConnectConfiguration>
 {
+    /// <summary>The metadata at <paramref name="address"/>, with the signing keys read from the JWKS address given at construction.</summary>
     public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(string address, IDocumentRetriever retriever, CancellationToken cancel)
     {
         var configuration = OpenIdConnectConfiguration.Create(await retriever.GetDocumentAsync(address, cancel));

@@ -32,6 +32,9 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
         _settings["Kestrel:Endpoints:Http:Protocols"] = "Http1";
         _settings["Kestrel:Endpoints:Grpc:Url"] = GrpcUrl.ToString();
         _settings["Kestrel:Endpoints:Grpc:Protocols"] = "Http2";
+        // Every test reaches identity from 127.0.0.1, so its per-address auth limit would throttle
+        // a whole test class; the tests of that limit set their own (ignored by other services).
+        _settings["Identity:AuthLimits:PerAddressPermitLimit"] = "1000000";
         UseKestrel();
     }
 
