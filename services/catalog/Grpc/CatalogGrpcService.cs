@@ -55,8 +55,14 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         errors.ThrowIfAny();
 
         var config = new ApiConfig(request.Name, request.Description, request.UpstreamUrl, timeoutMs, request.OpenapiDocument);
-        var change = await _store.CreateAsync(request.Slug, caller.AccountId, config, context.CancellationToken)
-            ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
+        var maxApis = _options.CurrentValue.MaxApisPerProvider;
+        var (created, limitReached) = await _store.CreateAsync(request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
+        if (limitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The provider already owns {maxApis} APIs, the most allowed (Catalog:MaxApisPerProvider).");
+        }
+        var change = created ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
 
         _feed.Publish(change.Gateway!);
         _metrics.ConfigChanged("create");
@@ -96,7 +102,8 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         }
         errors.ThrowIfAny();
 
-        var change = await _store.UpdateAsync(
+        var maxVersions = _options.CurrentValue.MaxVersionsPerApi;
+        var (updated, limitReached) = await _store.UpdateAsync(
             request.ApiId,
             caller.IsAdmin ? null : caller.AccountId,
             caller.AccountId,
@@ -108,7 +115,14 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
                 TimeoutMs = request.HasTimeoutMs ? timeoutMs : current.TimeoutMs,
                 OpenApiDocument = request.HasOpenapiDocument ? request.OpenapiDocument : current.OpenApiDocument,
             },
-            context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
+            maxVersions,
+            context.CancellationToken);
+        if (limitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {maxVersions} versions, the most allowed (Catalog:MaxVersionsPerApi); create a new API instead.");
+        }
+        var change = updated ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
         if (change.Gateway is not null)
