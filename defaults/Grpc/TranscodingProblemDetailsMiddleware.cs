@@ -133,8 +133,10 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
     /// </summary>
     private static long? RetryDelaySeconds(JsonElement detail)
     {
-        if (!detail.TryGetProperty("@type", out var type) || type.GetString()?.EndsWith("/google.rpc.RetryInfo", StringComparison.Ordinal) != true ||
-            !detail.TryGetProperty("retryDelay", out var delay) || delay.GetString() is not { } text || !text.EndsWith('s') ||
+        if (!detail.TryGetProperty("@type", out var type) || type.ValueKind != JsonValueKind.String ||
+            type.GetString()?.EndsWith("/google.rpc.RetryInfo", StringComparison.Ordinal) != true ||
+            !detail.TryGetProperty("retryDelay", out var delay) || delay.ValueKind != JsonValueKind.String ||
+            delay.GetString() is not { } text || !text.EndsWith('s') ||
             !decimal.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.AllowDecimalPoint,
                 System.Globalization.CultureInfo.InvariantCulture, out var seconds))
         {
