@@ -46,13 +46,16 @@ public sealed class TokenTests(IdentityFixture fixture) : IClassFixture<Identity
         var account = await _client.SignUpAsync(Role.Consumer);
         var original = new JsonWebToken(account.Session.AccessToken);
         using var stranger = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var forged = new JsonWebTokenHandler().CreateToken(original.EncodedPayload,
-            new SigningCredentials(new ECDsaSecurityKey(stranger) { KeyId = original.Kid }, SecurityAlgorithms.EcdsaSha256));
+        var forged = new JsonWebTokenHandler().CreateToken(Base64UrlEncoder.Decode(original.EncodedPayload),
+            new SigningCredentials(new ECDsaSecurityKey(stranger) { KeyId = original.Kid }, SecurityAlgorithms.EcdsaSha256),
+            new Dictionary<string, object> { [JwtHeaderParameterNames.Typ] = "at+jwt" });
 
         var result = await ValidateWithServedKeysAsync(_rest, forged);
         var response = await _rest.GetAsync("v1/accounts/me", forged);
 
-        Assert.False(result.IsValid);
+        // Well-formed and typed like an access token: only the signature is wrong.
+        Assert.Equal(account.Account.Id, new JsonWebToken(forged).Subject);
+        Assert.IsAssignableFrom<SecurityTokenInvalidSignatureException>(result.Exception);
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
