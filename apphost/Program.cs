@@ -6,7 +6,12 @@ var fleet = FleetSettings.From(builder);
 
 var identity = builder.AddVeilService<Projects.Veil_Identity>("identity", fleet)
     .WithEnvironment("Identity__Admin__Email", fleet.AdminEmail)
-    .WithEnvironment("Identity__Admin__Password", fleet.AdminPassword);
+    .WithEnvironment("Identity__Admin__Password", fleet.AdminPassword)
+    // Identity refuses the README's default admin password outside Development; a local run is
+    // Development (apphost/Properties/launchSettings.json), and says so explicitly here.
+    .WithEnvironment("DOTNET_ENVIRONMENT", builder.Environment.EnvironmentName)
+    // The OpenID metadata names the edge's public address, never a request's Host header.
+    .WithEnvironment("Identity__PublicBaseUrl", FleetSettings.LocalUrl(fleet.Port("edge", "http")));
 
 var catalog = builder.AddVeilService<Projects.Veil_Catalog>("catalog", fleet)
     .WithIdentity(identity)

@@ -182,7 +182,8 @@ public static class VeilServiceDefaultsExtensions
         }).AddJsonTranscoding(o =>
             // Rich error details travel in REST error bodies too; they must be known to print them.
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
-                Google.Rpc.BadRequest.Descriptor, Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.PreconditionFailure.Descriptor));
+                Google.Rpc.BadRequest.Descriptor, Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.PreconditionFailure.Descriptor,
+                Google.Rpc.RetryInfo.Descriptor));
         builder.Services.AddGrpcHealthChecks();
         builder.Services.AddGrpcSwagger();
         builder.Services.AddSwaggerGen(o => o.SwaggerDoc("v1", new() { Title = title, Version = "v1" }));

@@ -27,6 +27,18 @@ public static class RpcErrors
     /// <summary>400 (FailedPrecondition): the request is valid but the resource's state forbids it.</summary>
     public static RpcException FailedPrecondition(string message) => Create(StatusCode.FailedPrecondition, message);
 
+    /// <summary>
+    /// 429: a limit was reached; the call may succeed after <paramref name="retryAfter"/>, carried as a
+    /// <c>google.rpc.RetryInfo</c> detail (REST: the <c>Retry-After</c> header, whole seconds rounded up).
+    /// </summary>
+    public static RpcException ResourceExhausted(string message, TimeSpan retryAfter) =>
+        new RpcStatus
+        {
+            Code = (int)StatusCode.ResourceExhausted,
+            Message = message,
+            Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter) }) },
+        }.ToRpcException();
+
     /// <summary>400: one field is wrong.</summary>
     public static RpcException InvalidArgument(string field, string description) =>
         new FieldViolations().Add(field, description).ToException();

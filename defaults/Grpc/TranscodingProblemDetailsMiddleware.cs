@@ -10,7 +10,8 @@ namespace Veil.ServiceDefaults.Grpc;
 /// gRPC status to the HTTP status (InvalidArgument → 400, NotFound → 404, AlreadyExists → 409, …)
 /// and writes a <c>google.rpc.Status</c> body; this middleware rewrites that body, or an empty error
 /// body (authentication challenges), as <c>application/problem+json</c>, lifting
-/// <c>BadRequest.FieldViolations</c> into <c>errors: { field: [messages] }</c>.
+/// <c>BadRequest.FieldViolations</c> into <c>errors: { field: [messages] }</c> and a
+/// <c>RetryInfo</c> (429) into the <c>Retry-After</c> header and <c>retryAfterSeconds</c>.
 /// Only REST requests under <c>/v1/</c> are touched; gRPC calls stream through untouched, and so
 /// do successful REST responses: only a response whose status is an error when its body starts is
 /// held back (<see cref="ErrorBufferingStream"/>).
@@ -47,10 +48,16 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
         }
 
         var problem = ToProblem(context.Response.StatusCode, body.ErrorBody);
+        if (problem.Extensions.TryGetValue(RetryAfterExtension, out var retryAfter) && retryAfter is long seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         context.Response.ContentLength = null;
         context.Response.ContentType = "application/problem+json";
         await JsonSerializer.SerializeAsync(original, problem, ProblemJson.Options, context.RequestAborted);
     }
+
+    private const string RetryAfterExtension = "retryAfterSeconds";
 
     internal static ProblemDetails ToProblem(int status, byte[] body)
     {
@@ -90,6 +97,10 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
             {
                 foreach (var detail in details.EnumerateArray())
                 {
+                    if (detail.ValueKind == JsonValueKind.Object && RetryDelaySeconds(detail) is { } retrySeconds)
+                    {
+                        problem.Extensions[RetryAfterExtension] = retrySeconds;
+                    }
                     if (!detail.TryGetProperty("fieldViolations", out var violations) || violations.ValueKind != JsonValueKind.Array)
                     {
                         continue;
@@ -116,6 +127,24 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
             // Not a google.rpc.Status body (e.g. a framework error page): keep the generic problem.
         }
         return problem;
+    }
+
+    /// <summary>
+    /// A <c>google.rpc.RetryInfo</c>'s delay in whole seconds, rounded up (at least 1), from its JSON
+    /// form <c>{"@type": "…/google.rpc.RetryInfo", "retryDelay": "1.500s"}</c>; null for other details.
+    /// </summary>
+    private static long? RetryDelaySeconds(JsonElement detail)
+    {
+        if (!detail.TryGetProperty("@type", out var type) || type.ValueKind != JsonValueKind.String ||
+            type.GetString()?.EndsWith("/google.rpc.RetryInfo", StringComparison.Ordinal) != true ||
+            !detail.TryGetProperty("retryDelay", out var delay) || delay.ValueKind != JsonValueKind.String ||
+            delay.GetString() is not { } text || !text.EndsWith('s') ||
+            !decimal.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.AllowDecimalPoint,
+                System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+        {
+            return null;
+        }
+        return Math.Max(1, (long)Math.Ceiling(seconds));
     }
 }
 

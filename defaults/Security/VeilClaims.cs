@@ -18,6 +18,9 @@ public static class VeilClaims
     /// <summary>Default issuer and audience.</summary>
     public const string DefaultIssuer = "veil-identity";
 
+    /// <summary>The JWT header <c>typ</c> of access tokens (RFC 9068); validators accept no other.</summary>
+    public const string AccessTokenType = "at+jwt";
+
     /// <summary>Audience of management-API tokens.</summary>
     public const string DefaultAudience = "veil-api";
 

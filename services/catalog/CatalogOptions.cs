@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Veil.Catalog;
 
 /// <summary>Catalog settings, bound from the <c>Catalog</c> section.</summary>
@@ -11,6 +13,10 @@ public sealed class CatalogOptions
     /// because their sample upstreams listen on loopback.
     /// </summary>
     public bool AllowPrivateUpstreams { get; set; }
+
+    /// <summary>Most APIs one provider may own.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
+    public int MaxApisPerProvider { get; set; } = 100;
 
     /// <summary>
     /// Config versions one API may have (each up to a 1 MiB OpenAPI document). An update that would

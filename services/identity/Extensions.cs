@@ -27,10 +27,22 @@ public static class IdentityExtensions
                 "Identity:Admin:Email is not a valid email address.")
             .Validate(o => string.IsNullOrEmpty(o.Admin.Password) || o.Admin.Password.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength,
                 $"Identity:Admin:Password must be {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
+            // The README's local password must never guard a real deployment.
+            .Validate(o => builder.Environment.IsDevelopment() || o.Admin.Password != IdentityOptions.PublishedAdminPassword,
+                $"Identity:Admin:Password is the published default '{IdentityOptions.PublishedAdminPassword}', which is refused outside the Development environment; set a secret password.")
+            .Validate(o => o.RefreshTokenLifetime <= o.RefreshTokenAbsoluteLifetime,
+                "Identity:RefreshTokenLifetime must not exceed Identity:RefreshTokenAbsoluteLifetime.")
+            .Validate(o => Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" &&
+                    string.IsNullOrEmpty(url.Query) && string.IsNullOrEmpty(url.Fragment),
+                "Identity:PublicBaseUrl must be an absolute http(s) URL without query or fragment (the edge's public address).")
             .Validate(o => o.BillingManagers.All(m => !string.IsNullOrEmpty(m.Email) && InputRules.CheckEmail(InputRules.NormalizeEmail(m.Email)) is null),
                 "Every Identity:BillingManagers entry needs a valid Email.")
             .Validate(o => o.BillingManagers.All(m => m.Password?.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength),
                 $"Every Identity:BillingManagers entry needs a Password of {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
+            .ValidateOnStart();
+        services.AddOptions<AuthLimitOptions>()
+            .BindConfiguration(AuthLimitOptions.SectionName)
+            .ValidateDataAnnotations()
             .ValidateOnStart();
 
         // Every clock read in identity goes through TimeProvider, so tests can move time.
@@ -41,11 +53,13 @@ public static class IdentityExtensions
         services.AddSingleton<ApiKeyHasher>();
         services.AddSingleton<Passwords>();
         services.AddSingleton<IdentityMetrics>();
+        services.AddSingleton<AuthLimits>();
         services.AddHostedService<IdentityStartup>();
         // The service's dependencies are internal types, so it is built here rather than by the activator.
         services.AddScoped(sp => new IdentityGrpcService(
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
             sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
+            sp.GetRequiredService<AuthLimits>(), sp.GetRequiredService<IOptions<IdentityOptions>>().Value,
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP
@@ -78,14 +92,15 @@ public static class IdentityExtensions
     /// </summary>
     public static IEndpointRouteBuilder MapIdentityEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/.well-known/openid-configuration", (HttpContext http, IOptions<VeilAuthOptions> auth) =>
+        app.MapGet("/.well-known/openid-configuration", (HttpContext http, IOptions<VeilAuthOptions> auth, IOptions<IdentityOptions> identity) =>
         {
             http.Response.Headers.CacheControl = "public, max-age=300";
-            http.Response.Headers.Vary = "X-Forwarded-Host, X-Forwarded-Proto";
             return Results.Json(new Dictionary<string, object>
             {
                 ["issuer"] = auth.Value.Issuer,
-                ["jwks_uri"] = PublicBaseUrl(http.Request) + "/.well-known/jwks.json",
+                // From configuration only: a Host or X-Forwarded-* header must not steer a cached
+                // metadata document (or a client following it) to another key set.
+                ["jwks_uri"] = identity.Value.PublicBaseUrl.TrimEnd('/') + "/.well-known/jwks.json",
                 ["id_token_signing_alg_values_supported"] = new[] { "ES256" },
                 ["token_endpoint_auth_methods_supported"] = Array.Empty<string>(),
                 ["scopes_supported"] = new[] { VeilClaims.Scopes.ApiRead, VeilClaims.Scopes.ApiWrite, VeilClaims.Scopes.KeysManage, VeilClaims.Scopes.UsageRead },
@@ -100,23 +115,5 @@ public static class IdentityExtensions
             return Results.Json(new { keys = keys.PublicJwks() });
         }).ExcludeFromDescription();
         return app;
-    }
-
-    /// <summary>
-    /// The base URL the caller used: identity's own address when called directly (the fleet's
-    /// validators), the edge's public address when the edge forwarded the call (it drops
-    /// client-sent X-Forwarded-* and sets its own).
-    /// </summary>
-    private static string PublicBaseUrl(HttpRequest request)
-    {
-        var forwardedHost = request.Headers["X-Forwarded-Host"].ToString().Split(',')[0].Trim();
-        var forwardedProto = request.Headers["X-Forwarded-Proto"].ToString().Split(',')[0].Trim();
-        var hostName = HostString.FromUriComponent(forwardedHost).Host;
-        if (forwardedHost.Length > 0 && Uri.CheckHostName(hostName) != UriHostNameType.Unknown &&
-            forwardedProto is "" or "http" or "https")
-        {
-            return $"{(forwardedProto.Length > 0 ? forwardedProto : request.Scheme)}://{forwardedHost}";
-        }
-        return $"{request.Scheme}://{request.Host}{request.PathBase}";
     }
 }

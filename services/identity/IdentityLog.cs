@@ -21,6 +21,15 @@ internal static partial class IdentityLog
     [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "A used refresh token of account {AccountId} was presented again; its session family was revoked")]
     public static partial void RefreshTokenReused(ILogger logger, string accountId);
 
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Account {AccountId} signed out of one session")]
+    public static partial void SignedOut(ILogger logger, string accountId);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Account {AccountId} signed out everywhere ({Sessions} live session(s) ended)")]
+    public static partial void SignedOutEverywhere(ILogger logger, string accountId, int sessions);
+
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Information, Message = "Account {AccountId} changed its password; every session ended")]
+    public static partial void PasswordChanged(ILogger logger, string accountId);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Information, Message = "Account {AccountId} created API key {KeyId}")]
     public static partial void ApiKeyCreated(ILogger logger, string accountId, string keyId);
 
@@ -30,7 +39,7 @@ internal static partial class IdentityLog
     [LoggerMessage(EventId = 1030, Level = LogLevel.Information, Message = "Administrator account {AccountId} created from configuration")]
     public static partial void AdminBootstrapped(ILogger logger, string accountId);
 
-    [LoggerMessage(EventId = 1031, Level = LogLevel.Warning, Message = "The configured administrator email belongs to account {AccountId} with role {Role}; it was left unchanged")]
+    [LoggerMessage(EventId = 1031, Level = LogLevel.Error, Message = "The configured administrator email belongs to account {AccountId} with role {Role}; identity does not start")]
     public static partial void AdminEmailHasOtherRole(ILogger logger, string accountId, string role);
 
     [LoggerMessage(EventId = 1032, Level = LogLevel.Warning, Message = "Only one of Identity:Admin:Email and Identity:Admin:Password is set; no administrator is bootstrapped")]
@@ -39,7 +48,7 @@ internal static partial class IdentityLog
     [LoggerMessage(EventId = 1033, Level = LogLevel.Information, Message = "Billing manager account {AccountId} created from configuration")]
     public static partial void BillingManagerBootstrapped(ILogger logger, string accountId);
 
-    [LoggerMessage(EventId = 1034, Level = LogLevel.Warning, Message = "A configured billing manager email belongs to account {AccountId} with role {Role}; it was left unchanged")]
+    [LoggerMessage(EventId = 1034, Level = LogLevel.Error, Message = "A configured billing manager email belongs to account {AccountId} with role {Role}; identity does not start")]
     public static partial void BillingManagerEmailHasOtherRole(ILogger logger, string accountId, string role);
 
     [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Identity:ApiKeyHashSecret is not configured: API keys are hashed with a secret kept in the identity database (generated now: {Generated}). Configure a base64 secret of at least 32 bytes in production, shared by every replica.")]

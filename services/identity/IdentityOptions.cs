@@ -7,6 +7,12 @@ public sealed class IdentityOptions
 {
     public const string SectionName = "Identity";
 
+    /// <summary>
+    /// The administrator password the README and the AppHost use for local runs; refused outside
+    /// the Development environment.
+    /// </summary>
+    public const string PublishedAdminPassword = "change-me-admin-password";
+
     /// <summary>The administrator created at start when both values are set and the email is not taken.</summary>
     public AdminOptions Admin { get; set; } = new();
 
@@ -27,9 +33,39 @@ public sealed class IdentityOptions
     [Range(typeof(TimeSpan), "00:01:00", "01:00:00")]
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Lifetime of refresh tokens.</summary>
+    /// <summary>Sliding lifetime of refresh tokens: each one expires this long after it is issued.</summary>
     [Range(typeof(TimeSpan), "00:05:00", "90.00:00:00")]
-    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>
+    /// Absolute lifetime of a session: no refresh token of a family outlives this span after the
+    /// sign-in (or sign-up) that started it, however often it is rotated.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:05:00", "365.00:00:00")]
+    public TimeSpan RefreshTokenAbsoluteLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// The public base URL of Veil's management API (the edge), used in the OpenID metadata
+    /// (<c>jwks_uri</c>). Never taken from a request's Host or X-Forwarded-* headers.
+    /// </summary>
+    [Required, Url]
+    public string PublicBaseUrl { get; set; } = "http://localhost:8080";
+
+    /// <summary>Most live (neither revoked nor expired) API keys one account may hold.</summary>
+    [Range(1, 100_000)]
+    public int MaxApiKeysPerAccount { get; set; } = 50;
+
+    /// <summary>
+    /// The configured staff emails (administrator and billing managers), normalised: sign-up
+    /// refuses them, so no stranger can take one before its account is bootstrapped.
+    /// </summary>
+    public IReadOnlySet<string> StaffEmails() =>
+        _staffEmails ??= new[] { Admin.Email }.Concat(BillingManagers.Select(m => m.Email))
+            .Where(e => !string.IsNullOrWhiteSpace(e))
+            .Select(e => Grpc.InputRules.NormalizeEmail(e!))
+            .ToHashSet(StringComparer.Ordinal);
+
+    private HashSet<string>? _staffEmails;
 
     /// <summary>An account seeded from configuration: its email and first password.</summary>
     public sealed class AdminOptions
@@ -38,4 +74,46 @@ public sealed class IdentityOptions
 
         public string? Password { get; set; }
     }
+}
+
+/// <summary>Rate limits, sign-in back-off and the password-hashing cap, bound from <c>Identity:AuthLimits</c>.</summary>
+public sealed class AuthLimitOptions
+{
+    public const string SectionName = "Identity:AuthLimits";
+
+    /// <summary>Auth calls one client address may make per <see cref="PerAddressWindow"/> (token bucket, burst of the same size).</summary>
+    [Range(1, int.MaxValue)]
+    public int PerAddressPermitLimit { get; set; } = 30;
+
+    /// <summary>The period over which <see cref="PerAddressPermitLimit"/> calls are replenished.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan PerAddressWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Sign-in, sign-up and password-change attempts per email per <see cref="PerAccountWindow"/>.</summary>
+    [Range(1, int.MaxValue)]
+    public int PerAccountPermitLimit { get; set; } = 10;
+
+    /// <summary>The period over which <see cref="PerAccountPermitLimit"/> attempts are replenished.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan PerAccountWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Failed sign-ins of one email in a row before back-off starts.</summary>
+    [Range(1, 1000)]
+    public int BackoffFreeFailures { get; set; } = 5;
+
+    /// <summary>The wait after the first failure beyond the free ones; it doubles with each further failure.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan BackoffBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait back-off imposes (the most a stranger can hold an account's sign-in back).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    public TimeSpan BackoffMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Password hashes computed at once; 0 means half the processors (at least 1).</summary>
+    [Range(0, 1024)]
+    public int MaxConcurrentHashes { get; set; }
+
+    /// <summary>Hash requests that may wait for a slot; beyond that a call is refused at once with 429.</summary>
+    [Range(0, 100_000)]
+    public int HashQueueLimit { get; set; } = 64;
 }

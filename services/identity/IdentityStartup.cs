@@ -37,6 +37,9 @@ internal sealed class IdentityStartup(
                 if (existing.Role != VeilClaims.Roles.BillingManager)
                 {
                     IdentityLog.BillingManagerEmailHasOtherRole(logger, existing.Id, existing.Role);
+                    throw new InvalidOperationException(
+                        $"Identity:BillingManagers names an email that account {existing.Id} already holds with role '{existing.Role}'. " +
+                        "Configure another email for the billing manager (a signed-up account is never promoted).");
                 }
                 continue;
             }
@@ -56,6 +59,16 @@ internal sealed class IdentityStartup(
         {
             return;
         }
+        var existing = string.IsNullOrEmpty(admin.Email)
+            ? null
+            : await store.FindAccountByEmailAsync(InputRules.NormalizeEmail(admin.Email), cancellationToken);
+        if (existing is not null && existing.Role != VeilClaims.Roles.Admin)
+        {
+            IdentityLog.AdminEmailHasOtherRole(logger, existing.Id, existing.Role);
+            throw new InvalidOperationException(
+                $"Identity:Admin:Email names an email that account {existing.Id} already holds with role '{existing.Role}'. " +
+                "Configure another administrator email (a signed-up account is never promoted).");
+        }
         if (string.IsNullOrEmpty(admin.Email) || string.IsNullOrEmpty(admin.Password))
         {
             IdentityLog.AdminBootstrapIncomplete(logger);
@@ -64,13 +77,8 @@ internal sealed class IdentityStartup(
 
         var email = InputRules.NormalizeEmail(admin.Email);
         // The configured password only seeds a new administrator; it never overwrites an existing account.
-        var existing = await store.FindAccountByEmailAsync(email, cancellationToken);
         if (existing is not null)
         {
-            if (existing.Role != VeilClaims.Roles.Admin)
-            {
-                IdentityLog.AdminEmailHasOtherRole(logger, existing.Id, existing.Role);
-            }
             return;
         }
         var account = new AccountRecord(Ids.New("acc"), email, "Administrator", VeilClaims.Roles.Admin, passwords.Hash(admin.Password), time.GetUtcNow());

@@ -14,4 +14,8 @@ public sealed class SubscriptionsOptions
     /// <summary>Deadline of the credit-hold check made to billing before a paid subscription, retries included.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan BillingTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most plans one API may have.</summary>
+    [Range(1, 100_000)]
+    public int MaxPlansPerApi { get; set; } = 100;
 }

@@ -18,6 +18,9 @@ public sealed class IdentityHost(string? dataDirectory = null, TimeProvider? tim
 {
     public TimeProvider? Time { get; } = time;
 
+    /// <summary>The host environment when not Development (the default of every test host).</summary>
+    public string? EnvironmentName { get; init; }
+
     public IdentityService.IdentityServiceClient CreateClient(GrpcChannel channel) => new(channel);
 
     /// <summary>Rows of a SQL query against identity's own database file, as the service left them.</summary>
@@ -48,6 +51,10 @@ public sealed class IdentityHost(string? dataDirectory = null, TimeProvider? tim
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
+        if (EnvironmentName is not null)
+        {
+            builder.UseEnvironment(EnvironmentName);
+        }
         if (Time is not null)
         {
             builder.ConfigureTestServices(services => services.AddSingleton(Time));
@@ -101,6 +108,9 @@ public static class Api
     }
 
     public static string NewEmail() => $"user-{Guid.NewGuid():N}@example.test";
+
+    public static Task<SignInResponse> SignInAsync(this IdentityService.IdentityServiceClient client, string email, string password = Password) =>
+        client.SignInAsync(new SignInRequest { Email = email, Password = password }, Call()).ResponseAsync;
 
     public static Task<SignUpResponse> SignUpAsync(this IdentityService.IdentityServiceClient client, Role role = Role.Consumer, string? email = null) =>
         client.SignUpAsync(new SignUpRequest { Email = email ?? NewEmail(), Password = Password, Role = role }, Call()).ResponseAsync;

@@ -42,14 +42,29 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
 
     internal static string NewId() => "api_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
-    /// <summary>Stores a new API at version 1; null when the slug is taken.</summary>
-    public async Task<ApiChange?> CreateAsync(string slug, string providerId, ApiConfig config, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores a new API at version 1. <c>Change</c> is null when the slug is taken or, with
+    /// <c>LimitReached</c>, when the provider already owns <paramref name="maxApisPerProvider"/> APIs
+    /// (counted in the same immediate transaction, so concurrent creations cannot overshoot).
+    /// </summary>
+    public async Task<(ApiChange? Change, bool LimitReached)> CreateAsync(string slug, string providerId, ApiConfig config, int maxApisPerProvider,
+        CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var api = new ApiRecord(NewId(), slug, providerId, 1, config, now, now);
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
+        await using (var count = connection.CreateCommand())
+        {
+            count.Transaction = transaction;
+            count.CommandText = "SELECT COUNT(*) FROM apis WHERE provider_id = @provider_id;";
+            count.Parameters.AddWithValue("@provider_id", providerId);
+            if (Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) >= maxApisPerProvider)
+            {
+                return (null, true);
+            }
+        }
         try
         {
             await ExecuteAsync(connection, transaction, """
@@ -60,18 +75,19 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         }
         catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == 2067 /* SQLITE_CONSTRAINT_UNIQUE */)
         {
-            return null;
+            return (null, false);
         }
         await InsertVersionAsync(connection, transaction, api.Id, 1, config, providerId, now, cancellationToken);
         var gateway = await BumpRevisionAsync(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return new ApiChange(api, gateway);
+        return (new ApiChange(api, gateway), false);
     }
 
     /// <summary>
     /// Applies <paramref name="change"/> to the current config of the API named by id or slug and,
-    /// when the result differs, stores it as the next version. Null when the API does not exist or
-    /// <paramref name="ownerId"/> (null for admins) does not own it.
+    /// when the result differs, stores it as the next version. <c>Change</c> is null when the API
+    /// does not exist or <paramref name="ownerId"/> (null for admins) does not own it, or, with
+    /// <c>LimitReached</c>, when it already has <paramref name="maxVersions"/> versions.
     /// </summary>
     public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiConfig, ApiConfig> change, long maxVersions, CancellationToken cancellationToken)
     {

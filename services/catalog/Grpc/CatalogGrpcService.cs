@@ -52,8 +52,14 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         errors.ThrowIfAny();
 
         var config = new ApiConfig(request.Name, request.Description, request.UpstreamUrl, timeoutMs, request.OpenapiDocument);
-        var change = await _store.CreateAsync(request.Slug, caller.AccountId, config, context.CancellationToken)
-            ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
+        var maxApis = _options.CurrentValue.MaxApisPerProvider;
+        var (created, limitReached) = await _store.CreateAsync(request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
+        if (limitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The provider already owns {maxApis} APIs, the most allowed (Catalog:MaxApisPerProvider).");
+        }
+        var change = created ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
 
         _feed.Publish(change.Gateway!);
         _metrics.ConfigChanged("create");

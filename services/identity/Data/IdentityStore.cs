@@ -34,6 +34,9 @@ internal static class AuditActions
     public const string BillingManagerBootstrapped = "account.billing_manager_bootstrapped";
     public const string SignInFailed = "auth.signin_failed";
     public const string RefreshReuse = "auth.refresh_reuse_detected";
+    public const string SignedOut = "auth.signed_out";
+    public const string SignedOutEverywhere = "auth.signed_out_everywhere";
+    public const string PasswordChanged = "account.password_changed";
     public const string KeyCreated = "apikey.created";
     public const string KeyRevoked = "apikey.revoked";
 }
@@ -87,6 +90,21 @@ internal sealed class IdentityStore(SqliteDatabase database)
         tx.Commit();
     }
 
+    /// <summary>
+    /// Stores the new password hash and revokes every refresh token of the account, in one
+    /// transaction, so no session made with the old password survives the change.
+    /// </summary>
+    public async Task ChangePasswordAsync(string accountId, string passwordHash, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        await ExecuteAsync(connection, tx, "UPDATE accounts SET password_hash = @hash WHERE id = @id;", ct,
+            ("@hash", passwordHash), ("@id", accountId));
+        var families = await RevokeAccountSessionsAsync(connection, tx, accountId, now, ct);
+        await AuditAsync(connection, tx, now, AuditActions.PasswordChanged, accountId, accountId, $"sessions_ended={families}", ct);
+        tx.Commit();
+    }
+
     private async Task<AccountRecord?> QueryAccountAsync(string sql, string value, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
@@ -100,6 +118,55 @@ internal sealed class IdentityStore(SqliteDatabase database)
         }
         return new AccountRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
             reader.GetString(4), FromMs(reader.GetInt64(5)));
+    }
+
+    // ---- sign-in back-off -----------------------------------------------------------------
+
+    /// <summary>Consecutive failed sign-ins for <paramref name="email"/> and when the last one was; (0, null) when none.</summary>
+    public async Task<(int Failures, DateTimeOffset? LastFailedAt)> GetSignInFailuresAsync(string email, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT failures, last_failed_at FROM signin_failures WHERE email = @email;";
+        command.Parameters.AddWithValue("@email", email);
+        await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
+        return await reader.ReadAsync(ct) ? (reader.GetInt32(0), FromMs(reader.GetInt64(1))) : (0, null);
+    }
+
+    /// <summary>
+    /// Counts one more failed sign-in for <paramref name="email"/> and audits it, in one transaction;
+    /// rows last touched before <paramref name="pruneBefore"/> are deleted on the way (bounded table).
+    /// Returns the new count.
+    /// </summary>
+    public async Task<int> RecordSignInFailureAsync(string email, string? accountId, DateTimeOffset now, DateTimeOffset pruneBefore, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        await ExecuteAsync(connection, tx, "DELETE FROM signin_failures WHERE last_failed_at < @before;", ct, ("@before", ToMs(pruneBefore)));
+        await ExecuteAsync(connection, tx, """
+            INSERT INTO signin_failures (email, failures, last_failed_at) VALUES (@email, 1, @now)
+            ON CONFLICT (email) DO UPDATE SET failures = failures + 1, last_failed_at = @now;
+            """, ct, ("@email", email), ("@now", ToMs(now)));
+        int failures;
+        await using (var command = connection.CreateCommand())
+        {
+            command.Transaction = tx;
+            command.CommandText = "SELECT failures FROM signin_failures WHERE email = @email;";
+            command.Parameters.AddWithValue("@email", email);
+            failures = Convert.ToInt32(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        await AuditAsync(connection, tx, now, AuditActions.SignInFailed, accountId, email, null, ct);
+        tx.Commit();
+        return failures;
+    }
+
+    /// <summary>Forgets the failed sign-ins of <paramref name="email"/> (after a successful one).</summary>
+    public async Task ClearSignInFailuresAsync(string email, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        await ExecuteAsync(connection, tx, "DELETE FROM signin_failures WHERE email = @email;", ct, ("@email", email));
+        tx.Commit();
     }
 
     // ---- audit ----------------------------------------------------------------------------
@@ -176,45 +243,117 @@ internal sealed class IdentityStore(SqliteDatabase database)
 
     // ---- refresh tokens -------------------------------------------------------------------
 
-    public async Task InsertRefreshTokenAsync(string tokenHash, string familyId, string accountId, DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken ct)
+    /// <summary>Stores the first token of a new family, which ends at <paramref name="sessionExpiresAt"/> whatever the rotations.</summary>
+    public async Task InsertRefreshTokenAsync(string tokenHash, string familyId, string accountId, DateTimeOffset now, DateTimeOffset expiresAt,
+        DateTimeOffset sessionExpiresAt, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
-        await InsertRefreshTokenAsync(connection, tx, tokenHash, familyId, accountId, now, expiresAt, ct);
+        await InsertRefreshTokenAsync(connection, tx, tokenHash, familyId, accountId, now, expiresAt, ToMs(sessionExpiresAt), ct);
         tx.Commit();
     }
 
     /// <summary>
+    /// Revokes the family of the refresh token hashed as <paramref name="presentedHash"/> (any of its
+    /// tokens, used or not) and audits it; null when no such token exists, else the account.
+    /// </summary>
+    public async Task<string?> RevokeRefreshFamilyAsync(string presentedHash, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        string familyId, accountId;
+        await using (var command = connection.CreateCommand())
+        {
+            command.Transaction = tx;
+            command.CommandText = "SELECT family_id, account_id FROM refresh_tokens WHERE token_hash = @hash;";
+            command.Parameters.AddWithValue("@hash", presentedHash);
+            await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
+            if (!await reader.ReadAsync(ct))
+            {
+                return null;
+            }
+            (familyId, accountId) = (reader.GetString(0), reader.GetString(1));
+        }
+        var revoked = await ExecuteAsync(connection, tx,
+            "UPDATE refresh_tokens SET revoked_at = @now WHERE family_id = @family AND revoked_at IS NULL;", ct,
+            ("@now", ToMs(now)), ("@family", familyId));
+        if (revoked > 0)
+        {
+            await AuditAsync(connection, tx, now, AuditActions.SignedOut, accountId, familyId, $"revoked={revoked}", ct);
+        }
+        tx.Commit();
+        return accountId;
+    }
+
+    /// <summary>Revokes every refresh token of the account and audits it; returns how many sessions were still live.</summary>
+    public async Task<int> RevokeAllSessionsAsync(string accountId, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        var families = await RevokeAccountSessionsAsync(connection, tx, accountId, now, ct);
+        await AuditAsync(connection, tx, now, AuditActions.SignedOutEverywhere, accountId, accountId, $"sessions_ended={families}", ct);
+        tx.Commit();
+        return families;
+    }
+
+    private static async Task<int> RevokeAccountSessionsAsync(SqliteConnection connection, SqliteTransaction tx, string accountId,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        int live;
+        await using (var command = connection.CreateCommand())
+        {
+            command.Transaction = tx;
+            // A live session is a family with an unused, unrevoked, unexpired token.
+            command.CommandText = """
+                SELECT COUNT(DISTINCT family_id) FROM refresh_tokens
+                WHERE account_id = @account AND revoked_at IS NULL AND used_at IS NULL AND expires_at > @now;
+                """;
+            command.Parameters.AddWithValue("@account", accountId);
+            command.Parameters.AddWithValue("@now", ToMs(now));
+            live = Convert.ToInt32(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        await ExecuteAsync(connection, tx,
+            "UPDATE refresh_tokens SET revoked_at = @now WHERE account_id = @account AND revoked_at IS NULL;", ct,
+            ("@now", ToMs(now)), ("@account", accountId));
+        return live;
+    }
+
+    /// <summary>
     /// Uses the refresh token hashed as <paramref name="presentedHash"/>: when it is live, marks it
-    /// used and stores <paramref name="nextHash"/> in the same family; when it was already used,
+    /// used and stores <paramref name="nextHash"/> in the same family, expiring at
+    /// <paramref name="nextExpiresAt"/> or at the family's absolute end if that comes first
+    /// (returned as <c>ExpiresAt</c>); when it was already used,
     /// revokes the whole family and audits the reuse. One immediate transaction, so two concurrent
     /// presentations of one token cannot both rotate.
     /// </summary>
-    public async Task<(RefreshOutcome Outcome, string? AccountId)> RotateRefreshTokenAsync(
+    public async Task<(RefreshOutcome Outcome, string? AccountId, DateTimeOffset ExpiresAt)> RotateRefreshTokenAsync(
         string presentedHash, string nextHash, DateTimeOffset now, DateTimeOffset nextExpiresAt, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
         string familyId, accountId;
-        long expiresAt;
+        long expiresAt, sessionExpiresAt;
         bool used, revoked;
         await using (var command = connection.CreateCommand())
         {
             command.Transaction = tx;
-            command.CommandText = "SELECT family_id, account_id, expires_at, used_at IS NOT NULL, revoked_at IS NOT NULL FROM refresh_tokens WHERE token_hash = @hash;";
+            command.CommandText = """
+                SELECT family_id, account_id, expires_at, used_at IS NOT NULL, revoked_at IS NOT NULL, session_expires_at
+                FROM refresh_tokens WHERE token_hash = @hash;
+                """;
             command.Parameters.AddWithValue("@hash", presentedHash);
             await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
             if (!await reader.ReadAsync(ct))
             {
-                return (RefreshOutcome.Invalid, null);
+                return (RefreshOutcome.Invalid, null, default);
             }
-            (familyId, accountId, expiresAt, used, revoked) =
-                (reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetBoolean(3), reader.GetBoolean(4));
+            (familyId, accountId, expiresAt, used, revoked, sessionExpiresAt) =
+                (reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetInt64(5));
         }
 
-        if (revoked || expiresAt <= ToMs(now))
+        if (revoked || expiresAt <= ToMs(now) || sessionExpiresAt <= ToMs(now))
         {
-            return (RefreshOutcome.Invalid, accountId);
+            return (RefreshOutcome.Invalid, accountId, default);
         }
         if (used)
         {
@@ -225,30 +364,48 @@ internal sealed class IdentityStore(SqliteDatabase database)
                 ("@now", ToMs(now)), ("@family", familyId));
             await AuditAsync(connection, tx, now, AuditActions.RefreshReuse, accountId, familyId, $"revoked={revokedCount}", ct);
             tx.Commit();
-            return (RefreshOutcome.ReuseDetected, accountId);
+            return (RefreshOutcome.ReuseDetected, accountId, default);
         }
 
         await ExecuteAsync(connection, tx, "UPDATE refresh_tokens SET used_at = @now WHERE token_hash = @hash;", ct,
             ("@now", ToMs(now)), ("@hash", presentedHash));
-        await InsertRefreshTokenAsync(connection, tx, nextHash, familyId, accountId, now, nextExpiresAt, ct);
+        var next = nextExpiresAt <= FromMs(sessionExpiresAt) ? nextExpiresAt : FromMs(sessionExpiresAt);
+        await InsertRefreshTokenAsync(connection, tx, nextHash, familyId, accountId, now, next, sessionExpiresAt, ct);
         tx.Commit();
-        return (RefreshOutcome.Rotated, accountId);
+        return (RefreshOutcome.Rotated, accountId, next);
     }
 
     private static Task InsertRefreshTokenAsync(SqliteConnection connection, SqliteTransaction tx, string tokenHash, string familyId,
-        string accountId, DateTimeOffset now, DateTimeOffset expiresAt, CancellationToken ct) =>
+        string accountId, DateTimeOffset now, DateTimeOffset expiresAt, long sessionExpiresAtMs, CancellationToken ct) =>
         ExecuteAsync(connection, tx, """
-            INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at)
-            VALUES (@hash, @family, @account, @now, @expires);
+            INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at, session_expires_at)
+            VALUES (@hash, @family, @account, @now, @expires, @session_expires);
             """, ct,
-            ("@hash", tokenHash), ("@family", familyId), ("@account", accountId), ("@now", ToMs(now)), ("@expires", ToMs(expiresAt)));
+            ("@hash", tokenHash), ("@family", familyId), ("@account", accountId), ("@now", ToMs(now)), ("@expires", ToMs(expiresAt)),
+            ("@session_expires", sessionExpiresAtMs));
 
     // ---- API keys -------------------------------------------------------------------------
 
-    public async Task CreateApiKeyAsync(ApiKeyRecord key, string keyHash, CancellationToken ct)
+    /// <summary>
+    /// Stores the key unless the account already holds <paramref name="maxLiveKeys"/> live (neither
+    /// revoked nor expired) keys; the count and the insert share one immediate transaction, so
+    /// concurrent creations cannot overshoot. False when the cap is reached.
+    /// </summary>
+    public async Task<bool> TryCreateApiKeyAsync(ApiKeyRecord key, string keyHash, int maxLiveKeys, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
+        await using (var count = connection.CreateCommand())
+        {
+            count.Transaction = tx;
+            count.CommandText = "SELECT COUNT(*) FROM api_keys WHERE account_id = @account AND revoked_at IS NULL AND expires_at > @now;";
+            count.Parameters.AddWithValue("@account", key.AccountId);
+            count.Parameters.AddWithValue("@now", ToMs(key.CreatedAt));
+            if (Convert.ToInt64(await count.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) >= maxLiveKeys)
+            {
+                return false;
+            }
+        }
         await ExecuteAsync(connection, tx, """
             INSERT INTO api_keys (id, account_id, name, prefix, key_hash, scopes, created_at, expires_at)
             VALUES (@id, @account, @name, @prefix, @hash, @scopes, @created, @expires);
@@ -257,6 +414,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             ("@scopes", string.Join(' ', key.Scopes)), ("@created", ToMs(key.CreatedAt)), ("@expires", ToMs(key.ExpiresAt)));
         await AuditAsync(connection, tx, key.CreatedAt, AuditActions.KeyCreated, key.AccountId, key.Id, $"prefix={key.Prefix}", ct);
         tx.Commit();
+        return true;
     }
 
     /// <summary>

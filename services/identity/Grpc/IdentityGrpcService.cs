@@ -23,10 +23,12 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly ApiKeyHasher _keyHasher;
     private readonly TimeProvider _time;
     private readonly IdentityMetrics _metrics;
+    private readonly AuthLimits _limits;
+    private readonly IdentityOptions _options;
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
-        TimeProvider time, IdentityMetrics metrics, ILogger<IdentityGrpcService> logger)
+        TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options, ILogger<IdentityGrpcService> logger)
     {
         _store = store;
         _passwords = passwords;
@@ -34,11 +36,14 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         _keyHasher = keyHasher;
         _time = time;
         _metrics = metrics;
+        _limits = limits;
+        _options = options;
         _logger = logger;
     }
 
     public override async Task<SignUpResponse> SignUp(SignUpRequest request, ServerCallContext context)
     {
+        _limits.ThrottleAddress(context);
         var email = InputRules.NormalizeEmail(request.Email);
         var displayName = request.DisplayName.Trim();
         var violations = new FieldViolations();
@@ -63,11 +68,18 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             violations.Add("display_name", nameError);
         }
         violations.ThrowIfAny();
+        // Staff emails (administrator, billing managers) are reserved even before their account exists.
+        if (_options.StaffEmails().Contains(email))
+        {
+            throw RpcErrors.AlreadyExists("An account with this email already exists.");
+        }
+        _limits.ThrottleAccount(email);
 
+        var hash = await _limits.HashAsync(() => _passwords.Hash(request.Password), context.CancellationToken);
         var now = Now();
         var account = new AccountRecord(
             Ids.New("acc"), email, displayName.Length > 0 ? displayName : email[..email.IndexOf('@')],
-            Roles.ToClaim(request.Role), _passwords.Hash(request.Password), now);
+            Roles.ToClaim(request.Role), hash, now);
         if (!await _store.TryCreateAccountAsync(account, AuditActions.SignUp, context.CancellationToken))
         {
             throw RpcErrors.AlreadyExists("An account with this email already exists.");
@@ -79,24 +91,34 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
 
     public override async Task<SignInResponse> SignIn(SignInRequest request, ServerCallContext context)
     {
+        _limits.ThrottleAddress(context);
         var email = InputRules.NormalizeEmail(request.Email);
+        // Limits and back-off are keyed by the email whether or not an account has it, so neither
+        // tells which emails exist.
+        var emailKey = email.Length <= InputRules.MaxEmailLength ? email : email[..InputRules.MaxEmailLength];
+        _limits.ThrottleAccount(emailKey);
+        var failures = await WaitOutBackoffAsync(emailKey, context.CancellationToken);
         // Over-long input can never match; refusing it early bounds the hashing work per request.
         var account = email.Length is > 0 and <= InputRules.MaxEmailLength && request.Password.Length <= Passwords.MaximumLength
             ? await _store.FindAccountByEmailAsync(email, context.CancellationToken)
             : null;
-        var result = _passwords.Verify(account, request.Password);
+        var result = await _limits.HashAsync(() => _passwords.Verify(account, request.Password), context.CancellationToken);
         var now = Now();
         if (account is null || result == PasswordVerificationResult.Failed)
         {
-            await _store.AppendAuditAsync(now, AuditActions.SignInFailed, account?.Id,
-                email.Length <= InputRules.MaxEmailLength ? email : email[..InputRules.MaxEmailLength], null, context.CancellationToken);
+            await RecordFailureAsync(emailKey, account?.Id, now, context.CancellationToken);
             IdentityLog.SignInFailed(_logger, account is not null);
             _metrics.SignIn(success: false);
             throw RpcErrors.Unauthenticated(SignInFailedMessage);
         }
+        if (failures > 0)
+        {
+            await _store.ClearSignInFailuresAsync(emailKey, context.CancellationToken);
+        }
         if (result == PasswordVerificationResult.SuccessRehashNeeded)
         {
-            await _store.UpdatePasswordHashAsync(account.Id, _passwords.Hash(request.Password), context.CancellationToken);
+            var rehashed = await _limits.HashAsync(() => _passwords.Hash(request.Password), context.CancellationToken);
+            await _store.UpdatePasswordHashAsync(account.Id, rehashed, context.CancellationToken);
             IdentityLog.PasswordRehashed(_logger, account.Id);
         }
         IdentityLog.SignedIn(_logger, account.Id);
@@ -106,6 +128,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
 
     public override async Task<RefreshSessionResponse> RefreshSession(RefreshSessionRequest request, ServerCallContext context)
     {
+        _limits.ThrottleAddress(context);
         if (!TokenIssuer.IsRefreshTokenShaped(request.RefreshToken))
         {
             _metrics.Refresh("invalid");
@@ -114,7 +137,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var now = Now();
         var next = TokenIssuer.NewRefreshToken();
         var nextExpiresAt = _tokens.RefreshExpiry(now);
-        var (outcome, accountId) = await _store.RotateRefreshTokenAsync(
+        var (outcome, accountId, expiresAt) = await _store.RotateRefreshTokenAsync(
             TokenIssuer.HashRefreshToken(request.RefreshToken), TokenIssuer.HashRefreshToken(next), now, nextExpiresAt, context.CancellationToken);
         if (outcome == RefreshOutcome.ReuseDetected)
         {
@@ -127,7 +150,63 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             throw RpcErrors.Unauthenticated(RefreshFailedMessage);
         }
         _metrics.Refresh("rotated");
-        return new RefreshSessionResponse { Session = _tokens.CreateSession(account, next, nextExpiresAt, now) };
+        return new RefreshSessionResponse { Session = _tokens.CreateSession(account, next, expiresAt, now) };
+    }
+
+    public override async Task<SignOutResponse> SignOut(SignOutRequest request, ServerCallContext context)
+    {
+        _limits.ThrottleAddress(context);
+        // Like token revocation (RFC 7009): the same answer whether the token was live, used, unknown or malformed.
+        if (TokenIssuer.IsRefreshTokenShaped(request.RefreshToken) &&
+            await _store.RevokeRefreshFamilyAsync(TokenIssuer.HashRefreshToken(request.RefreshToken), Now(), context.CancellationToken) is { } accountId)
+        {
+            IdentityLog.SignedOut(_logger, accountId);
+        }
+        return new SignOutResponse();
+    }
+
+    public override async Task<SignOutEverywhereResponse> SignOutEverywhere(SignOutEverywhereRequest request, ServerCallContext context)
+    {
+        var account = await CurrentAccountAsync(context);
+        var ended = await _store.RevokeAllSessionsAsync(account.Id, Now(), context.CancellationToken);
+        IdentityLog.SignedOutEverywhere(_logger, account.Id, ended);
+        return new SignOutEverywhereResponse { EndedSessions = ended };
+    }
+
+    public override async Task<ChangePasswordResponse> ChangePassword(ChangePasswordRequest request, ServerCallContext context)
+    {
+        var account = await CurrentAccountAsync(context);
+        _limits.ThrottleAddress(context);
+        var violations = new FieldViolations();
+        if (request.NewPassword.Length < Passwords.MinimumLength)
+        {
+            violations.Add("new_password", $"The password must be at least {Passwords.MinimumLength} characters.");
+        }
+        else if (request.NewPassword.Length > Passwords.MaximumLength)
+        {
+            violations.Add("new_password", $"The password must be at most {Passwords.MaximumLength} characters.");
+        }
+        violations.ThrowIfAny();
+        // Guessing the current password with a stolen access token meets the sign-in limits and back-off.
+        _limits.ThrottleAccount(account.Email);
+        var failures = await WaitOutBackoffAsync(account.Email, context.CancellationToken);
+        var result = request.CurrentPassword.Length <= Passwords.MaximumLength
+            ? await _limits.HashAsync(() => _passwords.Verify(account, request.CurrentPassword), context.CancellationToken)
+            : PasswordVerificationResult.Failed;
+        var now = Now();
+        if (result == PasswordVerificationResult.Failed)
+        {
+            await RecordFailureAsync(account.Email, account.Id, now, context.CancellationToken);
+            throw RpcErrors.InvalidArgument("current_password", "The current password is incorrect.");
+        }
+        if (failures > 0)
+        {
+            await _store.ClearSignInFailuresAsync(account.Email, context.CancellationToken);
+        }
+        var hash = await _limits.HashAsync(() => _passwords.Hash(request.NewPassword), context.CancellationToken);
+        await _store.ChangePasswordAsync(account.Id, hash, now, context.CancellationToken);
+        IdentityLog.PasswordChanged(_logger, account.Id);
+        return new ChangePasswordResponse { Session = await StartSessionAsync(account, now, context.CancellationToken) };
     }
 
     public override async Task<GetMeResponse> GetMe(GetMeRequest request, ServerCallContext context)
@@ -158,7 +237,11 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var record = new ApiKeyRecord(
             Ids.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
             now, now.AddDays(days), RevokedAt: null);
-        await _store.CreateApiKeyAsync(record, _keyHasher.Hash(key), context.CancellationToken);
+        if (!await _store.TryCreateApiKeyAsync(record, _keyHasher.Hash(key), _options.MaxApiKeysPerAccount, context.CancellationToken))
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The account already has {_options.MaxApiKeysPerAccount} live API keys, the most allowed (Identity:MaxApiKeysPerAccount); revoke one first.");
+        }
         IdentityLog.ApiKeyCreated(_logger, account.Id, record.Id);
         return new CreateApiKeyResponse { ApiKey = ToProto(record), Key = key };
     }
@@ -259,10 +342,30 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private async Task<Session> StartSessionAsync(AccountRecord account, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var refreshToken = TokenIssuer.NewRefreshToken();
-        var refreshExpiresAt = _tokens.RefreshExpiry(now);
-        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), Ids.New("fam"), account.Id, now, refreshExpiresAt, cancellationToken);
+        var sessionExpiresAt = _tokens.SessionExpiry(now);
+        var refreshExpiresAt = _tokens.RefreshExpiry(now) is var sliding && sliding < sessionExpiresAt ? sliding : sessionExpiresAt;
+        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), Ids.New("fam"), account.Id, now, refreshExpiresAt,
+            sessionExpiresAt, cancellationToken);
         return _tokens.CreateSession(account, refreshToken, refreshExpiresAt, now);
     }
+
+    /// <summary>Refuses the attempt while the email's back-off runs; returns its failures in a row.</summary>
+    private async Task<int> WaitOutBackoffAsync(string emailKey, CancellationToken cancellationToken)
+    {
+        var (failures, lastFailedAt) = await _store.GetSignInFailuresAsync(emailKey, cancellationToken);
+        var wait = _limits.BackoffRemaining(failures, lastFailedAt, Now());
+        if (wait > TimeSpan.Zero)
+        {
+            _metrics.SignInBackedOff();
+            throw RpcErrors.ResourceExhausted(
+                $"Too many failed sign-ins for this account; retry in {Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))} s.", wait);
+        }
+        return failures;
+    }
+
+    // Back-off state is kept a day after the last failure, far beyond any configured wait.
+    private Task<int> RecordFailureAsync(string emailKey, string? accountId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        _store.RecordSignInFailureAsync(emailKey, accountId, now, now - TimeSpan.FromDays(1), cancellationToken);
 
     private static Account ToProto(AccountRecord account) => new()
     {

@@ -11,7 +11,8 @@ using Veil.ServiceDefaults.Security;
 namespace Veil.Identity.Security;
 
 /// <summary>
-/// Makes sessions: ES256 JWT access tokens signed with the current key (header <c>kid</c>) and
+/// Makes sessions: ES256 JWT access tokens signed with the current key (header <c>kid</c>, <c>typ</c>
+/// <c>at+jwt</c>, RFC 9068) and
 /// opaque refresh tokens (32 random bytes, base64url) of which only the SHA-256 is stored.
 /// </summary>
 internal sealed class TokenIssuer(SigningKeys keys, IOptions<VeilAuthOptions> auth, IOptions<IdentityOptions> options)
@@ -27,6 +28,7 @@ internal sealed class TokenIssuer(SigningKeys keys, IOptions<VeilAuthOptions> au
         var expiresAt = now + options.Value.AccessTokenLifetime;
         var descriptor = new SecurityTokenDescriptor
         {
+            TokenType = VeilClaims.AccessTokenType,
             Issuer = auth.Value.Issuer,
             Audience = auth.Value.Audience,
             IssuedAt = now.UtcDateTime,
@@ -59,8 +61,11 @@ internal sealed class TokenIssuer(SigningKeys keys, IOptions<VeilAuthOptions> au
         };
     }
 
-    /// <summary>When a refresh token made at <paramref name="now"/> expires.</summary>
+    /// <summary>When a refresh token made at <paramref name="now"/> expires (sliding; the store caps it at the session's end).</summary>
     public DateTimeOffset RefreshExpiry(DateTimeOffset now) => now + options.Value.RefreshTokenLifetime;
+
+    /// <summary>When a session started at <paramref name="now"/> ends, however often its refresh token is rotated.</summary>
+    public DateTimeOffset SessionExpiry(DateTimeOffset now) => now + options.Value.RefreshTokenAbsoluteLifetime;
 
     /// <summary>A new refresh token: 32 random bytes, base64url (43 characters).</summary>
     public static string NewRefreshToken() => Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));

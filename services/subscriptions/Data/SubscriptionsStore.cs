@@ -44,14 +44,25 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     private static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>Stores a new plan; null when the API already has a plan of that name.</summary>
-    public async Task<PlanRecord?> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
+    public async Task<(PlanRecord? Plan, bool LimitReached)> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
         long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, long basePriceMinor, long overagePricePerCallMinor,
-        CancellationToken cancellationToken)
+        int maxPlansPerApi, CancellationToken cancellationToken)
     {
         var plan = new PlanRecord(NewId("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
             currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds(), basePriceMinor, overagePricePerCallMinor);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
+        // Counted in the same immediate transaction as the insert, so concurrent creations cannot overshoot.
+        await using (var count = connection.CreateCommand())
+        {
+            count.Transaction = transaction;
+            count.CommandText = "SELECT COUNT(*) FROM plans WHERE api_id = @api_id;";
+            Bind(count, ("@api_id", apiId));
+            if (Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) >= maxPlansPerApi)
+            {
+                return (null, true);
+            }
+        }
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
@@ -69,10 +80,10 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         }
         catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
         {
-            return null;
+            return (null, false);
         }
         await transaction.CommitAsync(cancellationToken);
-        return plan;
+        return (plan, false);
     }
 
     /// <summary>The plan, or null.</summary>

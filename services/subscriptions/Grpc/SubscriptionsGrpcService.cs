@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.Data;
@@ -27,11 +28,13 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly CatalogApis _catalog;
     private readonly CreditHolds _creditHolds;
     private readonly SubscriptionsMetrics _metrics;
+    private readonly SubscriptionsOptions _options;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
-        ILogger<SubscriptionsGrpcService> logger)
+        IOptions<SubscriptionsOptions> options, ILogger<SubscriptionsGrpcService> logger)
     {
+        _options = options.Value;
         _store = store;
         _catalog = catalog;
         _creditHolds = creditHolds;
@@ -95,7 +98,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             throw RpcErrors.NotFound($"API '{request.ApiId}' was not found.");
         }
 
-        var plan = await _store.CreatePlanAsync(
+        var (created, limitReached) = await _store.CreatePlanAsync(
             api.Id,
             api.ProviderId,
             request.Name,
@@ -107,7 +110,14 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             request.OverageAllowed,
             request.BasePriceMinor,
             request.OveragePricePerCallMinor,
-            context.CancellationToken) ?? throw RpcErrors.AlreadyExists($"The API already has a plan named '{request.Name}'.");
+            _options.MaxPlansPerApi,
+            context.CancellationToken);
+        if (limitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {_options.MaxPlansPerApi} plans, the most allowed (Subscriptions:MaxPlansPerApi).");
+        }
+        var plan = created ?? throw RpcErrors.AlreadyExists($"The API already has a plan named '{request.Name}'.");
 
         Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
         _metrics.Changed("plan_created");
