@@ -170,8 +170,19 @@ public sealed class SecretProtection
 
     private static byte[] TextBytes(string value)
     {
+        if (!IsProtectedString(value))
+        {
+            throw new CryptographicException("The value is not sealed by Veil's secret protection.");
+        }
         var text = value[TextPrefix.Length..].Replace('-', '+').Replace('_', '/');
-        return Convert.FromBase64String(text.PadRight(text.Length + ((4 - (text.Length % 4)) % 4), '='));
+        try
+        {
+            return Convert.FromBase64String(text.PadRight(text.Length + ((4 - (text.Length % 4)) % 4), '='));
+        }
+        catch (FormatException ex)
+        {
+            throw new CryptographicException("The sealed value is damaged.", ex);
+        }
     }
 
     private static byte[] KeyId(byte[] kek) => HMACSHA256.HashData(kek, "veil-kek-id"u8)[..IdBytes];
