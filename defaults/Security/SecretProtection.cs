@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Configuration;
@@ -143,7 +144,7 @@ public sealed class SecretProtection
 
     /// <summary>Seals a string; the result is <see cref="TextPrefix"/> + base64url, for TEXT columns.</summary>
     public string ProtectString(string plaintext, string purpose) =>
-        TextPrefix + Convert.ToBase64String(Protect(Encoding.UTF8.GetBytes(plaintext), purpose)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        TextPrefix + Base64Url.EncodeToString(Protect(Encoding.UTF8.GetBytes(plaintext), purpose));
 
     /// <summary>Opens a string sealed by <see cref="ProtectString"/>.</summary>
     public string UnprotectString(string sealedValue, string purpose) =>
@@ -174,10 +175,9 @@ public sealed class SecretProtection
         {
             throw new CryptographicException("The value is not sealed by Veil's secret protection.");
         }
-        var text = value[TextPrefix.Length..].Replace('-', '+').Replace('_', '/');
         try
         {
-            return Convert.FromBase64String(text.PadRight(text.Length + ((4 - (text.Length % 4)) % 4), '='));
+            return Base64Url.DecodeFromChars(value.AsSpan(TextPrefix.Length));
         }
         catch (FormatException ex)
         {
