@@ -3,8 +3,10 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Security;
 using Veil.Testing;
 
 namespace Veil.Usage.Tests;
@@ -38,6 +40,11 @@ public sealed class WebhookSecretsAtRestTests(IdentityFixture identity)
                 var stored = await usage.QueryAsync("SELECT protected_secret FROM webhooks");
                 Assert.Equal(2, stored.Count);
                 Assert.All(stored, row => Assert.StartsWith("vsk1.", (string)row[0]!));
+                // A sealed secret opens only for the consumer it was sealed for (associated data).
+                var protection = usage.Services.GetRequiredService<SecretProtection>();
+                var firstSealed = (string)(await usage.QueryAsync($"SELECT protected_secret FROM webhooks WHERE consumer_id = '{first.Id}'"))[0][0]!;
+                Assert.Equal(standard, protection.UnprotectString(firstSealed, "usage/webhook-secret/" + first.Id));
+                Assert.ThrowsAny<CryptographicException>(() => protection.UnprotectString(firstSealed, "usage/webhook-secret/" + second.Id));
                 var kek = Convert.FromBase64String(await File.ReadAllTextAsync(Path.Combine(dataDirectory, "development.kek"), Api.Ct));
                 secrets =
                 [
