@@ -89,6 +89,19 @@ public sealed partial class SqliteDatabase(string name, string connectionString,
         }
     }
 
+    /// <summary>
+    /// Rewrites the file (VACUUM) and empties the WAL into it (checkpoint TRUNCATE), so values that
+    /// were replaced or deleted — a plaintext secret that has just been sealed — leave no copy in
+    /// free pages or in the -wal file. For rare maintenance at start, not for the request path.
+    /// </summary>
+    public async Task CompactAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);";
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     [GeneratedRegex(@"\.(\d{4})_[A-Za-z0-9_]+\.sql$")]
     private static partial Regex ScriptName();
 }

@@ -25,8 +25,7 @@ public static class VeilSqliteExtensions
         var connectionString = settings.ConnectionString;
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            var directory = builder.Configuration["Veil:DataDirectory"];
-            directory = string.IsNullOrWhiteSpace(directory) ? Path.Combine(builder.Environment.ContentRootPath, ".data") : directory;
+            var directory = builder.DataDirectory();
             Directory.CreateDirectory(directory);
             connectionString = new SqliteConnectionStringBuilder
             {
@@ -48,6 +47,13 @@ public static class VeilSqliteExtensions
         builder.Services.AddHostedService<SqliteStartup>();
         builder.Services.AddHealthChecks().AddCheck<SqliteHealthCheck>($"sqlite-{name}", tags: ["ready"]);
         return builder;
+    }
+
+    /// <summary>The service's data folder: <c>Veil:DataDirectory</c>, by default <c>.data</c> under the content root.</summary>
+    public static string DataDirectory(this IHostApplicationBuilder builder)
+    {
+        var directory = builder.Configuration["Veil:DataDirectory"];
+        return string.IsNullOrWhiteSpace(directory) ? Path.Combine(builder.Environment.ContentRootPath, ".data") : directory;
     }
 }
 

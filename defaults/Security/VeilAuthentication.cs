@@ -48,6 +48,9 @@ public static class VeilAuthenticationExtensions
                 jwt.MetadataAddress = authority + "/.well-known/openid-configuration";
                 // Inside the fleet identity is reached over the mesh (mTLS by Istio) or loopback.
                 jwt.RequireHttpsMetadata = authority.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+                // Identity publishes a new signing key an hour (Identity:SigningKeys:PublishAhead)
+                // before it signs: refetch the JWKS well within that, not every 12 h (the default).
+                jwt.AutomaticRefreshInterval = TimeSpan.FromMinutes(10);
                 // The metadata's jwks_uri is the public address (through the edge); validators inside
                 // the fleet take the keys from identity itself, at the same authority as the metadata.
                 jwt.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(

@@ -45,20 +45,32 @@ public static class IdentityExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        services.AddOptions<SigningKeyOptions>()
+            .BindConfiguration(SigningKeyOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.PublishAhead < o.RotationInterval,
+                "Identity:SigningKeys:PublishAhead must be shorter than Identity:SigningKeys:RotationInterval.")
+            .ValidateOnStart();
+        // Signing keys and generated secrets are sealed with the KEK (Veil:Secrets:Kek) at rest.
+        builder.AddVeilSecretProtection();
+
         // Every clock read in identity goes through TimeProvider, so tests can move time.
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IdentityStore>();
         services.AddSingleton<SigningKeys>();
+        services.AddSingleton<SigningKeyRotation>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<ApiKeyHasher>();
         services.AddSingleton<Passwords>();
         services.AddSingleton<IdentityMetrics>();
         services.AddSingleton<AuthLimits>();
         services.AddHostedService<IdentityStartup>();
+        // After IdentityStartup, which runs the schedule's first step before Kestrel listens.
+        services.AddHostedService(sp => sp.GetRequiredService<SigningKeyRotation>());
         // The service's dependencies are internal types, so it is built here rather than by the activator.
         services.AddScoped(sp => new IdentityGrpcService(
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
-            sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
+            sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<SigningKeyRotation>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
             sp.GetRequiredService<AuthLimits>(), sp.GetRequiredService<IOptions<IdentityOptions>>().Value,
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
@@ -110,7 +122,8 @@ public static class IdentityExtensions
 
         app.MapGet("/.well-known/jwks.json", (HttpContext http, SigningKeys keys) =>
         {
-            // Short enough that a rotation reaches every validator quickly; validators also refetch on an unknown kid.
+            // Short enough that a rotation reaches every validator quickly (a new key is published
+            // Identity:SigningKeys:PublishAhead before it signs); validators also refetch on an unknown kid.
             http.Response.Headers.CacheControl = "public, max-age=300";
             return Results.Json(new { keys = keys.PublicJwks() });
         }).ExcludeFromDescription();

@@ -56,4 +56,19 @@ internal static partial class IdentityLog
 
     [LoggerMessage(EventId = 1041, Level = LogLevel.Information, Message = "Loaded {Count} signing key(s); tokens are signed with key {KeyId}")]
     public static partial void SigningKeysLoaded(ILogger logger, int count, string keyId);
+
+    [LoggerMessage(EventId = 1042, Level = LogLevel.Information, Message = "Signing key {KeyId} created and published; it signs from {ActivatesAt:o}")]
+    public static partial void SigningKeyCreated(ILogger logger, string keyId, DateTimeOffset activatesAt);
+
+    [LoggerMessage(EventId = 1043, Level = LogLevel.Information, Message = "Signing key {KeyId} deleted: every token it signed has expired")]
+    public static partial void SigningKeyRemoved(ILogger logger, string keyId);
+
+    [LoggerMessage(EventId = 1044, Level = LogLevel.Error, Message = "Signing-key rotation step failed; retrying in a minute")]
+    public static partial void SigningKeyRotationFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1045, Level = LogLevel.Warning, Message = "Sealed {Count} stored secret(s) with key-encryption key {KekId} (they were in clear or sealed with an earlier key)")]
+    public static partial void SecretsResealed(ILogger logger, int count, string kekId);
+
+    [LoggerMessage(EventId = 1046, Level = LogLevel.Information, Message = "Administrator {AccountId} started a signing-key rotation: key {KeyId} signs from {ActivatesAt:o}")]
+    public static partial void SigningKeyRotationRequested(ILogger logger, string accountId, string keyId, DateTimeOffset activatesAt);
 }

@@ -2,21 +2,31 @@ using Microsoft.Extensions.Options;
 using Veil.Identity.Data;
 using Veil.Identity.Grpc;
 using Veil.Identity.Security;
+using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Identity;
 
 /// <summary>
-/// Work done before Kestrel accepts calls: load (or create) the signing keys and the API-key hash
-/// secret, and bootstrap the administrator from configuration.
+/// Work done before Kestrel accepts calls: seal secrets stored in clear by earlier versions (or
+/// re-seal those sealed with an earlier KEK), load (or create) the signing keys and the API-key
+/// hash secret, and bootstrap the administrator from configuration.
 /// </summary>
 internal sealed class IdentityStartup(
-    IdentityStore store, SigningKeys signingKeys, ApiKeyHasher keyHasher, Passwords passwords,
-    IOptions<IdentityOptions> options, TimeProvider time, ILogger<IdentityStartup> logger) : IHostedService
+    IdentityStore store, SqliteDatabase database, SecretProtection protection, SigningKeys signingKeys, SigningKeyRotation rotation,
+    ApiKeyHasher keyHasher, Passwords passwords, IOptions<IdentityOptions> options, TimeProvider time, ILogger<IdentityStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await signingKeys.LoadAsync(cancellationToken);
+        // Before 0003 the private keys and generated secrets were stored in clear: seal them, then
+        // rewrite the file so no plaintext copy survives in free pages or the WAL.
+        var resealed = await store.ResealSecretsAsync((purpose, value) => protection.Reseal(value, purpose), cancellationToken);
+        if (resealed > 0)
+        {
+            await database.CompactAsync(cancellationToken);
+            IdentityLog.SecretsResealed(logger, resealed, protection.CurrentKeyId);
+        }
+        await rotation.StepAsync(rotateNow: false, cancellationToken);
         IdentityLog.SigningKeysLoaded(logger, signingKeys.All.Count, signingKeys.Current.KeyId);
         await keyHasher.LoadAsync(cancellationToken);
         await BootstrapAdminAsync(cancellationToken);

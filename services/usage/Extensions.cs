@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Security;
@@ -12,8 +11,8 @@ internal static class Extensions
 {
     /// <summary>
     /// Usage's own registrations: validated options, the store, the background rollup and
-    /// retention workers, quota-state feed and webhook dispatcher, metrics, and data protection
-    /// for secrets.
+    /// retention workers, quota-state feed and webhook dispatcher, metrics, and the sealing of
+    /// webhook secrets at rest.
     /// </summary>
     public static IHostApplicationBuilder AddUsageServices(this IHostApplicationBuilder builder)
     {
@@ -40,6 +39,11 @@ internal static class Extensions
         services.AddSingleton<QuotaStateFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<QuotaStateFeed>());
         services.TryAddSingleton<IHostResolver>(DnsHostResolver.Instance);
+        // Webhook secrets are needed in clear to sign, so they are sealed (AES-256-GCM) under the
+        // KEK from Veil:Secrets:Kek rather than hashed; the upgrade step (before the dispatcher
+        // starts) seals values stored by older versions or under an earlier KEK.
+        builder.AddVeilSecretProtection();
+        services.AddHostedService<WebhookSecretsUpgrade>();
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
         services.AddScoped<UsageGrpcService>();
@@ -47,14 +51,6 @@ internal static class Extensions
         services.AddGrpc().AddServiceOptions<UsageGrpcService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
         services.AddHealthChecks().AddCheck<RollupLagHealthCheck>("usage-rollups", tags: ["ready"]);
 
-        // Webhook secrets are needed in clear to sign, so they are encrypted rather than hashed.
-        // Keys rotate every 90 days by default; old keys keep decrypting. Production should also
-        // protect the key ring at rest (ProtectKeysWith…) or share it through a key store.
-        var dataDirectory = builder.Configuration["Veil:DataDirectory"];
-        dataDirectory = string.IsNullOrWhiteSpace(dataDirectory) ? Path.Combine(builder.Environment.ContentRootPath, ".data") : dataDirectory;
-        services.AddDataProtection()
-            .SetApplicationName("veil-usage")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "usage-keys")));
         return builder;
     }
 }

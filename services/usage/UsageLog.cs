@@ -51,7 +51,7 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6026, Level = LogLevel.Error, Message = "The webhook dispatcher failed; retrying")]
     public static partial void DispatcherFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 6027, Level = LogLevel.Error, Message = "The secret of consumer {ConsumerId}'s webhook cannot be decrypted (data-protection keys lost?); the consumer must set the webhook again")]
+    [LoggerMessage(EventId = 6027, Level = LogLevel.Error, Message = "The secret of consumer {ConsumerId}'s webhook cannot be decrypted (key-encryption key lost? see Veil:Secrets); the consumer must set the webhook again")]
     public static partial void WebhookSecretUnreadable(ILogger logger, string consumerId, Exception exception);
 
     [LoggerMessage(EventId = 6040, Level = LogLevel.Information, Message = "Retention deleted {Events} raw events and {Quarantined} quarantined events in {ElapsedMs} ms")]
@@ -62,6 +62,12 @@ internal static partial class UsageLog
 
     [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events and quarantined events are kept forever")]
     public static partial void RetentionDisabled(ILogger logger);
+
+    [LoggerMessage(EventId = 6028, Level = LogLevel.Warning, Message = "Sealed {Count} webhook secret(s) with key-encryption key {KekId} (they were protected by the old data-protection key ring or an earlier key)")]
+    public static partial void WebhookSecretsResealed(ILogger logger, int count, string kekId);
+
+    [LoggerMessage(EventId = 6029, Level = LogLevel.Error, Message = "The old-format secret of consumer {ConsumerId}'s webhook cannot be read (key ring {KeyRing} missing or incomplete); it is left as is and the consumer must set the webhook again")]
+    public static partial void LegacyWebhookSecretUnreadable(ILogger logger, string consumerId, string keyRing, Exception? exception);
 
     [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} reached {Percent}% of its quota in the cycle starting {CycleStart:o}")]
     public static partial void ThresholdReached(ILogger logger, string subscriptionId, int percent, DateTimeOffset cycleStart);

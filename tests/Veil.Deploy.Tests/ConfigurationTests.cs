@@ -124,7 +124,7 @@ public sealed partial class ConfigurationTests
     [Fact]
     public void Secrets_AreReferencedNotInlined()
     {
-        string[] secretKeys = ["Identity__Admin__Password", "Identity__ApiKeyHashSecret", "RateLimit__Redis__Configuration"];
+        string[] secretKeys = ["Identity__Admin__Password", "Identity__ApiKeyHashSecret", "RateLimit__Redis__Configuration", "Veil__Secrets__Kek", "Veil__Secrets__PreviousKeks"];
         foreach (var workload in Workload.All)
         {
             foreach (var env in workload.Container["env"].Items.Where(e => secretKeys.Contains(e["name"].String)))
@@ -132,6 +132,13 @@ public sealed partial class ConfigurationTests
                 Assert.False(env["value"].Exists, $"{workload}: {env["name"]} must come from a Secret");
                 Assert.True(env["valueFrom"]["secretKeyRef"]["name"].String.Length > 0);
             }
+        }
+        // Services that keep secrets in their database get the key-encryption key from a Secret,
+        // required (they refuse to start without it outside Development).
+        foreach (var name in new[] { "identity", "usage" })
+        {
+            var kek = Workload.Named(name).Container["env"].Items.Single(e => e["name"].String == "Veil__Secrets__Kek");
+            Assert.NotEqual("true", kek["valueFrom"]["secretKeyRef"]["optional"].String);
         }
         // Shared limiter state: without Redis every ratelimit replica would keep its own buckets.
         var ratelimit = Workload.Named("ratelimit");

@@ -18,9 +18,6 @@ public sealed class IdentityHost(string? dataDirectory = null, TimeProvider? tim
 {
     public TimeProvider? Time { get; } = time;
 
-    /// <summary>The host environment when not Development (the default of every test host).</summary>
-    public string? EnvironmentName { get; init; }
-
     public IdentityService.IdentityServiceClient CreateClient(GrpcChannel channel) => new(channel);
 
     /// <summary>Rows of a SQL query against identity's own database file, as the service left them.</summary>
@@ -51,10 +48,6 @@ public sealed class IdentityHost(string? dataDirectory = null, TimeProvider? tim
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        if (EnvironmentName is not null)
-        {
-            builder.UseEnvironment(EnvironmentName);
-        }
         if (Time is not null)
         {
             builder.ConfigureTestServices(services => services.AddSingleton(Time));

@@ -49,6 +49,9 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
         UseKestrel();
     }
 
+    /// <summary>The host environment (Development unless a test sets another before start).</summary>
+    public string EnvironmentName { get; set; } = Environments.Development;
+
     /// <summary>The folder holding this host's SQLite files.</summary>
     public string DataDirectory { get; }
 
@@ -122,7 +125,7 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
     /// <inheritdoc />
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment(Environments.Development);
+        builder.UseEnvironment(EnvironmentName);
         // UseSetting makes the values visible while Program.cs still builds (minimal hosting applies
         // ConfigureAppConfiguration only at Build, too late for e.g. AddVeilSqlite's data folder,
         // dotnet/aspnetcore#37680); the in-memory source keeps them above appsettings.json.

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using StandardWebhooks;
+using StandardWebhooks.Diagnostics;
 using Veil.Identity.V1;
 using Veil.ServiceDefaults.Security;
 using Veil.Testing;
@@ -26,7 +28,8 @@ public sealed class WebhookTests(IdentityFixture identity)
         var clock = new ClockAt(now);
         await using var usage = new UsageHost(identity, time: clock);
         using var rest = usage.CreateRestClient();
-        var secret = "whsec-" + Guid.NewGuid().ToString("N");
+        // The Standard Webhooks form: whsec_ + base64 of random bytes (what stock verifiers take).
+        var secret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var set = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = receiver.Url, secret });
         Assert.Equal(HttpStatusCode.OK, set.StatusCode);
         var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 10, overage: false);
@@ -48,6 +51,12 @@ public sealed class WebhookTests(IdentityFixture identity)
 
         foreach (var request in receiver.Delivered)
         {
+            // A receiver verifies with the StandardWebhooks package as it comes (this throws when
+            // the signature, id or timestamp does not check out).
+            new StandardWebhook(secret).Verify(Encoding.UTF8.GetString(request.Body), request.Headers);
+            Assert.Equal(request.EventId, request.Headers["webhook-id"].ToString());
+            Assert.Equal(request.Timestamp, request.Headers["webhook-timestamp"].ToString());
+            // The legacy header, kept for one release.
             var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), request.Body));
             Assert.Equal(expected, request.Signature);
             var body = JsonNode.Parse(request.Body)!;
@@ -96,6 +105,10 @@ public sealed class WebhookTests(IdentityFixture identity)
             TimeSpan.FromSeconds(30), "the notification is marked failed after 3 attempts");
         Assert.Equal(3, receiver.All.Count);
         Assert.Single(receiver.All.Select(r => r.EventId).Distinct());
+        // A secret not in the whsec_ form keys the signature with its UTF-8 bytes.
+        Assert.All(receiver.All, r => new StandardWebhook(Encoding.UTF8.GetBytes("0123456789abcdef")).Verify(Encoding.UTF8.GetString(r.Body), r.Headers));
+        Assert.All(receiver.All, r => Assert.Throws<WebhookVerificationException>(() =>
+            new StandardWebhook(Encoding.UTF8.GetBytes("0123456789abcdeF")).Verify(Encoding.UTF8.GetString(r.Body), r.Headers)));
     }
 
     [Fact]
@@ -111,6 +124,7 @@ public sealed class WebhookTests(IdentityFixture identity)
         var loopback = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "http://127.0.0.1:8080/hook", secret = "0123456789abcdef" });
         var privateRange = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "https://10.1.2.3/hook", secret = "0123456789abcdef" });
         var localhost = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "http://localhost/hook", secret = "0123456789abcdef" });
+        var badWhsec = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "https://hooks.example.com/veil", secret = "whsec_not*base64*at*all" });
         var credentials = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "https://user:pw@hooks.example.com/", secret = "0123456789abcdef" });
         var byProvider = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", provider.Token, new { url = "https://hooks.example.com/veil", secret = "0123456789abcdef" });
         var public_ = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = "https://hooks.example.com/veil", secret = "0123456789abcdef" });
@@ -121,6 +135,7 @@ public sealed class WebhookTests(IdentityFixture identity)
         await QueryTests.AssertFieldErrorAsync(privateRange, "url");
         await QueryTests.AssertFieldErrorAsync(localhost, "url");
         await QueryTests.AssertFieldErrorAsync(credentials, "url");
+        await QueryTests.AssertFieldErrorAsync(badWhsec, "secret");
         Assert.Equal(HttpStatusCode.Forbidden, byProvider.StatusCode);
         Assert.Equal(HttpStatusCode.OK, public_.StatusCode);
         var text = await read.Content.ReadAsStringAsync(Api.Ct);
@@ -160,7 +175,7 @@ public sealed class WebhookTests(IdentityFixture identity)
     }
 
     /// <summary>A webhook receiver on real Kestrel that answers 500 to its first N requests.</summary>
-    private sealed class Receiver : IAsyncDisposable
+    internal sealed class Receiver : IAsyncDisposable
     {
         private readonly WebApplication _app;
         private int _failuresLeft;
@@ -194,7 +209,8 @@ public sealed class WebhookTests(IdentityFixture identity)
                 await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
                 var status = Interlocked.Decrement(ref receiver._failuresLeft) >= 0 ? 500 : 200;
                 receiver.All.Enqueue(new Request(buffer.ToArray(), context.Request.Headers["X-Veil-Signature"].ToString(),
-                    context.Request.Headers["X-Veil-Event-Id"].ToString(), context.Request.Headers["X-Veil-Timestamp"].ToString(), status));
+                    context.Request.Headers["X-Veil-Event-Id"].ToString(), context.Request.Headers["X-Veil-Timestamp"].ToString(), status,
+                    new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase))));
                 return Results.StatusCode(status);
             });
             await app.StartAsync(Api.Ct);
@@ -203,6 +219,6 @@ public sealed class WebhookTests(IdentityFixture identity)
 
         public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 
-        public sealed record Request(byte[] Body, string Signature, string EventId, string Timestamp, int Status);
+        public sealed record Request(byte[] Body, string Signature, string EventId, string Timestamp, int Status, IHeaderDictionary Headers);
     }
 }

@@ -15,8 +15,18 @@ internal sealed record ApiKeyRecord(
 /// <summary>What ValidateApiKey needs about a key, read in one indexed lookup.</summary>
 internal sealed record ApiKeyValidation(string KeyId, string AccountId, string Role, string Scopes, long ExpiresAtMs, bool Revoked);
 
-/// <summary>A stored signing key (PKCS#8 private key).</summary>
-internal sealed record SigningKeyRecord(string Kid, byte[] PrivateKey, DateTimeOffset CreatedAt);
+/// <summary>
+/// A stored signing key: its PKCS#8 private key sealed with the KEK (<see cref="IdentityStore.SigningKeyPurpose"/>),
+/// when it was made (and published), when it signs from, and when a successor replaced it.
+/// </summary>
+internal sealed record SigningKeyRecord(string Kid, byte[] PrivateKey, DateTimeOffset CreatedAt, DateTimeOffset ActivatesAt, DateTimeOffset? RetiredAt = null);
+
+/// <summary>What one step of the signing-key schedule changes.</summary>
+internal sealed record SigningKeyChanges(
+    IReadOnlyList<SigningKeyRecord> Add, IReadOnlyList<(string Kid, DateTimeOffset RetiredAt)> Retire, IReadOnlyList<string> Delete)
+{
+    public static readonly SigningKeyChanges None = new([], [], []);
+}
 
 /// <summary>The outcome of presenting a refresh token.</summary>
 internal enum RefreshOutcome
@@ -39,6 +49,7 @@ internal static class AuditActions
     public const string PasswordChanged = "account.password_changed";
     public const string KeyCreated = "apikey.created";
     public const string KeyRevoked = "apikey.revoked";
+    public const string SigningKeyRotationRequested = "signing_key.rotation_requested";
 }
 
 /// <summary>
@@ -190,10 +201,13 @@ internal sealed class IdentityStore(SqliteDatabase database)
     // ---- signing keys and secrets -----------------------------------------------------------
 
     /// <summary>
-    /// The active signing keys, newest first; when there is none, <paramref name="create"/> makes
-    /// one and it is stored first (in one immediate transaction, so concurrent starts agree).
+    /// Runs one step of the signing-key schedule in one immediate transaction (so concurrent
+    /// starts and the rotation job agree): reads every stored key, lets <paramref name="plan"/>
+    /// decide what to add, retire and delete, applies it, and returns the keys that remain,
+    /// oldest activation first.
     /// </summary>
-    public async Task<IReadOnlyList<SigningKeyRecord>> GetOrCreateSigningKeysAsync(Func<SigningKeyRecord> create, CancellationToken ct)
+    public async Task<IReadOnlyList<SigningKeyRecord>> UpdateSigningKeysAsync(
+        Func<IReadOnlyList<SigningKeyRecord>, SigningKeyChanges> plan, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
@@ -201,23 +215,83 @@ internal sealed class IdentityStore(SqliteDatabase database)
         await using (var command = connection.CreateCommand())
         {
             command.Transaction = tx;
-            command.CommandText = "SELECT kid, private_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid;";
+            command.CommandText = "SELECT kid, private_key, created_at, activates_at, retired_at FROM signing_keys ORDER BY activates_at, created_at, kid;";
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
-                keys.Add(new SigningKeyRecord(reader.GetString(0), (byte[])reader.GetValue(1), FromMs(reader.GetInt64(2))));
+                keys.Add(new SigningKeyRecord(reader.GetString(0), (byte[])reader.GetValue(1), FromMs(reader.GetInt64(2)),
+                    FromMs(reader.GetInt64(3)), reader.IsDBNull(4) ? null : FromMs(reader.GetInt64(4))));
             }
         }
-        if (keys.Count == 0)
+        var changes = plan(keys);
+        foreach (var key in changes.Add)
         {
-            var key = create();
-            await ExecuteAsync(connection, tx, "INSERT INTO signing_keys (kid, private_key, created_at) VALUES (@kid, @key, @at);", ct,
-                ("@kid", key.Kid), ("@key", key.PrivateKey), ("@at", ToMs(key.CreatedAt)));
-            keys.Add(key);
+            await ExecuteAsync(connection, tx, "INSERT INTO signing_keys (kid, private_key, created_at, activates_at) VALUES (@kid, @key, @at, @activates);", ct,
+                ("@kid", key.Kid), ("@key", key.PrivateKey), ("@at", ToMs(key.CreatedAt)), ("@activates", ToMs(key.ActivatesAt)));
+        }
+        foreach (var (kid, retiredAt) in changes.Retire)
+        {
+            await ExecuteAsync(connection, tx, "UPDATE signing_keys SET retired_at = @at WHERE kid = @kid;", ct, ("@kid", kid), ("@at", ToMs(retiredAt)));
+        }
+        foreach (var kid in changes.Delete)
+        {
+            await ExecuteAsync(connection, tx, "DELETE FROM signing_keys WHERE kid = @kid;", ct, ("@kid", kid));
         }
         tx.Commit();
-        return keys;
+        var retired = changes.Retire.ToDictionary(r => r.Kid, r => r.RetiredAt, StringComparer.Ordinal);
+        return [.. keys
+            .Where(k => !changes.Delete.Contains(k.Kid, StringComparer.Ordinal))
+            .Select(k => retired.TryGetValue(k.Kid, out var at) ? k with { RetiredAt = at } : k)
+            .Concat(changes.Add)
+            .OrderBy(k => k.ActivatesAt).ThenBy(k => k.CreatedAt).ThenBy(k => k.Kid, StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// Passes every stored secret (signing keys' private keys, generated secrets) to
+    /// <paramref name="reseal"/> with its purpose, stores what it returns instead (null: keep),
+    /// in one immediate transaction, and returns how many values changed.
+    /// </summary>
+    public async Task<int> ResealSecretsAsync(Func<string, byte[], byte[]?> reseal, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        var changed = 0;
+        foreach (var (table, idColumn, valueColumn, purposePrefix) in new[]
+        {
+            ("signing_keys", "kid", "private_key", SigningKeyPurpose),
+            ("secrets", "name", "value", SecretPurpose),
+        })
+        {
+            var rows = new List<(string Id, byte[] Value)>();
+            await using (var command = connection.CreateCommand())
+            {
+                command.Transaction = tx;
+                command.CommandText = $"SELECT {idColumn}, {valueColumn} FROM {table};";
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    rows.Add((reader.GetString(0), (byte[])reader.GetValue(1)));
+                }
+            }
+            foreach (var (id, value) in rows)
+            {
+                if (reseal(purposePrefix + id, value) is { } replacement)
+                {
+                    await ExecuteAsync(connection, tx, $"UPDATE {table} SET {valueColumn} = @value WHERE {idColumn} = @id;", ct,
+                        ("@value", replacement), ("@id", id));
+                    changed++;
+                }
+            }
+        }
+        tx.Commit();
+        return changed;
+    }
+
+    /// <summary>Purpose (associated data) of a signing key's sealed private key, followed by its kid.</summary>
+    public const string SigningKeyPurpose = "identity/signing-key/";
+
+    /// <summary>Purpose (associated data) of a generated secret's sealed value, followed by its name.</summary>
+    public const string SecretPurpose = "identity/secret/";
 
     /// <summary>The secret called <paramref name="name"/>, created by <paramref name="create"/> when absent.</summary>
     public async Task<(byte[] Value, bool Created)> GetOrCreateSecretAsync(string name, Func<byte[]> create, DateTimeOffset now, CancellationToken ct)

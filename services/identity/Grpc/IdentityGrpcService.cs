@@ -21,6 +21,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly Passwords _passwords;
     private readonly TokenIssuer _tokens;
     private readonly ApiKeyHasher _keyHasher;
+    private readonly SigningKeyRotation _rotation;
     private readonly TimeProvider _time;
     private readonly IdentityMetrics _metrics;
     private readonly AuthLimits _limits;
@@ -28,12 +29,13 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
-        TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options, ILogger<IdentityGrpcService> logger)
+        SigningKeyRotation rotation, TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options, ILogger<IdentityGrpcService> logger)
     {
         _store = store;
         _passwords = passwords;
         _tokens = tokens;
         _keyHasher = keyHasher;
+        _rotation = rotation;
         _time = time;
         _metrics = metrics;
         _limits = limits;
@@ -326,6 +328,25 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
 
     // The caller learns nothing but "no"; the reason goes to the metric only.
+    public override async Task<RotateSigningKeyResponse> RotateSigningKey(RotateSigningKeyRequest request, ServerCallContext context)
+    {
+        Caller.From(context).RequireRole(VeilClaims.Roles.Admin);
+        // The role as stored now, not only as the token says: a demoted or deleted admin cannot rotate.
+        var account = await CurrentAccountAsync(context);
+        if (account.Role != VeilClaims.Roles.Admin)
+        {
+            throw RpcErrors.PermissionDenied($"This operation needs the role {VeilClaims.Roles.Admin}; the caller is {account.Role}.");
+        }
+        var keys = await _rotation.RotateNowAsync(context.CancellationToken);
+        var now = _time.GetUtcNow();
+        var next = keys.Last();
+        var current = keys.LastOrDefault(k => k.ActivatesAt <= now) ?? keys[0];
+        await _store.AppendAuditAsync(now, AuditActions.SigningKeyRotationRequested, account.Id, next.Kid,
+            $"activates_at={next.ActivatesAt:o}", context.CancellationToken);
+        IdentityLog.SigningKeyRotationRequested(_logger, account.Id, next.Kid, next.ActivatesAt);
+        return new RotateSigningKeyResponse { NextKey = ToProto(next), CurrentKey = ToProto(current) };
+    }
+
     private ValidateApiKeyResponse Invalid(string reason)
     {
         _metrics.KeyValidated(reason);
@@ -374,6 +395,13 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         DisplayName = account.DisplayName,
         Role = Roles.FromClaim(account.Role),
         CreateTime = Timestamp.FromDateTimeOffset(account.CreatedAt),
+    };
+
+    private static SigningKey ToProto(SigningKeyRecord key) => new()
+    {
+        Kid = key.Kid,
+        CreateTime = Timestamp.FromDateTimeOffset(key.CreatedAt),
+        ActivateTime = Timestamp.FromDateTimeOffset(key.ActivatesAt),
     };
 
     private static ApiKey ToProto(ApiKeyRecord key) => new()

@@ -9,17 +9,17 @@ namespace Veil.Identity.Security;
 /// <summary>
 /// API keys are stored only as HMAC-SHA256 under a server secret (<c>Identity:ApiKeyHashSecret</c>),
 /// so a leaked database alone does not let anyone test guessed keys. When no secret is configured
-/// one is generated on first start and kept in the database (fine for one machine; production
-/// configures it so it lives apart from the data it protects).
+/// one is generated on first start and kept in the database sealed with the KEK
+/// (<see cref="SecretProtection"/>), so the database files alone still do not reveal it.
 /// </summary>
-internal sealed class ApiKeyHasher(IdentityStore store, IOptions<IdentityOptions> options, TimeProvider time, ILogger<ApiKeyHasher> logger)
+internal sealed class ApiKeyHasher(IdentityStore store, SecretProtection protection, IOptions<IdentityOptions> options, TimeProvider time, ILogger<ApiKeyHasher> logger)
 {
     public const string SecretName = "api_key_hash_secret";
     public const int MinimumSecretBytes = 32;
 
     private byte[]? _secret;
 
-    /// <summary>Loads the configured secret, or the one kept in the database (created when absent).</summary>
+    /// <summary>Loads the configured secret, or the one kept (sealed) in the database, created when absent.</summary>
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         var configured = options.Value.ApiKeyHashSecret;
@@ -28,9 +28,11 @@ internal sealed class ApiKeyHasher(IdentityStore store, IOptions<IdentityOptions
             _secret = Convert.FromBase64String(configured);
             return;
         }
-        var (secret, created) = await store.GetOrCreateSecretAsync(SecretName, () => RandomNumberGenerator.GetBytes(MinimumSecretBytes), time.GetUtcNow(), cancellationToken);
+        const string purpose = IdentityStore.SecretPurpose + SecretName;
+        var (stored, created) = await store.GetOrCreateSecretAsync(SecretName,
+            () => protection.Protect(RandomNumberGenerator.GetBytes(MinimumSecretBytes), purpose), time.GetUtcNow(), cancellationToken);
         IdentityLog.ApiKeyHashSecretNotConfigured(logger, created);
-        _secret = secret;
+        _secret = protection.Unprotect(stored, purpose);
     }
 
     /// <summary>Hex HMAC-SHA256 of a well-formed key (ASCII by construction).</summary>

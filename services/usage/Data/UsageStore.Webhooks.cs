@@ -2,7 +2,7 @@ using Microsoft.Data.Sqlite;
 
 namespace Veil.Usage.Data;
 
-/// <summary>A consumer's webhook; the secret stays protected (encrypted) here.</summary>
+/// <summary>A consumer's webhook; the secret stays sealed (AES-256-GCM under the KEK, <c>vsk1.…</c>) here.</summary>
 public sealed record WebhookRecord(string ConsumerId, string Url, string ProtectedSecret, long CreatedAtMs, long UpdatedAtMs);
 
 /// <summary>A notification waiting in the outbox.</summary>
@@ -59,6 +59,42 @@ public sealed partial class UsageStore
             ? new WebhookRecord(consumerId, reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3))
             : null;
     }
+
+    /// <summary>
+    /// Passes every webhook's stored secret to <paramref name="reseal"/> (with its consumer id) and
+    /// stores what it returns instead (null: keep), in one write transaction; returns how many changed.
+    /// </summary>
+    public Task<int> ResealWebhookSecretsAsync(Func<string, string, string?> reseal, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            var rows = new List<(string ConsumerId, string Secret)>();
+            await using (var select = connection.CreateCommand())
+            {
+                select.Transaction = transaction;
+                select.CommandText = "SELECT consumer_id, protected_secret FROM webhooks;";
+                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    rows.Add((reader.GetString(0), reader.GetString(1)));
+                }
+            }
+            var changed = 0;
+            foreach (var (consumerId, secret) in rows)
+            {
+                if (reseal(consumerId, secret) is not { } replacement)
+                {
+                    continue;
+                }
+                await using var update = connection.CreateCommand();
+                update.Transaction = transaction;
+                update.CommandText = "UPDATE webhooks SET protected_secret = $secret WHERE consumer_id = $consumer_id;";
+                update.Parameters.AddWithValue("$secret", replacement);
+                update.Parameters.AddWithValue("$consumer_id", consumerId);
+                await update.ExecuteNonQueryAsync(cancellationToken);
+                changed++;
+            }
+            return changed;
+        }, cancellationToken);
 
     /// <summary>Removes the consumer's webhook; false when there was none.</summary>
     public Task<bool> DeleteWebhookAsync(string consumerId, CancellationToken cancellationToken) =>

@@ -201,9 +201,10 @@ public sealed class UsageGrpcService(
         var errors = new FieldViolations();
         WebhookTargets.CheckUrl(errors, request.Url, options.Value.AllowPrivateWebhooks);
         WebhookTargets.CheckSecret(errors, request.Secret);
+        WebhookSignature.CheckSecret(errors, request.Secret);
         errors.ThrowIfAny();
 
-        var record = await store.SetWebhookAsync(caller.AccountId, request.Url, webhooks.ProtectSecret(request.Secret), context.CancellationToken);
+        var record = await store.SetWebhookAsync(caller.AccountId, request.Url, webhooks.ProtectSecret(caller.AccountId, request.Secret), context.CancellationToken);
         UsageLog.WebhookSet(logger, caller.AccountId);
         return new SetWebhookResponse { Webhook = ToProto(record) };
     }

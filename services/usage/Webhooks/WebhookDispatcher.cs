@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;
@@ -13,16 +12,19 @@ namespace Veil.Usage.Webhooks;
 /// <summary>
 /// Delivers the notification outbox to consumers' webhooks: at least once (a notification is
 /// completed only after a 2xx, so a crash or stop mid-attempt repeats it with the same
-/// <c>X-Veil-Event-Id</c>), with exponential backoff capped at
+/// <c>webhook-id</c>), with exponential backoff capped at
 /// <see cref="UsageOptions.WebhookOptions.MaxBackoff"/>, up to
 /// <see cref="UsageOptions.WebhookOptions.MaxAttempts"/> attempts, every attempt logged for the
-/// consumer. Woken by ingest when a batch queues notifications, and by its own timer when a
-/// retry falls due.
+/// consumer. Each attempt is signed as Standard Webhooks defines (<see cref="WebhookSignature"/>)
+/// and, for one more release, with the legacy <c>X-Veil-*</c> headers too. Woken by ingest when a
+/// batch queues notifications, and by its own timer when a retry falls due.
 /// </summary>
 public sealed class WebhookDispatcher : BackgroundService
 {
-    /// <summary>Data-protection purpose of webhook secrets.</summary>
-    public const string SecretPurpose = "Veil.Usage.WebhookSecret.v1";
+    /// <summary>Purpose (associated data) of a sealed webhook secret, followed by the consumer id.</summary>
+    public const string SecretPurpose = "usage/webhook-secret/";
+
+    // Legacy headers, sent alongside the Standard Webhooks ones until the next release.
     public const string EventIdHeader = "X-Veil-Event-Id";
     public const string TimestampHeader = "X-Veil-Timestamp";
     public const string SignatureHeader = "X-Veil-Signature";
@@ -32,19 +34,19 @@ public sealed class WebhookDispatcher : BackgroundService
 
     private readonly UsageStore _store;
     private readonly TimeProvider _time;
-    private readonly IDataProtector _protector;
+    private readonly SecretProtection _protection;
     private readonly UsageMetrics _metrics;
     private readonly UsageOptions.WebhookOptions _options;
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly HttpClient _http;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    public WebhookDispatcher(UsageStore store, TimeProvider time, IDataProtectionProvider protection, UsageMetrics metrics,
+    public WebhookDispatcher(UsageStore store, TimeProvider time, SecretProtection protection, UsageMetrics metrics,
         IOptions<UsageOptions> options, IHostResolver resolver, ILogger<WebhookDispatcher> logger)
     {
         _store = store;
         _time = time;
-        _protector = protection.CreateProtector(SecretPurpose);
+        _protection = protection;
         _metrics = metrics;
         _options = options.Value.Webhooks;
         _logger = logger;
@@ -77,15 +79,11 @@ public sealed class WebhookDispatcher : BackgroundService
         };
     }
 
-    /// <summary>Protects a secret for storage.</summary>
-    public string ProtectSecret(string secret) => _protector.Protect(secret);
+    /// <summary>Seals <paramref name="consumerId"/>'s webhook secret for storage.</summary>
+    public string ProtectSecret(string consumerId, string secret) => _protection.ProtectString(secret, SecretPurpose + consumerId);
 
     /// <summary>Signals that the outbox has new notifications. Never blocks.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
-
-    /// <summary><c>sha256=</c> + lower-case hex HMAC-SHA256 of <paramref name="body"/> keyed with <paramref name="secret"/>.</summary>
-    public static string Sign(string secret, byte[] body) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
 
     /// <summary>Delay before attempt <paramref name="attempt"/> + 1: initial × 2^(attempt − 1), capped.</summary>
     public static TimeSpan Backoff(int attempt, TimeSpan initial, TimeSpan max)
@@ -161,9 +159,14 @@ public sealed class WebhookDispatcher : BackgroundService
             {
                 Content = new ByteArrayContent(body) { Headers = { ContentType = new("application/json") { CharSet = "utf-8" } } },
             };
+            var secret = _protection.UnprotectString(webhook.ProtectedSecret, SecretPurpose + notification.ConsumerId);
+            var timestamp = now.ToUnixTimeSeconds();
+            request.Headers.Add(WebhookSignature.IdHeader, notification.Id);
+            request.Headers.Add(WebhookSignature.TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+            request.Headers.Add(WebhookSignature.SignatureHeader, WebhookSignature.Sign(WebhookSignature.KeyOf(secret), notification.Id, timestamp, body));
             request.Headers.Add(EventIdHeader, notification.Id);
-            request.Headers.Add(TimestampHeader, now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
-            request.Headers.Add(SignatureHeader, Sign(_protector.Unprotect(webhook.ProtectedSecret), body));
+            request.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+            request.Headers.Add(SignatureHeader, WebhookSignature.SignLegacy(secret, body));
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stoppingToken);
             statusCode = (int)response.StatusCode;
             if (!response.IsSuccessStatusCode)
