@@ -32,6 +32,12 @@ public static class IdentityExtensions
             .Validate(o => o.BillingManagers.All(m => m.Password?.Length is >= Passwords.MinimumLength and <= Passwords.MaximumLength),
                 $"Every Identity:BillingManagers entry needs a Password of {Passwords.MinimumLength} to {Passwords.MaximumLength} characters.")
             .ValidateOnStart();
+        services.AddOptions<ApiKeyOptions>()
+            .BindConfiguration(ApiKeyOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.DefaultLifetime <= o.MaxLifetime, "Identity:ApiKeys:DefaultLifetime must not exceed MaxLifetime.")
+            .Validate(o => o.RotationOverlap <= o.MaxRotationOverlap, "Identity:ApiKeys:RotationOverlap must not exceed MaxRotationOverlap.")
+            .ValidateOnStart();
 
         // Every clock read in identity goes through TimeProvider, so tests can move time.
         services.TryAddSingleton(TimeProvider.System);
@@ -41,11 +47,14 @@ public static class IdentityExtensions
         services.AddSingleton<ApiKeyHasher>();
         services.AddSingleton<Passwords>();
         services.AddSingleton<IdentityMetrics>();
+        services.AddSingleton<ApiKeyUsageWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageWriter>());
         services.AddHostedService<IdentityStartup>();
         // The service's dependencies are internal types, so it is built here rather than by the activator.
         services.AddScoped(sp => new IdentityGrpcService(
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
             sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
+            sp.GetRequiredService<ApiKeyUsageWriter>(), sp.GetRequiredService<IOptions<ApiKeyOptions>>().Value,
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP

@@ -15,7 +15,6 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     // One message for every sign-in failure, so the answer never tells whether the email exists.
     internal const string SignInFailedMessage = "The email or password is incorrect.";
     internal const string RefreshFailedMessage = "The refresh token is invalid, expired or already used; sign in again.";
-    private const int DefaultKeyLifetimeDays = 90;
 
     private readonly IdentityStore _store;
     private readonly Passwords _passwords;
@@ -23,11 +22,15 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly ApiKeyHasher _keyHasher;
     private readonly TimeProvider _time;
     private readonly IdentityMetrics _metrics;
+    private readonly ApiKeyUsageWriter _keyUsage;
+    private readonly ApiKeyOptions _keyOptions;
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
-        TimeProvider time, IdentityMetrics metrics, ILogger<IdentityGrpcService> logger)
+        TimeProvider time, IdentityMetrics metrics, ApiKeyUsageWriter keyUsage, ApiKeyOptions keyOptions, ILogger<IdentityGrpcService> logger)
     {
+        _keyUsage = keyUsage;
+        _keyOptions = keyOptions;
         _store = store;
         _passwords = passwords;
         _tokens = tokens;
@@ -145,19 +148,24 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         {
             violations.Add("name", nameError);
         }
-        if (request.ExpiresInDays is < 0 or > DefaultKeyLifetimeDays)
+        var maxDays = _keyOptions.MaxLifetimeDays;
+        if (request.ExpiresInDays < 0 || request.ExpiresInDays > maxDays)
         {
-            violations.Add("expires_in_days", $"Must be between 1 and {DefaultKeyLifetimeDays} (0 means {DefaultKeyLifetimeDays}).");
+            violations.Add("expires_in_days", $"Must be between 1 and {maxDays} (0 means the default, {_keyOptions.DefaultLifetime.TotalDays:0.##} days).");
+        }
+        if (InputRules.CheckApiIds(request.ApiIds) is { } apiIdsError)
+        {
+            violations.Add("api_ids", apiIdsError);
         }
         violations.ThrowIfAny();
 
         var account = await CurrentAccountAsync(context);
         var now = Now();
-        var days = request.ExpiresInDays == 0 ? DefaultKeyLifetimeDays : request.ExpiresInDays;
+        var lifetime = request.ExpiresInDays == 0 ? _keyOptions.DefaultLifetime : TimeSpan.FromDays(request.ExpiresInDays);
         var key = ApiKeyFormat.Generate();
         var record = new ApiKeyRecord(
             Ids.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
-            now, now.AddDays(days), RevokedAt: null);
+            now, now + lifetime, RevokedAt: null, request.ApiIds.Distinct(StringComparer.Ordinal).ToArray(), request.ReadOnly);
         await _store.CreateApiKeyAsync(record, _keyHasher.Hash(key), context.CancellationToken);
         IdentityLog.ApiKeyCreated(_logger, account.Id, record.Id);
         return new CreateApiKeyResponse { ApiKey = ToProto(record), Key = key };
@@ -184,6 +192,54 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         return new RevokeApiKeyResponse { ApiKey = ToProto(key) };
     }
 
+    public override async Task<RotateApiKeyResponse> RotateApiKey(RotateApiKeyRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.KeysManage);
+        if (string.IsNullOrWhiteSpace(request.KeyId))
+        {
+            throw RpcErrors.InvalidArgument("key_id", "A key id is required.");
+        }
+        var overlap = _keyOptions.RotationOverlap;
+        if (request.Overlap is { } requested)
+        {
+            overlap = requested.Seconds is >= 0 and <= 10L * 365 * 24 * 3600 && requested.Nanos >= 0 ? requested.ToTimeSpan() : TimeSpan.MinValue;
+            if (overlap < TimeSpan.Zero || overlap > _keyOptions.MaxRotationOverlap)
+            {
+                throw RpcErrors.InvalidArgument("overlap",
+                    $"Must be between 0s and {(long)_keyOptions.MaxRotationOverlap.TotalSeconds}s (unset means {(long)_keyOptions.RotationOverlap.TotalSeconds}s).");
+            }
+        }
+
+        var now = Now();
+        var secret = ApiKeyFormat.Generate();
+        var (outcome, old, next) = await _store.RotateApiKeyAsync(caller.AccountId, request.KeyId, now, now + overlap,
+            old => old with
+            {
+                Id = Ids.New("key"),
+                Prefix = ApiKeyFormat.DisplayPrefix(secret),
+                CreatedAt = now,
+                // The successor lives as long as its predecessor was meant to, within today's bound.
+                ExpiresAt = now + TimeSpan.FromTicks(Math.Min((old.ExpiresAt - old.CreatedAt).Ticks, _keyOptions.MaxLifetime.Ticks)),
+                RevokedAt = null,
+                RotatedFrom = old.Id,
+                LastUsedAt = null,
+            },
+            _keyHasher.Hash(secret), context.CancellationToken);
+        switch (outcome)
+        {
+            case RotateOutcome.NotFound:
+                throw RpcErrors.NotFound($"API key '{request.KeyId}' was not found.");
+            case RotateOutcome.Revoked:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' is revoked; create a new key instead.");
+            case RotateOutcome.Expired:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' has expired; create a new key instead.");
+            case RotateOutcome.AlreadyRotated:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' was already rotated; rotate its successor instead.");
+        }
+        IdentityLog.ApiKeyRotated(_logger, caller.AccountId, old!.Id, next!.Id, old.ExpiresAt);
+        return new RotateApiKeyResponse { ApiKey = ToProto(next), Key = secret, PreviousApiKey = ToProto(old) };
+    }
+
     public override async Task<ValidateApiKeyResponse> ValidateApiKey(ValidateApiKeyRequest request, ServerCallContext context)
     {
         // Malformed keys cost no lookup at all.
@@ -200,9 +256,19 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         {
             return Invalid("revoked");
         }
-        if (found.ExpiresAtMs <= Now().ToUnixTimeMilliseconds())
+        var now = Now().ToUnixTimeMilliseconds();
+        if (found.ExpiresAtMs <= now)
         {
-            return Invalid("expired");
+            // Only a caller holding the key itself learns that it existed: the edge can say "expired".
+            _metrics.KeyValidated("expired");
+            return new ValidateApiKeyResponse { Valid = false, Expired = true };
+        }
+        // Coarse last-used: at most one write per key and period, by a background writer.
+        var period = (long)_keyOptions.LastUsedPrecision.TotalMilliseconds;
+        var periodStart = now - (now % period);
+        if (found.LastUsedAtMs is not { } lastUsed || lastUsed < periodStart)
+        {
+            _keyUsage.Record(found.KeyId, periodStart);
         }
         _metrics.KeyValidated("valid");
         return new ValidateApiKeyResponse
@@ -213,6 +279,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             Role = Roles.FromClaim(found.Role),
             Scopes = { found.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(found.ExpiresAtMs)),
+            ApiIds = { found.ApiIds.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
+            ReadOnly = found.ReadOnly,
         };
     }
 
@@ -260,5 +328,9 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         CreateTime = Timestamp.FromDateTimeOffset(key.CreatedAt),
         ExpireTime = Timestamp.FromDateTimeOffset(key.ExpiresAt),
         RevokeTime = key.RevokedAt is { } revoked ? Timestamp.FromDateTimeOffset(revoked) : null,
+        ApiIds = { key.ApiIds },
+        ReadOnly = key.ReadOnly,
+        RotatedFrom = key.RotatedFrom ?? "",
+        LastUsedTime = key.LastUsedAt is { } used ? Timestamp.FromDateTimeOffset(used) : null,
     };
 }
