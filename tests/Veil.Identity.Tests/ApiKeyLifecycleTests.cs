@@ -233,6 +233,30 @@ public sealed class ApiKeyLifecycleTests(IdentityFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RotateApiKey_ConcurrentRotations_ExactlyOneSuccessor()
+    {
+        var account = await _client.SignUpAsync(Role.Consumer);
+        var key = await _client.CreateKeyAsync(account.Session.AccessToken);
+
+        var attempts = await Task.WhenAll(Enumerable.Range(0, 6).Select(async _ =>
+        {
+            try
+            {
+                await _client.RotateApiKeyAsync(new RotateApiKeyRequest { KeyId = key.ApiKey.Id }, Api.Call(account.Session.AccessToken));
+                return StatusCode.OK;
+            }
+            catch (RpcException ex)
+            {
+                return ex.StatusCode;
+            }
+        })).WaitAsync(TimeSpan.FromSeconds(20), Api.Ct);
+
+        Assert.Single(attempts, s => s == StatusCode.OK);
+        Assert.All(attempts.Where(s => s != StatusCode.OK), s => Assert.Equal(StatusCode.FailedPrecondition, s));
+        Assert.Single(await fixture.Host.QueryAsync("SELECT 1 FROM api_keys WHERE rotated_from = @id;", ("@id", key.ApiKey.Id)));
+    }
+
+    [Fact]
     public async Task RotateApiKey_RevokedKey_FailsPrecondition()
     {
         var account = await _client.SignUpAsync(Role.Consumer);
