@@ -202,12 +202,15 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var overlap = _keyOptions.RotationOverlap;
         if (request.Overlap is { } requested)
         {
-            overlap = requested.Seconds is >= 0 and <= 10L * 365 * 24 * 3600 && requested.Nanos >= 0 ? requested.ToTimeSpan() : TimeSpan.MinValue;
-            if (overlap < TimeSpan.Zero || overlap > _keyOptions.MaxRotationOverlap)
+            // Bounded on the raw fields first: ToTimeSpan throws beyond TimeSpan's range.
+            var inRange = requested.Seconds >= 0 && requested.Nanos >= 0 &&
+                requested.Seconds <= (long)_keyOptions.MaxRotationOverlap.TotalSeconds;
+            if (!inRange || requested.ToTimeSpan() > _keyOptions.MaxRotationOverlap)
             {
                 throw RpcErrors.InvalidArgument("overlap",
                     $"Must be between 0s and {(long)_keyOptions.MaxRotationOverlap.TotalSeconds}s (unset means {(long)_keyOptions.RotationOverlap.TotalSeconds}s).");
             }
+            overlap = requested.ToTimeSpan();
         }
 
         var now = Now();
