@@ -145,6 +145,7 @@ public static class EdgeExtensions
             pipeline.UseMiddleware<ApiCallMiddleware>();
             pipeline.UseIpRateLimit();
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
+            pipeline.UseMiddleware<ApiKeyScopeMiddleware>();
             pipeline.UseMiddleware<EntitlementMiddleware>();
             pipeline.UseConsumerRateLimits();
             pipeline.UseQuotaEnforcement();

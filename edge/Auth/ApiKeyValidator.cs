@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
@@ -8,8 +9,44 @@ using Veil.ServiceDefaults.Security;
 
 namespace Veil.Edge.Auth;
 
-/// <summary>Who is behind a valid API key.</summary>
-internal sealed record ApiKeyIdentity(string KeyId, string AccountId);
+/// <summary>Who is behind a valid API key, and what the key may call (null: anything the account may).</summary>
+internal sealed record ApiKeyIdentity(string KeyId, string AccountId, ApiKeyScope? Scope);
+
+/// <summary>
+/// A key's narrowing, built once when identity's answer is cached: the APIs it may call (null: all
+/// of the account's subscriptions) and whether only GET, HEAD and OPTIONS are allowed.
+/// </summary>
+internal sealed class ApiKeyScope(FrozenSet<string>? apiIds, bool readOnly)
+{
+    public FrozenSet<string>? ApiIds { get; } = apiIds;
+
+    public bool ReadOnly { get; } = readOnly;
+
+    /// <summary>The scope of identity's answer; null when the key is not narrowed at all.</summary>
+    public static ApiKeyScope? From(ValidateApiKeyResponse response) =>
+        response.ApiIds.Count == 0 && !response.ReadOnly
+            ? null
+            : new ApiKeyScope(response.ApiIds.Count == 0 ? null : response.ApiIds.ToFrozenSet(StringComparer.Ordinal), response.ReadOnly);
+}
+
+/// <summary>Identity's answer about a key: its owner when valid; otherwise whether it merely expired.</summary>
+internal sealed class ApiKeyCheck
+{
+    public static readonly ApiKeyCheck Invalid = new(null, expired: false);
+    public static readonly ApiKeyCheck Expired = new(null, expired: true);
+
+    public ApiKeyCheck(ApiKeyIdentity? identity, bool expired = false)
+    {
+        Identity = identity;
+        IsExpired = expired;
+    }
+
+    /// <summary>Set when the key is valid.</summary>
+    public ApiKeyIdentity? Identity { get; }
+
+    /// <summary>True when the key exists, is not revoked, and its expiry has passed.</summary>
+    public bool IsExpired { get; }
+}
 
 /// <summary>
 /// Asks identity whether an API key is valid, through a 1 s single-flight cache: a warm key costs no
@@ -23,7 +60,7 @@ internal sealed class ApiKeyValidator
     private readonly EdgeMetrics _metrics;
     private readonly TimeSpan _deadline;
     private readonly DependencyState _state;
-    private readonly SingleFlightCache<KeyDigest, ApiKeyIdentity?> _cache;
+    private readonly SingleFlightCache<KeyDigest, ApiKeyCheck> _cache;
 
     public ApiKeyValidator(IdentityService.IdentityServiceClient identity, EdgeMetrics metrics, IOptions<EdgeOptions> options,
         TimeProvider time, ILogger<ApiKeyValidator> logger)
@@ -32,32 +69,33 @@ internal sealed class ApiKeyValidator
         _metrics = metrics;
         _deadline = options.Value.AuthCallTimeout;
         _state = new DependencyState("identity", logger);
-        _cache = new SingleFlightCache<KeyDigest, ApiKeyIdentity?>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
+        _cache = new SingleFlightCache<KeyDigest, ApiKeyCheck>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
             hit => metrics.CacheLookup(AuthCache.ApiKey, hit));
     }
 
     /// <summary>
-    /// The key's owner, or null when the key is malformed (bad checksum), unknown, revoked or expired.
+    /// The key's owner and scope; <see cref="ApiKeyCheck.Invalid"/> when the key is malformed (bad
+    /// checksum), unknown or revoked; <see cref="ApiKeyCheck.Expired"/> when it expired.
     /// Only keys of the right shape (<see cref="ApiKeyFormat.HasKeyShape"/>) get here. A warm key costs
     /// one hash: its checksum was verified when it entered the cache; a key whose checksum fails
     /// never reaches identity or the cache.
     /// </summary>
     /// <exception cref="DependencyUnavailableException">Identity did not answer in time.</exception>
-    public ValueTask<ApiKeyIdentity?> ValidateAsync(string key, CancellationToken cancellationToken)
+    public ValueTask<ApiKeyCheck> ValidateAsync(string key, CancellationToken cancellationToken)
     {
         var digest = KeyDigest.Of(key);
-        if (_cache.TryGetFresh(digest, out var identity))
+        if (_cache.TryGetFresh(digest, out var check))
         {
-            return new ValueTask<ApiKeyIdentity?>(identity);
+            return new ValueTask<ApiKeyCheck>(check);
         }
         if (!ApiKeyFormat.HasValidChecksum(key))
         {
-            return new ValueTask<ApiKeyIdentity?>((ApiKeyIdentity?)null);
+            return new ValueTask<ApiKeyCheck>(ApiKeyCheck.Invalid);
         }
         return _cache.GetOrLoadAsync(digest, (this, key), static s => s.Item1.CallIdentityAsync(s.key), cancellationToken);
     }
 
-    private async Task<ApiKeyIdentity?> CallIdentityAsync(string key)
+    private async Task<ApiKeyCheck> CallIdentityAsync(string key)
     {
         try
         {
@@ -67,7 +105,11 @@ internal sealed class ApiKeyValidator
                 deadline: DateTime.UtcNow + _deadline).ResponseAsync.ConfigureAwait(false);
             _metrics.AuthCall(_state.Service, ok: true);
             _state.Succeeded();
-            return response.Valid && !string.IsNullOrEmpty(response.AccountId) ? new ApiKeyIdentity(response.KeyId, response.AccountId) : null;
+            if (response.Valid && !string.IsNullOrEmpty(response.AccountId))
+            {
+                return new ApiKeyCheck(new ApiKeyIdentity(response.KeyId, response.AccountId, ApiKeyScope.From(response)));
+            }
+            return response.Expired ? ApiKeyCheck.Expired : ApiKeyCheck.Invalid;
         }
         catch (RpcException ex)
         {

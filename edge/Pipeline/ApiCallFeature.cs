@@ -21,6 +21,9 @@ internal sealed class ApiCallFeature(string apiId, long startTimestamp)
 
     public string? ConsumerId { get; set; }
 
+    /// <summary>The key's narrowing (APIs, read-only); null when the key may call anything its account may.</summary>
+    public Auth.ApiKeyScope? KeyScope { get; set; }
+
     public string? SubscriptionId { get; set; }
 
     public string? PlanId { get; set; }

@@ -5,8 +5,8 @@ namespace Veil.Edge.Pipeline;
 
 /// <summary>
 /// Authenticates API calls by key. No key: 401 asking for one. A malformed key (prefix, length,
-/// alphabet, checksum) is refused before any network call; unknown, revoked and expired keys get
-/// the very same 401. Identity unreachable: 503, never a pass.
+/// alphabet, checksum) is refused before any network call; unknown and revoked keys get the very
+/// same 401; an expired key gets a 401 that says so. Identity unreachable: 503, never a pass.
 /// </summary>
 internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKeyValidator validator)
 {
@@ -35,12 +35,12 @@ internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKe
             : AwaitValidationAsync(context, call, validation);
     }
 
-    private async Task AwaitValidationAsync(HttpContext context, ApiCallFeature call, ValueTask<ApiKeyIdentity?> validation)
+    private async Task AwaitValidationAsync(HttpContext context, ApiCallFeature call, ValueTask<ApiKeyCheck> validation)
     {
-        ApiKeyIdentity? identity;
+        ApiKeyCheck check;
         try
         {
-            identity = await validation;
+            check = await validation;
         }
         catch (DependencyUnavailableException)
         {
@@ -52,17 +52,18 @@ internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKe
             call.Outcome = Outcomes.ClientAborted;
             return;
         }
-        await ContinueAsync(context, call, identity);
+        await ContinueAsync(context, call, check);
     }
 
-    private Task ContinueAsync(HttpContext context, ApiCallFeature call, ApiKeyIdentity? identity)
+    private Task ContinueAsync(HttpContext context, ApiCallFeature call, ApiKeyCheck check)
     {
-        if (identity is null)
+        if (check.Identity is not { } identity)
         {
-            return RejectAsync(context, call, Outcomes.Unauthenticated, Problems.ApiKeyInvalid);
+            return RejectAsync(context, call, Outcomes.Unauthenticated, check.IsExpired ? Problems.ApiKeyExpired : Problems.ApiKeyInvalid);
         }
         call.KeyId = identity.KeyId;
         call.ConsumerId = identity.AccountId;
+        call.KeyScope = identity.Scope;
         return next(context);
     }
 

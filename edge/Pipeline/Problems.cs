@@ -10,12 +10,12 @@ internal sealed class Problem
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public Problem(int status, string detail)
+    public Problem(int status, string detail, string? type = null)
     {
         Status = status;
         Body = JsonSerializer.SerializeToUtf8Bytes(new ProblemDetails
         {
-            Type = $"https://veil.dev/problems/{status}",
+            Type = type ?? $"https://veil.dev/problems/{status}",
             Title = ReasonPhrases.GetReasonPhrase(status),
             Status = status,
             Detail = detail,
@@ -34,12 +34,31 @@ internal sealed class Problem
 internal static class Problems
 {
     private const string ProblemJson = "application/problem+json";
+    private const string KeyScopeType = "https://veil.dev/problems/key-scope";
 
     public static readonly Problem ApiKeyRequired = new(StatusCodes.Status401Unauthorized,
         "An API key is required: send it in the X-Api-Key header or as 'Authorization: Bearer veil_…'.");
 
-    /// <summary>Malformed, unknown, revoked and expired keys alike: nothing tells them apart.</summary>
+    /// <summary>Malformed, unknown and revoked keys alike: nothing tells them apart.</summary>
     public static readonly Problem ApiKeyInvalid = new(StatusCodes.Status401Unauthorized, "The API key is not valid.");
+
+    /// <summary>
+    /// A key that exists, is not revoked and has passed its expiry (or the end of its rotation
+    /// overlap). Only the key's holder can get this answer, and it tells them what to do.
+    /// </summary>
+    public static readonly Problem ApiKeyExpired = new(StatusCodes.Status401Unauthorized,
+        "The API key has expired: use its successor if it was rotated, or create a new key (POST /v1/keys).",
+        "https://veil.dev/problems/key-expired");
+
+    /// <summary>The key is valid but narrowed to other APIs.</summary>
+    public static readonly Problem KeyNotScopedToApi = new(StatusCodes.Status403Forbidden,
+        "The API key is not scoped to this API: use a key whose api_ids include it, or one without api_ids.",
+        KeyScopeType);
+
+    /// <summary>The key is read-only and the method is not GET, HEAD or OPTIONS.</summary>
+    public static readonly Problem KeyReadOnly = new(StatusCodes.Status403Forbidden,
+        "The API key is read-only: it allows only GET, HEAD and OPTIONS requests.",
+        KeyScopeType);
 
     public static readonly Problem NotEntitled = new(StatusCodes.Status403Forbidden,
         "The API key's account has no active subscription to this API.");

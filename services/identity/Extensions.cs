@@ -54,6 +54,13 @@ public static class IdentityExtensions
         // Signing keys and generated secrets are sealed with the KEK (Veil:Secrets:Kek) at rest.
         builder.AddVeilSecretProtection();
 
+        services.AddOptions<ApiKeyOptions>()
+            .BindConfiguration(ApiKeyOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.DefaultLifetime <= o.MaxLifetime, "Identity:ApiKeys:DefaultLifetime must not exceed MaxLifetime.")
+            .Validate(o => o.RotationOverlap <= o.MaxRotationOverlap, "Identity:ApiKeys:RotationOverlap must not exceed MaxRotationOverlap.")
+            .ValidateOnStart();
+
         // Every clock read in identity goes through TimeProvider, so tests can move time.
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IdentityStore>();
@@ -64,6 +71,8 @@ public static class IdentityExtensions
         services.AddSingleton<Passwords>();
         services.AddSingleton<IdentityMetrics>();
         services.AddSingleton<AuthLimits>();
+        services.AddSingleton<ApiKeyUsageWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageWriter>());
         services.AddHostedService<IdentityStartup>();
         // After IdentityStartup, which runs the schedule's first step before Kestrel listens.
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeyRotation>());
@@ -72,6 +81,7 @@ public static class IdentityExtensions
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
             sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<SigningKeyRotation>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
             sp.GetRequiredService<AuthLimits>(), sp.GetRequiredService<IOptions<IdentityOptions>>().Value,
+            sp.GetRequiredService<ApiKeyUsageWriter>(), sp.GetRequiredService<IOptions<ApiKeyOptions>>().Value,
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP

@@ -36,6 +36,12 @@ internal static partial class IdentityLog
     [LoggerMessage(EventId = 1021, Level = LogLevel.Information, Message = "Account {AccountId} revoked API key {KeyId}")]
     public static partial void ApiKeyRevoked(ILogger logger, string accountId, string keyId);
 
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Information, Message = "Account {AccountId} rotated API key {KeyId} to {SuccessorId}; the old key expires at {ExpireTime}")]
+    public static partial void ApiKeyRotated(ILogger logger, string accountId, string keyId, string successorId, DateTimeOffset expireTime);
+
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Warning, Message = "Could not record the last-used time of {Count} API key(s); they are noted again on their next use")]
+    public static partial void ApiKeyLastUsedWriteFailed(ILogger logger, int count, Exception? exception);
+
     [LoggerMessage(EventId = 1030, Level = LogLevel.Information, Message = "Administrator account {AccountId} created from configuration")]
     public static partial void AdminBootstrapped(ILogger logger, string accountId);
 

@@ -117,3 +117,32 @@ public sealed class AuthLimitOptions
     [Range(0, 100_000)]
     public int HashQueueLimit { get; set; } = 64;
 }
+
+/// <summary>API-key lifetimes, rotation overlap and last-used precision, bound from <c>Identity:ApiKeys</c>.</summary>
+public sealed class ApiKeyOptions
+{
+    public const string SectionName = "Identity:ApiKeys";
+
+    /// <summary>Lifetime of a key created without <c>expires_in_days</c> (design: 90-day rotation).</summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "365.00:00:00")]
+    public TimeSpan DefaultLifetime { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>The longest lifetime a key may ask for: keys never live forever.</summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "365.00:00:00")]
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>How long a rotated key keeps working when the request names no overlap.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan RotationOverlap { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The longest overlap a rotation may ask for.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan MaxRotationOverlap { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Precision of <c>last_used_time</c>: a key's row is written at most once per period.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "1.00:00:00")]
+    public TimeSpan LastUsedPrecision { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The longest lifetime in whole days, the bound of <c>expires_in_days</c>.</summary>
+    public int MaxLifetimeDays => (int)MaxLifetime.TotalDays;
+}

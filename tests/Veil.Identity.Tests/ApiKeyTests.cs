@@ -256,7 +256,7 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
     }
 
     [Fact]
-    public async Task ValidateApiKey_Expired_ReturnsInvalidWithNoDetail()
+    public async Task ValidateApiKey_Expired_ReturnsInvalidMarkedExpired()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = new IdentityHost(time: clock);
@@ -271,7 +271,7 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
         var atExpiry = await client.ValidateAsync(key.Key);
 
         Assert.True(beforeExpiry.Valid);
-        Assert.Equal(new ValidateApiKeyResponse { Valid = false }, atExpiry);
+        Assert.Equal(new ValidateApiKeyResponse { Valid = false, Expired = true }, atExpiry);
     }
 
     [Fact]

@@ -10,10 +10,22 @@ internal sealed record AccountRecord(string Id, string Email, string DisplayName
 /// <summary>An API key's metadata (never the key).</summary>
 internal sealed record ApiKeyRecord(
     string Id, string AccountId, string Name, string Prefix, IReadOnlyList<string> Scopes,
-    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt);
+    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt,
+    IReadOnlyList<string> ApiIds, bool ReadOnly, string? RotatedFrom = null, DateTimeOffset? LastUsedAt = null);
 
 /// <summary>What ValidateApiKey needs about a key, read in one indexed lookup.</summary>
-internal sealed record ApiKeyValidation(string KeyId, string AccountId, string Role, string Scopes, long ExpiresAtMs, bool Revoked);
+internal sealed record ApiKeyValidation(
+    string KeyId, string AccountId, string Role, string Scopes, long ExpiresAtMs, bool Revoked, string ApiIds, bool ReadOnly, long? LastUsedAtMs);
+
+/// <summary>The outcome of RotateApiKey.</summary>
+internal enum RotateOutcome
+{
+    Rotated,
+    NotFound,
+    Revoked,
+    Expired,
+    AlreadyRotated,
+}
 
 /// <summary>
 /// A stored signing key: its PKCS#8 private key sealed with the KEK (<see cref="IdentityStore.SigningKeyPurpose"/>),
@@ -50,6 +62,7 @@ internal static class AuditActions
     public const string KeyCreated = "apikey.created";
     public const string KeyRevoked = "apikey.revoked";
     public const string SigningKeyRotationRequested = "signing_key.rotation_requested";
+    public const string KeyRotated = "apikey.rotated";
 }
 
 /// <summary>
@@ -480,15 +493,96 @@ internal sealed class IdentityStore(SqliteDatabase database)
                 return false;
             }
         }
-        await ExecuteAsync(connection, tx, """
-            INSERT INTO api_keys (id, account_id, name, prefix, key_hash, scopes, created_at, expires_at)
-            VALUES (@id, @account, @name, @prefix, @hash, @scopes, @created, @expires);
-            """, ct,
-            ("@id", key.Id), ("@account", key.AccountId), ("@name", key.Name), ("@prefix", key.Prefix), ("@hash", keyHash),
-            ("@scopes", string.Join(' ', key.Scopes)), ("@created", ToMs(key.CreatedAt)), ("@expires", ToMs(key.ExpiresAt)));
-        await AuditAsync(connection, tx, key.CreatedAt, AuditActions.KeyCreated, key.AccountId, key.Id, $"prefix={key.Prefix}", ct);
+        await InsertApiKeyAsync(connection, tx, key, keyHash, ct);
         tx.Commit();
         return true;
+    }
+
+    /// <summary>
+    /// Rotates the account's key <paramref name="keyId"/>: <paramref name="successor"/> builds the new
+    /// key from the old one; the old key's expiry becomes <paramref name="oldExpiresAt"/> (never later
+    /// than it was). One immediate transaction, and a unique index on <c>rotated_from</c>, so a key
+    /// gets at most one successor even when two rotations race.
+    /// </summary>
+    public async Task<(RotateOutcome Outcome, ApiKeyRecord? Old, ApiKeyRecord? New)> RotateApiKeyAsync(
+        string accountId, string keyId, DateTimeOffset now, DateTimeOffset oldExpiresAt, Func<ApiKeyRecord, ApiKeyRecord> successor,
+        string successorHash, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        var old = await GetApiKeyAsync(connection, tx, accountId, keyId, ct);
+        if (old is null)
+        {
+            return (RotateOutcome.NotFound, null, null);
+        }
+        if (old.RevokedAt is not null)
+        {
+            return (RotateOutcome.Revoked, old, null);
+        }
+        if (old.ExpiresAt <= now)
+        {
+            return (RotateOutcome.Expired, old, null);
+        }
+        await using (var command = connection.CreateCommand())
+        {
+            command.Transaction = tx;
+            command.CommandText = "SELECT 1 FROM api_keys WHERE rotated_from = @id;";
+            command.Parameters.AddWithValue("@id", keyId);
+            if (await command.ExecuteScalarAsync(ct) is not null)
+            {
+                return (RotateOutcome.AlreadyRotated, old, null);
+            }
+        }
+        var next = successor(old);
+        var shortened = oldExpiresAt < old.ExpiresAt ? oldExpiresAt : old.ExpiresAt;
+        await ExecuteAsync(connection, tx, "UPDATE api_keys SET expires_at = @expires WHERE id = @id;", ct,
+            ("@expires", ToMs(shortened)), ("@id", keyId));
+        await InsertApiKeyAsync(connection, tx, next, successorHash, ct);
+        await AuditAsync(connection, tx, now, AuditActions.KeyRotated, accountId, keyId, $"successor={next.Id}", ct);
+        tx.Commit();
+        return (RotateOutcome.Rotated, old with { ExpiresAt = shortened }, next);
+    }
+
+    /// <summary>Stores coarse last-used times in one transaction; a stored time is only ever moved forward.</summary>
+    public async Task RecordApiKeysUsedAsync(IReadOnlyCollection<(string KeyId, long UsedAtMs)> uses, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        using var tx = connection.BeginTransaction();
+        await using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = "UPDATE api_keys SET last_used_at = @at WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @at);";
+        var id = command.Parameters.Add("@id", SqliteType.Text);
+        var at = command.Parameters.Add("@at", SqliteType.Integer);
+        foreach (var (keyId, usedAtMs) in uses)
+        {
+            id.Value = keyId;
+            at.Value = usedAtMs;
+            await command.ExecuteNonQueryAsync(ct);
+        }
+        tx.Commit();
+    }
+
+    private static async Task InsertApiKeyAsync(SqliteConnection connection, SqliteTransaction tx, ApiKeyRecord key, string keyHash, CancellationToken ct)
+    {
+        await ExecuteAsync(connection, tx, """
+            INSERT INTO api_keys (id, account_id, name, prefix, key_hash, scopes, created_at, expires_at, api_ids, read_only, rotated_from)
+            VALUES (@id, @account, @name, @prefix, @hash, @scopes, @created, @expires, @api_ids, @read_only, @rotated_from);
+            """, ct,
+            ("@id", key.Id), ("@account", key.AccountId), ("@name", key.Name), ("@prefix", key.Prefix), ("@hash", keyHash),
+            ("@scopes", string.Join(' ', key.Scopes)), ("@created", ToMs(key.CreatedAt)), ("@expires", ToMs(key.ExpiresAt)),
+            ("@api_ids", string.Join(' ', key.ApiIds)), ("@read_only", key.ReadOnly ? 1 : 0), ("@rotated_from", key.RotatedFrom));
+        await AuditAsync(connection, tx, key.CreatedAt, AuditActions.KeyCreated, key.AccountId, key.Id, $"prefix={key.Prefix}", ct);
+    }
+
+    private static async Task<ApiKeyRecord?> GetApiKeyAsync(SqliteConnection connection, SqliteTransaction tx, string accountId, string keyId, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = $"SELECT {ApiKeyColumns} FROM api_keys WHERE id = @id AND account_id = @account;";
+        command.Parameters.AddWithValue("@id", keyId);
+        command.Parameters.AddWithValue("@account", accountId);
+        await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
+        return await reader.ReadAsync(ct) ? ReadApiKey(reader) : null;
     }
 
     /// <summary>
@@ -540,19 +634,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         {
             await AuditAsync(connection, tx, now, AuditActions.KeyRevoked, accountId, keyId, null, ct);
         }
-        ApiKeyRecord? key = null;
-        await using (var command = connection.CreateCommand())
-        {
-            command.Transaction = tx;
-            command.CommandText = $"SELECT {ApiKeyColumns} FROM api_keys WHERE id = @id AND account_id = @account;";
-            command.Parameters.AddWithValue("@id", keyId);
-            command.Parameters.AddWithValue("@account", accountId);
-            await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
-            if (await reader.ReadAsync(ct))
-            {
-                key = ReadApiKey(reader);
-            }
-        }
+        var key = await GetApiKeyAsync(connection, tx, accountId, keyId, ct);
         tx.Commit();
         return key;
     }
@@ -563,7 +645,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         await using var connection = await database.OpenAsync(ct);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT k.id, k.account_id, a.role, k.scopes, k.expires_at, k.revoked_at IS NOT NULL
+            SELECT k.id, k.account_id, a.role, k.scopes, k.expires_at, k.revoked_at IS NOT NULL, k.api_ids, k.read_only, k.last_used_at
             FROM api_keys k JOIN accounts a ON a.id = k.account_id
             WHERE k.key_hash = @hash;
             """;
@@ -574,16 +656,21 @@ internal sealed class IdentityStore(SqliteDatabase database)
             return null;
         }
         return new ApiKeyValidation(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-            reader.GetInt64(4), reader.GetBoolean(5));
+            reader.GetInt64(4), reader.GetBoolean(5), reader.GetString(6), reader.GetBoolean(7), reader.IsDBNull(8) ? null : reader.GetInt64(8));
     }
 
-    private const string ApiKeyColumns = "id, account_id, name, prefix, scopes, created_at, expires_at, revoked_at";
+    private const string ApiKeyColumns =
+        "id, account_id, name, prefix, scopes, created_at, expires_at, revoked_at, api_ids, read_only, rotated_from, last_used_at";
 
     private static ApiKeyRecord ReadApiKey(SqliteDataReader reader) => new(
         reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
         reader.GetString(4).Split(' ', StringSplitOptions.RemoveEmptyEntries),
         FromMs(reader.GetInt64(5)), FromMs(reader.GetInt64(6)),
-        reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)));
+        reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)),
+        reader.GetString(8).Split(' ', StringSplitOptions.RemoveEmptyEntries),
+        reader.GetBoolean(9),
+        reader.IsDBNull(10) ? null : reader.GetString(10),
+        reader.IsDBNull(11) ? null : FromMs(reader.GetInt64(11)));
 
     // ---- helpers --------------------------------------------------------------------------
 

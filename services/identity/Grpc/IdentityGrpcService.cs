@@ -15,7 +15,6 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     // One message for every sign-in failure, so the answer never tells whether the email exists.
     internal const string SignInFailedMessage = "The email or password is incorrect.";
     internal const string RefreshFailedMessage = "The refresh token is invalid, expired or already used; sign in again.";
-    private const int DefaultKeyLifetimeDays = 90;
 
     private readonly IdentityStore _store;
     private readonly Passwords _passwords;
@@ -26,11 +25,16 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly IdentityMetrics _metrics;
     private readonly AuthLimits _limits;
     private readonly IdentityOptions _options;
+    private readonly ApiKeyUsageWriter _keyUsage;
+    private readonly ApiKeyOptions _keyOptions;
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
-        SigningKeyRotation rotation, TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options, ILogger<IdentityGrpcService> logger)
+        SigningKeyRotation rotation, TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options,
+        ApiKeyUsageWriter keyUsage, ApiKeyOptions keyOptions, ILogger<IdentityGrpcService> logger)
     {
+        _keyUsage = keyUsage;
+        _keyOptions = keyOptions;
         _store = store;
         _passwords = passwords;
         _tokens = tokens;
@@ -226,19 +230,24 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         {
             violations.Add("name", nameError);
         }
-        if (request.ExpiresInDays is < 0 or > DefaultKeyLifetimeDays)
+        var maxDays = _keyOptions.MaxLifetimeDays;
+        if (request.ExpiresInDays < 0 || request.ExpiresInDays > maxDays)
         {
-            violations.Add("expires_in_days", $"Must be between 1 and {DefaultKeyLifetimeDays} (0 means {DefaultKeyLifetimeDays}).");
+            violations.Add("expires_in_days", $"Must be between 1 and {maxDays} (0 means the default, {_keyOptions.DefaultLifetime.TotalDays:0.##} days).");
+        }
+        if (InputRules.CheckApiIds(request.ApiIds) is { } apiIdsError)
+        {
+            violations.Add("api_ids", apiIdsError);
         }
         violations.ThrowIfAny();
 
         var account = await CurrentAccountAsync(context);
         var now = Now();
-        var days = request.ExpiresInDays == 0 ? DefaultKeyLifetimeDays : request.ExpiresInDays;
+        var lifetime = request.ExpiresInDays == 0 ? _keyOptions.DefaultLifetime : TimeSpan.FromDays(request.ExpiresInDays);
         var key = ApiKeyFormat.Generate();
         var record = new ApiKeyRecord(
             Ids.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
-            now, now.AddDays(days), RevokedAt: null);
+            now, now + lifetime, RevokedAt: null, request.ApiIds.Distinct(StringComparer.Ordinal).ToArray(), request.ReadOnly);
         if (!await _store.TryCreateApiKeyAsync(record, _keyHasher.Hash(key), _options.MaxApiKeysPerAccount, context.CancellationToken))
         {
             throw RpcErrors.FailedPrecondition(
@@ -292,6 +301,57 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         return new RevokeApiKeyResponse { ApiKey = ToProto(key) };
     }
 
+    public override async Task<RotateApiKeyResponse> RotateApiKey(RotateApiKeyRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.KeysManage);
+        if (string.IsNullOrWhiteSpace(request.KeyId))
+        {
+            throw RpcErrors.InvalidArgument("key_id", "A key id is required.");
+        }
+        var overlap = _keyOptions.RotationOverlap;
+        if (request.Overlap is { } requested)
+        {
+            // Bounded on the raw fields first: ToTimeSpan throws beyond TimeSpan's range.
+            var inRange = requested.Seconds >= 0 && requested.Nanos >= 0 &&
+                requested.Seconds <= (long)_keyOptions.MaxRotationOverlap.TotalSeconds;
+            if (!inRange || requested.ToTimeSpan() > _keyOptions.MaxRotationOverlap)
+            {
+                throw RpcErrors.InvalidArgument("overlap",
+                    $"Must be between 0s and {(long)_keyOptions.MaxRotationOverlap.TotalSeconds}s (unset means {(long)_keyOptions.RotationOverlap.TotalSeconds}s).");
+            }
+            overlap = requested.ToTimeSpan();
+        }
+
+        var now = Now();
+        var secret = ApiKeyFormat.Generate();
+        var (outcome, old, next) = await _store.RotateApiKeyAsync(caller.AccountId, request.KeyId, now, now + overlap,
+            old => old with
+            {
+                Id = Ids.New("key"),
+                Prefix = ApiKeyFormat.DisplayPrefix(secret),
+                CreatedAt = now,
+                // The successor lives as long as its predecessor was meant to, within today's bound.
+                ExpiresAt = now + TimeSpan.FromTicks(Math.Min((old.ExpiresAt - old.CreatedAt).Ticks, _keyOptions.MaxLifetime.Ticks)),
+                RevokedAt = null,
+                RotatedFrom = old.Id,
+                LastUsedAt = null,
+            },
+            _keyHasher.Hash(secret), context.CancellationToken);
+        switch (outcome)
+        {
+            case RotateOutcome.NotFound:
+                throw RpcErrors.NotFound($"API key '{request.KeyId}' was not found.");
+            case RotateOutcome.Revoked:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' is revoked; create a new key instead.");
+            case RotateOutcome.Expired:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' has expired; create a new key instead.");
+            case RotateOutcome.AlreadyRotated:
+                throw RpcErrors.FailedPrecondition($"API key '{request.KeyId}' was already rotated; rotate its successor instead.");
+        }
+        IdentityLog.ApiKeyRotated(_logger, caller.AccountId, old!.Id, next!.Id, old.ExpiresAt);
+        return new RotateApiKeyResponse { ApiKey = ToProto(next), Key = secret, PreviousApiKey = ToProto(old) };
+    }
+
     public override async Task<ValidateApiKeyResponse> ValidateApiKey(ValidateApiKeyRequest request, ServerCallContext context)
     {
         // Malformed keys cost no lookup at all.
@@ -308,9 +368,19 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         {
             return Invalid("revoked");
         }
-        if (found.ExpiresAtMs <= Now().ToUnixTimeMilliseconds())
+        var now = Now().ToUnixTimeMilliseconds();
+        if (found.ExpiresAtMs <= now)
         {
-            return Invalid("expired");
+            // Only a caller holding the key itself learns that it existed: the edge can say "expired".
+            _metrics.KeyValidated("expired");
+            return new ValidateApiKeyResponse { Valid = false, Expired = true };
+        }
+        // Coarse last-used: at most one write per key and period, by a background writer.
+        var period = (long)_keyOptions.LastUsedPrecision.TotalMilliseconds;
+        var periodStart = now - (now % period);
+        if (found.LastUsedAtMs is not { } lastUsed || lastUsed < periodStart)
+        {
+            _keyUsage.Record(found.KeyId, periodStart);
         }
         _metrics.KeyValidated("valid");
         return new ValidateApiKeyResponse
@@ -321,6 +391,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             Role = Roles.FromClaim(found.Role),
             Scopes = { found.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(found.ExpiresAtMs)),
+            ApiIds = { found.ApiIds.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
+            ReadOnly = found.ReadOnly,
         };
     }
 
@@ -414,5 +486,9 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         CreateTime = Timestamp.FromDateTimeOffset(key.CreatedAt),
         ExpireTime = Timestamp.FromDateTimeOffset(key.ExpiresAt),
         RevokeTime = key.RevokedAt is { } revoked ? Timestamp.FromDateTimeOffset(revoked) : null,
+        ApiIds = { key.ApiIds },
+        ReadOnly = key.ReadOnly,
+        RotatedFrom = key.RotatedFrom ?? "",
+        LastUsedTime = key.LastUsedAt is { } used ? Timestamp.FromDateTimeOffset(used) : null,
     };
 }

@@ -43,4 +43,20 @@ internal static class InputRules
         }
         return name.Any(char.IsControl) ? "Must not contain control characters." : null;
     }
+
+    public const int MaxKeyApiIds = 100;
+    private const int MaxApiIdLength = 64;
+
+    /// <summary>Null when every id in <paramref name="apiIds"/> looks like an API id and there are at most 100; else why not.</summary>
+    public static string? CheckApiIds(IReadOnlyCollection<string> apiIds)
+    {
+        if (apiIds.Count > MaxKeyApiIds)
+        {
+            return $"A key may name at most {MaxKeyApiIds} APIs.";
+        }
+        // Ids are stored space-separated: only the characters catalog uses in ids are accepted.
+        return apiIds.All(id => id.Length is > 0 and <= MaxApiIdLength && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+            ? null
+            : $"Each API id must be 1 to {MaxApiIdLength} characters of letters, digits, '_' and '-' (e.g. \"api_…\").";
+    }
 }
