@@ -7,6 +7,8 @@ using Veil.Identity;
 using Veil.Identity.Data;
 using Veil.Identity.Grpc;
 using Veil.Identity.Security;
+using Veil.Identity.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
 namespace Microsoft.Extensions.Hosting;
@@ -41,11 +43,14 @@ public static class IdentityExtensions
         services.AddSingleton<ApiKeyHasher>();
         services.AddSingleton<Passwords>();
         services.AddSingleton<IdentityMetrics>();
+        // Revocations pushed to every edge (WatchKeyChanges).
+        services.AddSingleton<ChangeFeed<KeyChange>>();
         services.AddHostedService<IdentityStartup>();
         // The service's dependencies are internal types, so it is built here rather than by the activator.
         services.AddScoped(sp => new IdentityGrpcService(
             sp.GetRequiredService<IdentityStore>(), sp.GetRequiredService<Passwords>(), sp.GetRequiredService<TokenIssuer>(),
             sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
+            sp.GetRequiredService<ChangeFeed<KeyChange>>(), sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP

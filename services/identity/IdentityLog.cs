@@ -47,4 +47,10 @@ internal static partial class IdentityLog
 
     [LoggerMessage(EventId = 1041, Level = LogLevel.Information, Message = "Loaded {Count} signing key(s); tokens are signed with key {KeyId}")]
     public static partial void SigningKeysLoaded(ILogger logger, int count, string keyId);
+
+    [LoggerMessage(EventId = 1050, Level = LogLevel.Information, Message = "Key change watcher {EdgeId} connected at revision {Revision}")]
+    public static partial void KeyWatcherConnected(ILogger logger, string edgeId, long revision);
+
+    [LoggerMessage(EventId = 1051, Level = LogLevel.Information, Message = "Key change watcher {EdgeId} disconnected")]
+    public static partial void KeyWatcherDisconnected(ILogger logger, string edgeId);
 }

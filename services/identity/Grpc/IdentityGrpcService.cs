@@ -23,10 +23,13 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly ApiKeyHasher _keyHasher;
     private readonly TimeProvider _time;
     private readonly IdentityMetrics _metrics;
+    private readonly ChangeFeed<KeyChange> _keyChanges;
+    private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
-        TimeProvider time, IdentityMetrics metrics, ILogger<IdentityGrpcService> logger)
+        TimeProvider time, IdentityMetrics metrics, ChangeFeed<KeyChange> keyChanges, IHostApplicationLifetime lifetime,
+        ILogger<IdentityGrpcService> logger)
     {
         _store = store;
         _passwords = passwords;
@@ -34,6 +37,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         _keyHasher = keyHasher;
         _time = time;
         _metrics = metrics;
+        _keyChanges = keyChanges;
+        _lifetime = lifetime;
         _logger = logger;
     }
 
@@ -180,6 +185,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         // Ownership is part of the query: another account's key is indistinguishable from none.
         var key = await _store.RevokeApiKeyAsync(caller.AccountId, request.KeyId, Now(), context.CancellationToken)
             ?? throw RpcErrors.NotFound($"API key '{request.KeyId}' was not found.");
+        // Committed; pushed before answering, so every edge is already dropping the key when the caller hears back.
+        _keyChanges.Publish(new KeyChange { KeyId = key.Id, AccountId = key.AccountId, Kind = KeyChangeKind.Revoked });
         IdentityLog.ApiKeyRevoked(_logger, caller.AccountId, key.Id);
         return new RevokeApiKeyResponse { ApiKey = ToProto(key) };
     }
@@ -214,6 +221,23 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             Scopes = { found.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(found.ExpiresAtMs)),
         };
+    }
+
+    public override async Task WatchKeyChanges(WatchKeyChangesRequest request, IServerStreamWriter<KeyChanges> responseStream, ServerCallContext context)
+    {
+        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
+        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
+        IdentityLog.KeyWatcherConnected(_logger, edgeId, _keyChanges.Revision);
+        try
+        {
+            await _keyChanges.ServeAsync((batch, ct) => responseStream.WriteAsync(
+                new KeyChanges { Revision = batch.Revision, Resync = batch.Resync, Changes = { batch.Changes } }, ct),
+                _lifetime, context.CancellationToken);
+        }
+        finally
+        {
+            IdentityLog.KeyWatcherDisconnected(_logger, edgeId);
+        }
     }
 
     // Times are stored as Unix milliseconds: answer with the same precision the database keeps.

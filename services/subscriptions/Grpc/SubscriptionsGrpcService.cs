@@ -27,15 +27,19 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly CatalogApis _catalog;
     private readonly CreditHolds _creditHolds;
     private readonly SubscriptionsMetrics _metrics;
+    private readonly ChangeFeed<SubscriptionChange> _changes;
+    private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
-        ILogger<SubscriptionsGrpcService> logger)
+        ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime, ILogger<SubscriptionsGrpcService> logger)
     {
         _store = store;
         _catalog = catalog;
         _creditHolds = creditHolds;
         _metrics = metrics;
+        _changes = changes;
+        _lifetime = lifetime;
         _logger = logger;
     }
 
@@ -154,6 +158,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
         var subscription = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
             ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
+        // A cached "not entitled" on an edge is stale now.
+        Publish(subscription, SubscriptionChangeKind.Created);
 
         Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
         _metrics.Changed("subscribed");
@@ -208,6 +214,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
         if (changed)
         {
+            // Committed; pushed before answering, so every edge is already dropping the entitlement when the caller hears back.
+            Publish(subscription, SubscriptionChangeKind.Canceled);
             _metrics.Changed("canceled");
             SubscriptionsLog.Canceled(_logger, subscription.Id, caller.AccountId);
         }
@@ -241,6 +249,32 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             Plan = ToProto(entitlement.Plan),
         };
     }
+
+    public override async Task WatchSubscriptionChanges(WatchSubscriptionChangesRequest request,
+        IServerStreamWriter<SubscriptionChanges> responseStream, ServerCallContext context)
+    {
+        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
+        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
+        SubscriptionsLog.WatcherConnected(_logger, edgeId, _changes.Revision);
+        try
+        {
+            await _changes.ServeAsync((batch, ct) => responseStream.WriteAsync(
+                new SubscriptionChanges { Revision = batch.Revision, Resync = batch.Resync, Changes = { batch.Changes } }, ct),
+                _lifetime, context.CancellationToken);
+        }
+        finally
+        {
+            SubscriptionsLog.WatcherDisconnected(_logger, edgeId);
+        }
+    }
+
+    private void Publish(SubscriptionRecord subscription, SubscriptionChangeKind kind) => _changes.Publish(new SubscriptionChange
+    {
+        SubscriptionId = subscription.Id,
+        ConsumerId = subscription.ConsumerId,
+        ApiId = subscription.ApiId,
+        Kind = kind,
+    });
 
     public override async Task<ListSubscriptionsForBillingResponse> ListSubscriptionsForBilling(ListSubscriptionsForBillingRequest request,
         ServerCallContext context)
