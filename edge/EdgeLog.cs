@@ -37,4 +37,16 @@ internal static partial class EdgeLog
 
     [LoggerMessage(4012, LogLevel.Warning, "Refused to call the upstream of API {ApiId}: {Host} resolves only to addresses that are not allowed ({Addresses}); answered 502")]
     public static partial void UpstreamAddressRefused(ILogger logger, string apiId, string host, string addresses);
+
+    [LoggerMessage(4020, LogLevel.Information, "{Service} change stream connected at revision {Revision}; cached auth answers are dropped as changes arrive")]
+    public static partial void AuthWatchConnected(ILogger logger, string service, long revision);
+
+    [LoggerMessage(4021, LogLevel.Warning, "{Service} change stream lost ({Status}); revocations and cancellations now take up to the {CacheTtl} cache TTL until it reconnects")]
+    public static partial void AuthWatchLost(ILogger logger, string service, StatusCode status, TimeSpan cacheTtl, Exception? exception);
+
+    [LoggerMessage(4022, LogLevel.Warning, "{Service} change stream unavailable ({Status}); revocations and cancellations take up to the {CacheTtl} cache TTL until it connects")]
+    public static partial void AuthWatchUnavailableAtStart(ILogger logger, string service, StatusCode status, TimeSpan cacheTtl, Exception? exception);
+
+    [LoggerMessage(4023, LogLevel.Debug, "{Service} change stream still down ({Status}); next try in {Delay}")]
+    public static partial void AuthWatchRetry(ILogger logger, string service, StatusCode status, TimeSpan delay);
 }

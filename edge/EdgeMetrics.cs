@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Veil.Edge.Auth;
 using Veil.Edge.Routing;
 
 namespace Veil.Edge;
@@ -15,10 +16,11 @@ internal sealed class EdgeMetrics
     public const string MeterName = "Veil.Edge";
 
     private readonly Counter<long> _authCalls;
+    private readonly Counter<long> _authInvalidations;
     // [cache * 2 + (hit ? 1 : 0)] for cache 0 = api_key, 1 = entitlement.
     private readonly long[] _cacheLookups = new long[4];
 
-    public EdgeMetrics(IMeterFactory meterFactory, GatewayRouteTable routes)
+    public EdgeMetrics(IMeterFactory meterFactory, GatewayRouteTable routes, AuthChangeStreams changeStreams)
     {
         var meter = meterFactory.Create(MeterName);
         meter.CreateObservableCounter("veil.edge.auth.cache.lookups", ObserveCacheLookups, "{lookup}",
@@ -29,6 +31,12 @@ internal sealed class EdgeMetrics
             "The catalog gateway-config revision this edge serves (0 before the first one).");
         meter.CreateObservableGauge("veil.edge.config.routes", () => routes.ServedApiRouteCount, "{route}",
             "API routes this edge serves.");
+        meter.CreateObservableGauge("veil.edge.auth.change_stream.connected",
+            () => changeStreams.All.Select(s => new Measurement<int>(s.Connected ? 1 : 0, new KeyValuePair<string, object?>("service", s.Service))),
+            "{stream}", "1 while the change stream from identity (key revocations) or subscriptions (cancellations) is connected; " +
+            "0 while revocations fall back to the cache TTL.");
+        _authInvalidations = meter.CreateCounter<long>("veil.edge.auth.invalidations", "{invalidation}",
+            "Changes pushed by identity and subscriptions, by service and type (change: one entry dropped; resync: the whole cache flushed).");
     }
 
     public void CacheLookup(AuthCache cache, bool hit) => Interlocked.Increment(ref _cacheLookups[((int)cache * 2) + (hit ? 1 : 0)]);
@@ -42,6 +50,10 @@ internal sealed class EdgeMetrics
                 new KeyValuePair<string, object?>("result", i % 2 == 1 ? "hit" : "miss"));
         }
     }
+
+    public void AuthInvalidation(string service, bool resync, int changes = 1) =>
+        _authInvalidations.Add(resync ? 1 : changes, new KeyValuePair<string, object?>("service", service),
+            new KeyValuePair<string, object?>("type", resync ? "resync" : "change"));
 
     public void AuthCall(string service, bool ok) =>
         _authCalls.Add(1, new KeyValuePair<string, object?>("service", service), new KeyValuePair<string, object?>("result", ok ? "ok" : "error"));

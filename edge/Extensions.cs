@@ -77,6 +77,11 @@ public static class EdgeExtensions
         builder.AddEdgeUsage();
         services.AddSingleton<ApiKeyValidator>();
         services.AddSingleton<EntitlementChecker>();
+        // Revocations and cancellations pushed by identity and subscriptions; the caches' TTL is the fallback.
+        services.AddSingleton<AuthChangeStreams>();
+        services.AddHostedService<KeyChangeWatcher>();
+        services.AddHostedService<SubscriptionChangeWatcher>();
+        services.AddHealthChecks().AddCheck<AuthChangeHealthCheck>("auth-change-streams");
         // One retry on Unavailable, inside the call's deadline; both RPCs are reads. The mesh and the
         // caller do not retry these on top.
         var retry = new ServiceConfig
@@ -97,23 +102,29 @@ public static class EdgeExtensions
                 },
             },
         };
+        // Each of these channels carries one long-lived watch stream (WatchKeyChanges,
+        // WatchSubscriptionChanges, WatchGatewayConfig): keep-alive pings notice a dead service (or a
+        // silently dropped connection) and end the stream, so its watcher reconnects.
         services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
-            .ConfigureChannel(o => o.ServiceConfig = retry);
+            .ConfigureChannel(o => o.ServiceConfig = retry)
+            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
         services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
-            .ConfigureChannel(o => o.ServiceConfig = retry);
+            .ConfigureChannel(o => o.ServiceConfig = retry)
+            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
         services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
-            // The config watch is one long-lived stream: keep-alive pings notice a dead catalog (or
-            // a silently dropped connection) and end the stream, so the watcher reconnects.
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                KeepAlivePingDelay = TimeSpan.FromSeconds(20),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                ConnectTimeout = TimeSpan.FromSeconds(5),
-                EnableMultipleHttp2Connections = true,
-            });
+            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
         return builder;
     }
+
+    private static SocketsHttpHandler WatchHandler() => new()
+    {
+        KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        // A watch holds one HTTP/2 stream for ever; unary calls must never queue behind the stream limit.
+        EnableMultipleHttp2Connections = true,
+    };
 
     /// <summary>
     /// Serves <c>GET /_veil/edge</c> (routing table revision, watch state) on the management
@@ -123,8 +134,10 @@ public static class EdgeExtensions
         management.Map("/_veil/edge", status => status.Run(static context =>
         {
             var table = context.RequestServices.GetRequiredService<GatewayRouteTable>();
+            var changes = context.RequestServices.GetRequiredService<AuthChangeStreams>();
             return TypedResults.Ok(new EdgeStatus(table.ServedRevision >= 0 ? table.ServedRevision : null,
-                table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt)).ExecuteAsync(context);
+                table.ServedApiRouteCount, table.WatchConnected, table.AppliedAt,
+                changes.Keys.Connected, changes.Subscriptions.Connected)).ExecuteAsync(context);
         }));
 
     /// <summary>
@@ -202,7 +215,8 @@ public static class EdgeExtensions
 }
 
 /// <summary>What <c>GET /_veil/edge</c> reports.</summary>
-internal sealed record EdgeStatus(long? Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt);
+internal sealed record EdgeStatus(long? Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt,
+    bool KeyChangesConnected, bool SubscriptionChangesConnected);
 
 /// <summary>Ready once a catalog config is served; degraded (still serving management routes) before.</summary>
 internal sealed class GatewayConfigHealthCheck(GatewayRouteTable table) : IHealthCheck

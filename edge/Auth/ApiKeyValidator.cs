@@ -50,9 +50,11 @@ internal sealed class ApiKeyCheck
 
 /// <summary>
 /// Asks identity whether an API key is valid, through a 1 s single-flight cache: a warm key costs no
-/// network call, a cold key costs one call however many requests carry it, and a revoked key stops
-/// working everywhere within the TTL. Unknown, revoked and expired keys are one answer: invalid.
-/// The cache is keyed by the key's SHA-256, so the edge's memory never holds keys beyond a request.
+/// network call, a cold key costs one call however many requests carry it. A revoked key is dropped
+/// from the cache as soon as identity pushes the revocation (<see cref="KeyChangeWatcher"/>), and
+/// within the TTL when that stream is down. Unknown, revoked and expired keys are one answer: invalid.
+/// The cache is keyed by the key's SHA-256, so the edge's memory never holds keys beyond a request;
+/// a valid answer is also indexed by its key id, which is all a revocation carries.
 /// </summary>
 internal sealed class ApiKeyValidator
 {
@@ -70,8 +72,14 @@ internal sealed class ApiKeyValidator
         _deadline = options.Value.AuthCallTimeout;
         _state = new DependencyState("identity", logger);
         _cache = new SingleFlightCache<KeyDigest, ApiKeyCheck>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
-            hit => metrics.CacheLookup(AuthCache.ApiKey, hit));
+            hit => metrics.CacheLookup(AuthCache.ApiKey, hit), static check => check.Identity?.KeyId);
     }
+
+    /// <summary>Drops the cached answer for key <paramref name="keyId"/>; true when one was held.</summary>
+    public bool Invalidate(string keyId) => _cache.InvalidateTag(keyId);
+
+    /// <summary>Drops every cached answer; returns how many.</summary>
+    public int InvalidateAll() => _cache.InvalidateAll();
 
     /// <summary>
     /// The key's owner and scope; <see cref="ApiKeyCheck.Invalid"/> when the key is malformed (bad

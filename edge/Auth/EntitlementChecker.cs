@@ -9,7 +9,9 @@ internal sealed record Entitlement(string SubscriptionId, string PlanId, Plan? P
 
 /// <summary>
 /// Asks subscriptions whether a consumer may call an API, through the same 1 s single-flight cache
-/// as keys: a cancelled subscription stops being entitled everywhere within the TTL.
+/// as keys. A cancelled (or new) subscription's cached answer is dropped as soon as subscriptions
+/// pushes the change (<see cref="SubscriptionChangeWatcher"/>), and expires within the TTL when that
+/// stream is down.
 /// </summary>
 internal sealed class EntitlementChecker
 {
@@ -29,6 +31,12 @@ internal sealed class EntitlementChecker
         _cache = new SingleFlightCache<(string, string), Entitlement?>(options.Value.AuthCacheTtl, options.Value.AuthCacheMaxEntries, time,
             hit => metrics.CacheLookup(AuthCache.Entitlement, hit));
     }
+
+    /// <summary>Drops the cached answer for the consumer and API; true when one was held.</summary>
+    public bool Invalidate(string accountId, string apiId) => _cache.Invalidate((accountId, apiId));
+
+    /// <summary>Drops every cached answer; returns how many.</summary>
+    public int InvalidateAll() => _cache.InvalidateAll();
 
     /// <summary>The consumer's entitlement to the API, or null when it has no active subscription.</summary>
     /// <exception cref="DependencyUnavailableException">Subscriptions did not answer in time.</exception>

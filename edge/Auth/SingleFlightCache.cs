@@ -8,6 +8,9 @@ namespace Veil.Edge.Auth;
 /// for the TTL counted from when the load finished; failed loads are not cached, so the next request
 /// tries again. Size is bounded: expired entries are swept when the cache is full or every few
 /// seconds, and while it is still full new keys are loaded without being cached.
+/// Entries can be dropped before their TTL (<see cref="Invalidate"/>, <see cref="InvalidateTag"/>,
+/// <see cref="InvalidateAll"/>) when a service pushes a change; a load in flight while any
+/// invalidation happens answers its waiters but is not kept, since it may have read the old state.
 /// </summary>
 internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
 {
@@ -17,15 +20,21 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
     private readonly long _sweepInterval;
     private readonly int _maxEntries;
     private readonly Action<bool> _onLookup;
+    private readonly Func<TValue, string?>? _tagOf;
+    // Tag (e.g. a key id) → the one cache key whose answer carries it: invalidation by tag is a lookup.
+    private readonly ConcurrentDictionary<string, TKey> _tags = new(StringComparer.Ordinal);
     private int _count;
     private long _lastSweep;
+    private long _invalidations;
 
     /// <param name="ttl">How long a loaded answer is reused.</param>
     /// <param name="maxEntries">Most entries held.</param>
     /// <param name="time">Clock for expiry.</param>
     /// <param name="onLookup">Told of every lookup: true for a hit (a fresh answer or a load already in flight).</param>
-    public SingleFlightCache(TimeSpan ttl, int maxEntries, TimeProvider time, Action<bool> onLookup)
+    /// <param name="tagOf">The tag of a loaded answer (null: none), by which <see cref="InvalidateTag"/> finds its entry.</param>
+    public SingleFlightCache(TimeSpan ttl, int maxEntries, TimeProvider time, Action<bool> onLookup, Func<TValue, string?>? tagOf = null)
     {
+        _tagOf = tagOf;
         _time = time;
         _ttl = (long)(ttl.TotalSeconds * time.TimestampFrequency);
         _sweepInterval = Math.Max(_ttl * 10, 5 * time.TimestampFrequency);
@@ -117,11 +126,23 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
 
     private async Task LoadAsync<TState>(TKey key, Entry entry, TState state, Func<TState, Task<TValue>> load)
     {
+        var invalidations = Interlocked.Read(ref _invalidations);
         try
         {
             var value = await load(state).ConfigureAwait(false);
             // Expiry is set before the result is published, so no reader sees a result without it.
             Volatile.Write(ref entry.ExpiresAt, _time.GetTimestamp() + _ttl);
+            // The tag is indexed before the check below: an invalidation after the check finds the
+            // entry through it, one before the check is seen by the check.
+            if (_tagOf?.Invoke(value) is { } tag)
+            {
+                entry.Tag = tag;
+                _tags[tag] = key;
+            }
+            if (Interlocked.Read(ref _invalidations) != invalidations)
+            {
+                Remove(key, entry);
+            }
             entry.Completion.SetResult(value);
         }
         catch (Exception ex)
@@ -154,17 +175,50 @@ internal sealed class SingleFlightCache<TKey, TValue> where TKey : notnull
         return Volatile.Read(ref _count) < _maxEntries;
     }
 
-    private void Remove(TKey key, Entry entry)
+    /// <summary>Drops the entry for <paramref name="key"/>, whatever its state; true when there was one.</summary>
+    public bool Invalidate(TKey key)
     {
-        if (_entries.TryRemove(KeyValuePair.Create(key, entry)))
+        Interlocked.Increment(ref _invalidations);
+        return _entries.TryGetValue(key, out var entry) && Remove(key, entry);
+    }
+
+    /// <summary>Drops the entry whose answer carries <paramref name="tag"/>; true when there was one.</summary>
+    public bool InvalidateTag(string tag)
+    {
+        Interlocked.Increment(ref _invalidations);
+        return _tags.TryGetValue(tag, out var key) && _entries.TryGetValue(key, out var entry) && entry.Tag == tag && Remove(key, entry);
+    }
+
+    /// <summary>Drops every entry (the source of truth says it cannot tell what changed); returns how many.</summary>
+    public int InvalidateAll()
+    {
+        Interlocked.Increment(ref _invalidations);
+        var removed = 0;
+        foreach (var (key, entry) in _entries)
         {
-            Interlocked.Decrement(ref _count);
+            removed += Remove(key, entry) ? 1 : 0;
         }
+        return removed;
+    }
+
+    private bool Remove(TKey key, Entry entry)
+    {
+        if (!_entries.TryRemove(KeyValuePair.Create(key, entry)))
+        {
+            return false;
+        }
+        Interlocked.Decrement(ref _count);
+        if (entry.Tag is { } tag)
+        {
+            _tags.TryRemove(KeyValuePair.Create(tag, key));
+        }
+        return true;
     }
 
     private sealed class Entry
     {
         public readonly TaskCompletionSource<TValue> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public long ExpiresAt = long.MaxValue;
+        public string? Tag;
     }
 }

@@ -7,6 +7,8 @@ using Veil.Identity;
 using Veil.Identity.Data;
 using Veil.Identity.Grpc;
 using Veil.Identity.Security;
+using Veil.Identity.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
 namespace Microsoft.Extensions.Hosting;
@@ -73,6 +75,8 @@ public static class IdentityExtensions
         services.AddSingleton<AuthLimits>();
         services.AddSingleton<ApiKeyUsageWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageWriter>());
+        // Revocations pushed to every edge (WatchKeyChanges).
+        services.AddSingleton<ChangeFeed<KeyChange>>();
         services.AddHostedService<IdentityStartup>();
         // After IdentityStartup, which runs the schedule's first step before Kestrel listens.
         services.AddHostedService(sp => sp.GetRequiredService<SigningKeyRotation>());
@@ -82,6 +86,7 @@ public static class IdentityExtensions
             sp.GetRequiredService<ApiKeyHasher>(), sp.GetRequiredService<SigningKeyRotation>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IdentityMetrics>(),
             sp.GetRequiredService<AuthLimits>(), sp.GetRequiredService<IOptions<IdentityOptions>>().Value,
             sp.GetRequiredService<ApiKeyUsageWriter>(), sp.GetRequiredService<IOptions<ApiKeyOptions>>().Value,
+            sp.GetRequiredService<ChangeFeed<KeyChange>>(), sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetRequiredService<ILogger<IdentityGrpcService>>()));
 
         // Identity validates its own tokens from its key store: fetching its own metadata over HTTP

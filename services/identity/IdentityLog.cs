@@ -77,4 +77,10 @@ internal static partial class IdentityLog
 
     [LoggerMessage(EventId = 1046, Level = LogLevel.Information, Message = "Administrator {AccountId} started a signing-key rotation: key {KeyId} signs from {ActivatesAt:o}")]
     public static partial void SigningKeyRotationRequested(ILogger logger, string accountId, string keyId, DateTimeOffset activatesAt);
+
+    [LoggerMessage(EventId = 1050, Level = LogLevel.Information, Message = "Key change watcher {EdgeId} connected at revision {Revision}")]
+    public static partial void KeyWatcherConnected(ILogger logger, string edgeId, long revision);
+
+    [LoggerMessage(EventId = 1051, Level = LogLevel.Information, Message = "Key change watcher {EdgeId} disconnected")]
+    public static partial void KeyWatcherDisconnected(ILogger logger, string edgeId);
 }

@@ -3,7 +3,9 @@ using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Billing.V1;
 using Veil.Catalog.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
+using Veil.Subscriptions.V1;
 
 namespace Veil.Subscriptions;
 
@@ -19,6 +21,8 @@ internal static class Extensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<SubscriptionsStore>();
         builder.Services.AddSingleton<SubscriptionsMetrics>();
+        // Cancellations and new subscriptions pushed to every edge (WatchSubscriptionChanges).
+        builder.Services.AddSingleton<ChangeFeed<SubscriptionChange>>();
         // Transient like the typed gRPC client it wraps, so the client factory can rotate handlers.
         builder.Services.AddTransient<CatalogApis>();
 

@@ -25,4 +25,10 @@ internal static partial class SubscriptionsLog
 
     [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "services:billing:grpc:0 is not configured: credit holds are not enforced and accounts on hold can subscribe to paid plans")]
     public static partial void CreditHoldsNotEnforced(ILogger logger);
+
+    [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "Subscription change watcher {EdgeId} connected at revision {Revision}")]
+    public static partial void WatcherConnected(ILogger logger, string edgeId, long revision);
+
+    [LoggerMessage(EventId = 3021, Level = LogLevel.Information, Message = "Subscription change watcher {EdgeId} disconnected")]
+    public static partial void WatcherDisconnected(ILogger logger, string edgeId);
 }

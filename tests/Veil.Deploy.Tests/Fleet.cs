@@ -27,9 +27,9 @@ internal static class Fleet
     /// <summary>gRPC: callee → caller → the RPCs the caller's code calls.</summary>
     public static readonly Dictionary<string, Dictionary<string, string[]>> GrpcCallers = new()
     {
-        ["identity"] = new() { ["edge"] = ["ValidateApiKey"] },
+        ["identity"] = new() { ["edge"] = ["ValidateApiKey", "WatchKeyChanges"] },
         ["catalog"] = new() { ["edge"] = ["WatchGatewayConfig"], ["subscriptions"] = ["GetApi"] },
-        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement"], ["billing"] = ["ListSubscriptionsForBilling", "GetPlan"] },
+        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetPlan"] },
         ["ratelimit"] = new() { ["edge"] = ["AcquireLease"] },
         ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"] },
         ["billing"] = new() { ["subscriptions"] = ["CheckCreditHold"] },

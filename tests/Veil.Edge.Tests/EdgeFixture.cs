@@ -3,7 +3,11 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Veil.Edge.Auth;
 using Veil.Catalog.Grpc;
 using Veil.Identity.Grpc;
 using Veil.ServiceDefaults.Security;
@@ -16,8 +20,10 @@ namespace Veil.Edge.Tests;
 /// Real identity, catalog and subscriptions hosts (each with its own SQLite folder) wired to each
 /// other, a real echo upstream, and three real edges in front of them:
 /// <see cref="Edge"/> with the default 1 s caches, <see cref="LongCacheEdge"/> whose 10 s caches make
-/// "no call while warm" deterministic, and <see cref="IdentityDownEdge"/> whose identity is a dead port;
-/// all three allow private upstreams (the echo upstream is on loopback). <see cref="GuardedEdge"/>
+/// "no call while warm" deterministic (and show that pushed revocations do not wait for the TTL),
+/// <see cref="IdentityDownEdge"/> whose identity is a dead port, and <see cref="StreamlessEdge"/>
+/// which runs no change-stream watchers, so revocations reach it only through its 1 s TTL;
+/// all of these allow private upstreams (the echo upstream is on loopback). <see cref="GuardedEdge"/>
 /// keeps the SSRF guard on (started on first use). Every edge resolves names through
 /// <see cref="Resolver"/>, where <see cref="LoopbackName"/> is a public-looking name for 127.0.0.1.
 /// Started once per test class; every test makes its own accounts, APIs and keys.
@@ -32,6 +38,8 @@ public sealed class EdgeFixture : IAsyncLifetime
     public ServiceHost<EdgeOptions> Edge { get; } = new();
     public ServiceHost<EdgeOptions> LongCacheEdge { get; } = new();
     public ServiceHost<EdgeOptions> IdentityDownEdge { get; } = new();
+    public ServiceHost<EdgeOptions> StreamlessEdge { get; } = new EdgeWithoutChangeStreams();
+
     public ServiceHost<EdgeOptions> GuardedEdge { get; } = new();
 
     /// <summary>A name under a public top-level domain that <see cref="Resolver"/> answers with 127.0.0.1 (DNS rebinding, nip.io-style).</summary>
@@ -62,6 +70,7 @@ public sealed class EdgeFixture : IAsyncLifetime
         Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
         Wire(LongCacheEdge).With("Edge:AuthCacheTtl", "00:00:10").Start();
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
+        Wire(StreamlessEdge).Start();
         Wire(GuardedEdge, allowPrivateUpstreams: false);
     }
 
@@ -81,6 +90,7 @@ public sealed class EdgeFixture : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        await StreamlessEdge.DisposeAsync();
         await GuardedEdge.DisposeAsync();
         await IdentityDownEdge.DisposeAsync();
         await LongCacheEdge.DisposeAsync();
@@ -97,7 +107,7 @@ public sealed class EdgeFixture : IAsyncLifetime
 
     /// <summary>
     /// A provider publishes an API (through the edge's REST API) with one plan; returns once
-    /// <paramref name="edges"/> (default: all three) route it.
+    /// <paramref name="edges"/> (default: all four) route it.
     /// </summary>
     public async Task<PublishedApi> PublishApiAsync(Uri upstream, int timeoutMs = 5000, params ServiceHost<EdgeOptions>[] edges)
     {
@@ -111,7 +121,7 @@ public sealed class EdgeFixture : IAsyncLifetime
         var plan = await PostAsync(http, "v1/plans", provider.Token,
             new { apiId, name = "Free", requestsPerSecond = 100, burst = 100 }, ct);
         var published = new PublishedApi(apiId, slug, plan["plan"]!["id"]!.GetValue<string>(), provider);
-        foreach (var edge in edges.Length > 0 ? edges : [Edge, LongCacheEdge, IdentityDownEdge])
+        foreach (var edge in edges.Length > 0 ? edges : [Edge, LongCacheEdge, IdentityDownEdge, StreamlessEdge])
         {
             await WaitRoutedAsync(edge, slug, RouteWait);
         }
@@ -152,6 +162,28 @@ public sealed class EdgeFixture : IAsyncLifetime
         await PostAsync(http, $"v1/keys/{consumer.KeyId}:revoke", consumer.Account.Token, new { }, TestContext.Current.CancellationToken);
     }
 
+    /// <summary>Another key for the consumer's account.</summary>
+    public async Task<Consumer> NewKeyAsync(Consumer consumer)
+    {
+        using var http = Edge.CreateRestClient();
+        var key = await PostAsync(http, "v1/keys", consumer.Account.Token, new { name = "test" }, TestContext.Current.CancellationToken);
+        return consumer with { KeyId = key["apiKey"]!["id"]!.GetValue<string>(), Key = key["key"]!.GetValue<string>() };
+    }
+
+    /// <summary>The consumer subscribes to <paramref name="planId"/>; returns the subscription id.</summary>
+    public async Task<string> SubscribeAsync(Account consumer, string planId)
+    {
+        using var http = Edge.CreateRestClient();
+        var subscription = await PostAsync(http, "v1/subscriptions", consumer.Token, new { planId }, TestContext.Current.CancellationToken);
+        return subscription["subscription"]!["id"]!.GetValue<string>();
+    }
+
+    public async Task CancelAsync(Account consumer, string subscriptionId)
+    {
+        using var http = Edge.CreateRestClient();
+        await PostAsync(http, $"v1/subscriptions/{subscriptionId}:cancel", consumer.Token, new { }, TestContext.Current.CancellationToken);
+    }
+
     private static async Task<Account> SignUpAsync(HttpClient http, string role)
     {
         var email = $"{role[5..].ToLowerInvariant()}-{Guid.NewGuid():N}@example.com";
@@ -179,3 +211,20 @@ public sealed record Account(string Id, string Token);
 public sealed record PublishedApi(string ApiId, string Slug, string PlanId, Account Provider);
 
 public sealed record Consumer(Account Account, string? SubscriptionId, string KeyId, string Key);
+
+/// <summary>An edge whose key and subscription change watchers never run: its caches' TTL is all it has.</summary>
+public sealed class EdgeWithoutChangeStreams : ServiceHost<EdgeOptions>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureTestServices(services =>
+        {
+            foreach (var watcher in services.Where(d => d.ServiceType == typeof(IHostedService) &&
+                d.ImplementationType is { } type && (type == typeof(KeyChangeWatcher) || type == typeof(SubscriptionChangeWatcher))).ToList())
+            {
+                services.Remove(watcher);
+            }
+        });
+    }
+}

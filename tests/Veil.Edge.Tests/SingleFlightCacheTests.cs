@@ -109,4 +109,55 @@ public sealed class SingleFlightCacheTests
         Assert.Equal("y", await cache.GetOrLoadAsync("newer", 0, _ => Task.FromResult<string?>("y"), ct));
         Assert.Equal(1, cache.Count);
     }
+
+    [Fact]
+    public async Task InvalidateTag_WarmEntry_NextLookupReloads()
+    {
+        // Tagged by the answer ("id:…"), as the key cache is by key id: a revocation carries only the id.
+        var cache = new SingleFlightCache<string, string?>(TimeSpan.FromSeconds(10), 100, _time, _ => { }, v => v?.Split('/')[0]);
+        var loads = 0;
+        var ct = TestContext.Current.CancellationToken;
+        Task<string?> Load(int _) => Task.FromResult<string?>("id1/v" + Interlocked.Increment(ref loads));
+        Assert.Equal("id1/v1", await cache.GetOrLoadAsync("digest", 0, Load, ct));
+
+        Assert.False(cache.InvalidateTag("id2"));
+        Assert.Equal("id1/v1", await cache.GetOrLoadAsync("digest", 0, Load, ct));
+        Assert.True(cache.InvalidateTag("id1"));
+
+        Assert.Equal("id1/v2", await cache.GetOrLoadAsync("digest", 0, Load, ct));
+        Assert.Equal(1, cache.Count);
+    }
+
+    [Fact]
+    public async Task InvalidateTag_WhileLoadInFlight_AnswerGivenButNotKept()
+    {
+        var cache = new SingleFlightCache<string, string?>(TimeSpan.FromSeconds(10), 100, _time, _ => { }, v => v?.Split('/')[0]);
+        var ct = TestContext.Current.CancellationToken;
+        var gate = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiting = cache.GetOrLoadAsync("digest", 0, _ => gate.Task, ct).AsTask();
+
+        // The load may have read the state from before the revocation, and its tag is not known yet:
+        // its answer must not outlive it.
+        Assert.False(cache.InvalidateTag("id1"));
+        gate.SetResult("id1/old");
+
+        Assert.Equal("id1/old", await waiting.WaitAsync(TimeSpan.FromSeconds(10), ct));
+        Assert.Equal("id1/new", await cache.GetOrLoadAsync("digest", 0, _ => Task.FromResult<string?>("id1/new"), ct));
+    }
+
+    [Fact]
+    public async Task InvalidateAll_ManyEntries_AllReloadAndCountIsZero()
+    {
+        var cache = Create();
+        var ct = TestContext.Current.CancellationToken;
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrLoadAsync("k" + i, 0, _ => Task.FromResult<string?>("v"), ct);
+        }
+
+        Assert.Equal(10, cache.InvalidateAll());
+
+        Assert.Equal(0, cache.Count);
+        Assert.Equal("w", await cache.GetOrLoadAsync("k3", 0, _ => Task.FromResult<string?>("w"), ct));
+    }
 }

@@ -204,6 +204,36 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
     }
 
     [Fact]
+    public async Task WatchKeyChanges_KeyRevoked_ResyncFirstThenTheRevocation()
+    {
+        var account = await _client.SignUpAsync(Role.Consumer);
+        var key = await _client.CreateKeyAsync(account.Session.AccessToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Api.Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        using var watch = _client.WatchKeyChanges(new WatchKeyChangesRequest { EdgeId = "test" }, cancellationToken: timeout.Token);
+
+        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
+        var resync = watch.ResponseStream.Current;
+        await _client.RevokeApiKeyAsync(new RevokeApiKeyRequest { KeyId = key.ApiKey.Id }, Api.Call(account.Session.AccessToken));
+        KeyChange? revoked = null;
+        var revision = resync.Revision;
+        while (revoked is null && await watch.ResponseStream.MoveNext(timeout.Token))
+        {
+            var message = watch.ResponseStream.Current;
+            Assert.False(message.Resync);
+            Assert.Equal(revision + message.Changes.Count, message.Revision); // one revision per change, none skipped
+            revision = message.Revision;
+            revoked = message.Changes.FirstOrDefault(c => c.KeyId == key.ApiKey.Id);
+        }
+
+        Assert.True(resync.Resync);
+        Assert.Empty(resync.Changes);
+        Assert.NotNull(revoked);
+        Assert.Equal(account.Account.Id, revoked.AccountId);
+        Assert.Equal(KeyChangeKind.Revoked, revoked.Kind);
+    }
+
+    [Fact]
     public async Task ValidateApiKey_LiveKey_ReturnsOwnerRoleAndScopes()
     {
         var account = await _client.SignUpAsync(Role.Consumer);

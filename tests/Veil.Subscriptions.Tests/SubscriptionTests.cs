@@ -34,6 +34,36 @@ public sealed class SubscriptionTests(SubscriptionsFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task WatchSubscriptionChanges_SubscribeThenCancel_ResyncFirstThenBothChanges()
+    {
+        var (_, api, plan) = await fixture.ProviderWithPlanAsync();
+        var consumer = await fixture.SignUpConsumerAsync();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        using var watch = Client.WatchSubscriptionChanges(new WatchSubscriptionChangesRequest { EdgeId = "test" }, cancellationToken: timeout.Token);
+
+        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
+        var resync = watch.ResponseStream.Current;
+        var subscription = await fixture.SubscribeAsync(consumer, plan);
+        await Client.CancelSubscriptionAsync(new CancelSubscriptionRequest { SubscriptionId = subscription.Id }, consumer.Headers, Deadline, Ct);
+        var mine = new List<SubscriptionChange>();
+        var revision = resync.Revision;
+        while (mine.Count < 2 && await watch.ResponseStream.MoveNext(timeout.Token))
+        {
+            var message = watch.ResponseStream.Current;
+            Assert.False(message.Resync);
+            Assert.Equal(revision + message.Changes.Count, message.Revision); // one revision per change, none skipped
+            revision = message.Revision;
+            mine.AddRange(message.Changes.Where(c => c.SubscriptionId == subscription.Id));
+        }
+
+        Assert.True(resync.Resync);
+        Assert.Empty(resync.Changes);
+        Assert.Equal([SubscriptionChangeKind.Created, SubscriptionChangeKind.Canceled], mine.Select(c => c.Kind));
+        Assert.All(mine, c => Assert.Equal((consumer.Id, api.Id), (c.ConsumerId, c.ApiId)));
+    }
+
+    [Fact]
     public async Task Subscribe_Rest_ReturnsActiveSubscription()
     {
         var (_, _, plan) = await fixture.ProviderWithPlanAsync();

@@ -27,11 +27,14 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     private readonly IdentityOptions _options;
     private readonly ApiKeyUsageWriter _keyUsage;
     private readonly ApiKeyOptions _keyOptions;
+    private readonly ChangeFeed<KeyChange> _keyChanges;
+    private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<IdentityGrpcService> _logger;
 
     internal IdentityGrpcService(IdentityStore store, Passwords passwords, TokenIssuer tokens, ApiKeyHasher keyHasher,
         SigningKeyRotation rotation, TimeProvider time, IdentityMetrics metrics, AuthLimits limits, IdentityOptions options,
-        ApiKeyUsageWriter keyUsage, ApiKeyOptions keyOptions, ILogger<IdentityGrpcService> logger)
+        ApiKeyUsageWriter keyUsage, ApiKeyOptions keyOptions, ChangeFeed<KeyChange> keyChanges, IHostApplicationLifetime lifetime,
+        ILogger<IdentityGrpcService> logger)
     {
         _keyUsage = keyUsage;
         _keyOptions = keyOptions;
@@ -44,6 +47,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         _metrics = metrics;
         _limits = limits;
         _options = options;
+        _keyChanges = keyChanges;
+        _lifetime = lifetime;
         _logger = logger;
     }
 
@@ -297,6 +302,8 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         // Ownership is part of the query: another account's key is indistinguishable from none.
         var key = await _store.RevokeApiKeyAsync(caller.AccountId, request.KeyId, Now(), context.CancellationToken)
             ?? throw RpcErrors.NotFound($"API key '{request.KeyId}' was not found.");
+        // Committed; pushed before answering, so every edge is already dropping the key when the caller hears back.
+        _keyChanges.Publish(new KeyChange { KeyId = key.Id, AccountId = key.AccountId, Kind = KeyChangeKind.Revoked });
         IdentityLog.ApiKeyRevoked(_logger, caller.AccountId, key.Id);
         return new RevokeApiKeyResponse { ApiKey = ToProto(key) };
     }
@@ -394,6 +401,23 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             ApiIds = { found.ApiIds.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ReadOnly = found.ReadOnly,
         };
+    }
+
+    public override async Task WatchKeyChanges(WatchKeyChangesRequest request, IServerStreamWriter<KeyChanges> responseStream, ServerCallContext context)
+    {
+        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
+        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
+        IdentityLog.KeyWatcherConnected(_logger, edgeId, _keyChanges.Revision);
+        try
+        {
+            await _keyChanges.ServeAsync((batch, ct) => responseStream.WriteAsync(
+                new KeyChanges { Revision = batch.Revision, Resync = batch.Resync, Changes = { batch.Changes } }, ct),
+                _lifetime, context.CancellationToken);
+        }
+        finally
+        {
+            IdentityLog.KeyWatcherDisconnected(_logger, edgeId);
+        }
     }
 
     // Times are stored as Unix milliseconds: answer with the same precision the database keeps.

@@ -29,16 +29,21 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly CreditHolds _creditHolds;
     private readonly SubscriptionsMetrics _metrics;
     private readonly SubscriptionsOptions _options;
+    private readonly ChangeFeed<SubscriptionChange> _changes;
+    private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
-        IOptions<SubscriptionsOptions> options, ILogger<SubscriptionsGrpcService> logger)
+        IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime,
+        ILogger<SubscriptionsGrpcService> logger)
     {
         _options = options.Value;
         _store = store;
         _catalog = catalog;
         _creditHolds = creditHolds;
         _metrics = metrics;
+        _changes = changes;
+        _lifetime = lifetime;
         _logger = logger;
     }
 
@@ -170,6 +175,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
         var subscription = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
             ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
+        // A cached "not entitled" on an edge is stale now.
+        Publish(subscription, SubscriptionChangeKind.Created);
 
         Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
         _metrics.Changed("subscribed");
@@ -230,6 +237,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
         if (changed)
         {
+            // Committed; pushed before answering, so every edge is already dropping the entitlement when the caller hears back.
+            Publish(subscription, SubscriptionChangeKind.Canceled);
             _metrics.Changed("canceled");
             SubscriptionsLog.Canceled(_logger, subscription.Id, caller.AccountId);
         }
@@ -263,6 +272,32 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             Plan = ToProto(entitlement.Plan),
         };
     }
+
+    public override async Task WatchSubscriptionChanges(WatchSubscriptionChangesRequest request,
+        IServerStreamWriter<SubscriptionChanges> responseStream, ServerCallContext context)
+    {
+        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
+        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
+        SubscriptionsLog.WatcherConnected(_logger, edgeId, _changes.Revision);
+        try
+        {
+            await _changes.ServeAsync((batch, ct) => responseStream.WriteAsync(
+                new SubscriptionChanges { Revision = batch.Revision, Resync = batch.Resync, Changes = { batch.Changes } }, ct),
+                _lifetime, context.CancellationToken);
+        }
+        finally
+        {
+            SubscriptionsLog.WatcherDisconnected(_logger, edgeId);
+        }
+    }
+
+    private void Publish(SubscriptionRecord subscription, SubscriptionChangeKind kind) => _changes.Publish(new SubscriptionChange
+    {
+        SubscriptionId = subscription.Id,
+        ConsumerId = subscription.ConsumerId,
+        ApiId = subscription.ApiId,
+        Kind = kind,
+    });
 
     public override async Task<ListSubscriptionsForBillingResponse> ListSubscriptionsForBilling(ListSubscriptionsForBillingRequest request,
         ServerCallContext context)
