@@ -98,9 +98,10 @@ public sealed class AuthChangePushTests(EdgeFixture fleet)
 
         // 1 s of cache plus one call to identity.
         Assert.True(refused < TimeSpan.FromMilliseconds(1500), $"revocation took {refused.TotalMilliseconds:F0} ms");
-        var health = await http.GetStringAsync("health", ct);
+        using var management = edge.CreateManagementClient();
+        var health = await management.GetStringAsync("health", ct);
         Assert.Contains("Degraded", health);
-        var status = JsonNode.Parse(await http.GetStringAsync("_veil/edge", ct))!;
+        var status = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!;
         Assert.False(status["keyChangesConnected"]!.GetValue<bool>());
     }
 

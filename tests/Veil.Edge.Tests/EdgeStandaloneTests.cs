@@ -47,7 +47,8 @@ public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassF
     [Fact]
     public async Task AllowedHosts_Default_AnyHostServed()
     {
-        using var http = _edge.CreateRestClient();
+        // Host filtering covers every listener; /_veil/edge is on the management port.
+        using var http = _edge.CreateManagementClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "_veil/edge");
         request.Headers.Host = "anything.example.com";
 
@@ -67,7 +68,7 @@ public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassF
                 .With($"services:{service}:grpc:0", $"http://127.0.0.1:{FreePort.Next()}");
         }
         edge.With("AllowedHosts", "api.veil.example.com;*.edge.example.com").Start();
-        using var http = edge.CreateRestClient();
+        using var http = edge.CreateManagementClient();
 
         async Task<HttpStatusCode> StatusForHostAsync(string host)
         {

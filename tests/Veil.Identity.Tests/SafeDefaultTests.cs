@@ -10,11 +10,15 @@ public sealed class SafeDefaultTests
 {
     private const string PublishedPassword = "change-me-admin-password";
 
+    /// <summary>A key-encryption key (32 bytes) so that a Production host starts at all.</summary>
+    private static readonly string TestKek = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+
     [Fact]
     public async Task Start_PublishedAdminPasswordOutsideDevelopment_FailsNamingTheSetting()
     {
         await using var host = new IdentityHost { EnvironmentName = Environments.Production };
-        host.With("Identity:Admin:Email", "admin@veil.local").With("Identity:Admin:Password", PublishedPassword);
+        host.With("Identity:Admin:Email", "admin@veil.local").With("Identity:Admin:Password", PublishedPassword)
+            .With("Veil:Secrets:Kek", TestKek);
 
         var ex = Assert.ThrowsAny<Exception>(() => host.Start());
 
@@ -27,7 +31,8 @@ public sealed class SafeDefaultTests
     public async Task Start_DevelopmentDefaultOrOwnPassword_BootstrapsTheAdmin(string environment, string password)
     {
         await using var host = new IdentityHost { EnvironmentName = environment };
-        host.With("Identity:Admin:Email", "admin@veil.local").With("Identity:Admin:Password", password);
+        // Outside Development identity needs a key-encryption key (docs/identity.md).
+        host.With("Identity:Admin:Email", "admin@veil.local").With("Identity:Admin:Password", password).With("Veil:Secrets:Kek", TestKek);
         using var channel = host.CreateGrpcChannel();
 
         var signedIn = await host.CreateClient(channel).SignInAsync("admin@veil.local", password);

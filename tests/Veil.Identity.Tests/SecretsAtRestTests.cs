@@ -67,7 +67,7 @@ public sealed class SecretsAtRestTests
                 key = await client.CreateKeyAsync(account.Session.AccessToken);
                 secrets = await ClearSecretsAsync(first);
             }
-            // What a database written before secrets were sealed looks like: schema version 2,
+            // What a database written before secrets were sealed looks like: schema version 3,
             // the private key (PKCS#8) and the hash secret in clear.
             // (Pooled connections would keep the schema they cached.)
             SqliteConnection.ClearAllPools();
@@ -180,7 +180,7 @@ public sealed class SecretsAtRestTests
         return secrets;
     }
 
-    /// <summary>Writes the clear values back as an identity of schema version 2 stored them.</summary>
+    /// <summary>Writes the clear values back as an identity of schema version 3 stored them.</summary>
     private static async Task DowngradeToClearAsync(string dataDirectory, List<(string Name, byte[] Secret)> secrets)
     {
         await using var connection = new SqliteConnection($"Data Source={Path.Combine(dataDirectory, "identity.db")};Pooling=False");
@@ -191,7 +191,7 @@ public sealed class SecretsAtRestTests
             UPDATE secrets SET value = $secret;
             DROP INDEX signing_keys_activates_at;
             ALTER TABLE signing_keys DROP COLUMN activates_at;
-            PRAGMA user_version = 2;
+            PRAGMA user_version = 3;
             """;
         command.Parameters.AddWithValue("$pkcs8", secrets[0].Secret);
         command.Parameters.AddWithValue("$secret", secrets[2].Secret);

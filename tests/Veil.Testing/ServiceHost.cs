@@ -46,6 +46,8 @@ public class ServiceHost<TEntryPoint> : WebApplicationFactory<TEntryPoint> where
         // Every test reaches identity from 127.0.0.1, so its per-address auth limit would throttle
         // a whole test class; the tests of that limit set their own (ignored by other services).
         _settings["Identity:AuthLimits:PerAddressPermitLimit"] = "1000000";
+        // Shared staff accounts (administrator, billing manager) sign in from many tests.
+        _settings["Identity:AuthLimits:PerAccountPermitLimit"] = "1000000";
         UseKestrel();
     }
 

@@ -24,8 +24,10 @@ public sealed class WebhookTests(IdentityFixture identity)
         var consumer = await identity.SignUpAsync(Role.Consumer);
         var other = await identity.SignUpAsync(Role.Consumer);
         await using var receiver = await Receiver.StartAsync(failFirst: 3);
-        var now = HardDates.Ordinary;
-        var clock = new ClockAt(now);
+        // Receivers check webhook-timestamp against their own (real) clock, as the stock verifier
+        // does: the sender runs on the real clock here. Cycles come from the product's rule.
+        var clock = TimeProvider.System;
+        var now = clock.GetUtcNow();
         await using var usage = new UsageHost(identity, time: clock);
         using var rest = usage.CreateRestClient();
         // The Standard Webhooks form: whsec_ + base64 of random bytes (what stock verifiers take).
@@ -92,8 +94,9 @@ public sealed class WebhookTests(IdentityFixture identity)
     {
         var consumer = await identity.SignUpAsync(Role.Consumer);
         await using var receiver = await Receiver.StartAsync(failFirst: int.MaxValue);
-        var now = HardDates.Ordinary;
-        await using var usage = new UsageHost(identity, time: new ClockAt(now));
+        // The stock verifier below checks webhook-timestamp against the real clock.
+        var now = DateTimeOffset.UtcNow;
+        await using var usage = new UsageHost(identity, time: TimeProvider.System);
         usage.With("Usage:Webhooks:MaxAttempts", "3");
         using var rest = usage.CreateRestClient();
         await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url = receiver.Url, secret = "0123456789abcdef" });
