@@ -42,11 +42,12 @@ internal sealed class AuthChangeStreams
 /// settings). The loss and the recovery are logged once each, the retries in between only at Debug.
 /// </summary>
 internal abstract class AuthChangeWatcher<TMessage>(
-    AuthChangeStream stream, EdgeMetrics metrics, IOptions<EdgeOptions> options, TimeProvider time, ILogger logger) : BackgroundService
+    AuthChangeStream stream, EdgeMetrics metrics, IOptions<EdgeOptions> options, TimeProvider time, ILogger logger)
+    : StreamFollower<TMessage>(options.Value, time)
 {
-    private readonly EdgeOptions _options = options.Value;
+    private readonly TimeSpan _cacheTtl = options.Value.AuthCacheTtl;
 
-    /// <summary>Opens the watch. No deadline: it lives as long as the connection (keep-alive pings notice a dead peer).</summary>
+    /// <summary>Opens the watch for this edge.</summary>
     protected abstract AsyncServerStreamingCall<TMessage> Watch(string edgeId, CancellationToken cancellationToken);
 
     /// <summary>The message's revision, resync flag and number of changes.</summary>
@@ -58,90 +59,45 @@ internal abstract class AuthChangeWatcher<TMessage>(
     /// <summary>Drops the cached answers the message's changes make stale.</summary>
     protected abstract void Invalidate(TMessage message);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override AsyncServerStreamingCall<TMessage> Open(CancellationToken cancellationToken) => Watch(EdgeId, cancellationToken);
+
+    protected override void Apply(TMessage message, bool first)
     {
-        var edgeId = _options.EdgeId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
-        var backoff = _options.WatchBackoffInitial;
-        var everConnected = false;
-        var reportedDown = false;
-
-        while (!stoppingToken.IsCancellationRequested)
+        var (revision, resync, changes) = Describe(message);
+        // The server numbers changes one by one: a jump means some were not seen.
+        if (resync || first || revision != stream.Revision + changes)
         {
-            StatusCode status;
-            Exception? error = null;
-            try
-            {
-                using var call = Watch(edgeId, stoppingToken);
-                await foreach (var message in call.ResponseStream.ReadAllAsync(stoppingToken))
-                {
-                    var (revision, resync, changes) = Describe(message);
-                    // The server numbers changes one by one: a jump means some were not seen.
-                    if (resync || !stream.Connected || revision != stream.Revision + changes)
-                    {
-                        InvalidateAll();
-                        metrics.AuthInvalidation(stream.Service, resync: true);
-                    }
-                    else
-                    {
-                        Invalidate(message);
-                        metrics.AuthInvalidation(stream.Service, resync: false, changes);
-                    }
-                    stream.Revision = revision;
-                    if (!stream.Connected)
-                    {
-                        stream.Connected = true;
-                        everConnected = true;
-                        reportedDown = false;
-                        backoff = _options.WatchBackoffInitial;
-                        EdgeLog.AuthWatchConnected(logger, stream.Service, revision);
-                    }
-                }
-                status = StatusCode.Unavailable; // the server ended the stream (e.g. shutting down)
-            }
-            catch (Exception ex) when (Stopping.Cancelled(ex, stoppingToken))
-            {
-                return;
-            }
-            catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                status = ex.StatusCode;
-                error = ex;
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                // Never let the watch die: a bug in one message must not stop later invalidations.
-                status = StatusCode.Internal;
-                error = ex;
-            }
+            InvalidateAll();
+            metrics.AuthInvalidation(stream.Service, resync: true);
+        }
+        else
+        {
+            Invalidate(message);
+            metrics.AuthInvalidation(stream.Service, resync: false, changes);
+        }
+        stream.Revision = revision;
+    }
 
-            stream.Connected = false;
-            if (!reportedDown)
-            {
-                reportedDown = true;
-                if (everConnected)
-                {
-                    EdgeLog.AuthWatchLost(logger, stream.Service, status, _options.AuthCacheTtl, error);
-                }
-                else
-                {
-                    EdgeLog.AuthWatchUnavailableAtStart(logger, stream.Service, status, _options.AuthCacheTtl, error);
-                }
-            }
+    protected override void Connected(TMessage message)
+    {
+        stream.Connected = true;
+        EdgeLog.AuthWatchConnected(logger, stream.Service, stream.Revision);
+    }
 
-            // Jitter keeps a fleet of edges from reconnecting in lockstep after a restart.
-            var delay = backoff / 2 + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds / 2);
-            EdgeLog.AuthWatchRetry(logger, stream.Service, status, delay);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.WatchBackoffMax.Ticks));
-            try
-            {
-                await Task.Delay(delay, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+    protected override void Lost(StatusCode status, bool everConnected, Exception? error)
+    {
+        stream.Connected = false;
+        if (everConnected)
+        {
+            EdgeLog.AuthWatchLost(logger, stream.Service, status, _cacheTtl, error);
+        }
+        else
+        {
+            EdgeLog.AuthWatchUnavailableAtStart(logger, stream.Service, status, _cacheTtl, error);
         }
     }
+
+    protected override void Retrying(StatusCode status, TimeSpan delay) => EdgeLog.AuthWatchRetry(logger, stream.Service, status, delay);
 }
 
 /// <summary>Follows identity's <c>WatchKeyChanges</c>: a revoked key leaves <see cref="ApiKeyValidator"/>'s cache at once.</summary>

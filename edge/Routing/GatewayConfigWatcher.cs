@@ -15,83 +15,37 @@ internal sealed class GatewayConfigWatcher(
     GatewayRouteTable table,
     IOptions<EdgeOptions> options,
     TimeProvider time,
-    ILogger<GatewayConfigWatcher> logger) : BackgroundService
+    ILogger<GatewayConfigWatcher> logger) : StreamFollower<GatewayConfig>(options.Value, time)
 {
-    private readonly EdgeOptions _options = options.Value;
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public override Task StartAsync(CancellationToken cancellationToken)
     {
-        var edgeId = _options.EdgeId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
-        EdgeLog.WatchStarted(logger, edgeId);
-        var backoff = _options.WatchBackoffInitial;
-        var everConnected = false;
-        var reportedDown = false;
+        EdgeLog.WatchStarted(logger, EdgeId);
+        return base.StartAsync(cancellationToken);
+    }
 
-        while (!stoppingToken.IsCancellationRequested)
+    protected override AsyncServerStreamingCall<GatewayConfig> Open(CancellationToken cancellationToken) =>
+        catalog.WatchGatewayConfig(new WatchGatewayConfigRequest { EdgeId = EdgeId }, cancellationToken: cancellationToken);
+
+    protected override void Apply(GatewayConfig message, bool first) => table.Apply(message);
+
+    protected override void Connected(GatewayConfig message)
+    {
+        table.WatchConnected = true;
+        EdgeLog.WatchConnected(logger, message.Revision);
+    }
+
+    protected override void Lost(StatusCode status, bool everConnected, Exception? error)
+    {
+        table.WatchConnected = false;
+        if (everConnected)
         {
-            StatusCode status;
-            Exception? error = null;
-            try
-            {
-                // A watch lives as long as the connection; no deadline. A dead peer is noticed by
-                // HTTP/2 keep-alive pings on the channel (see AddEdgeServices), not by a timer here.
-                using var call = catalog.WatchGatewayConfig(new WatchGatewayConfigRequest { EdgeId = edgeId }, cancellationToken: stoppingToken);
-                await foreach (var config in call.ResponseStream.ReadAllAsync(stoppingToken))
-                {
-                    if (!table.WatchConnected)
-                    {
-                        table.WatchConnected = true;
-                        everConnected = true;
-                        reportedDown = false;
-                        EdgeLog.WatchConnected(logger, config.Revision);
-                    }
-                    backoff = _options.WatchBackoffInitial;
-                    table.Apply(config);
-                }
-                status = StatusCode.Unavailable; // the server ended the stream (e.g. catalog shutting down)
-            }
-            catch (Exception ex) when (Stopping.Cancelled(ex, stoppingToken))
-            {
-                return;
-            }
-            catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                status = ex.StatusCode;
-                error = ex;
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                // Never let the watch die: a bug in one snapshot must not stop later updates.
-                status = StatusCode.Internal;
-                error = ex;
-            }
-
-            table.WatchConnected = false;
-            if (!reportedDown)
-            {
-                reportedDown = true;
-                if (everConnected)
-                {
-                    EdgeLog.WatchLost(logger, status, table.ServedRevision, table.ServedApiRouteCount, error);
-                }
-                else
-                {
-                    EdgeLog.WatchUnavailableAtStart(logger, status, error);
-                }
-            }
-
-            // Jitter keeps a fleet of edges from reconnecting in lockstep after a catalog restart.
-            var delay = backoff / 2 + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds / 2);
-            EdgeLog.WatchRetry(logger, status, delay);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.WatchBackoffMax.Ticks));
-            try
-            {
-                await Task.Delay(delay, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            EdgeLog.WatchLost(logger, status, table.ServedRevision, table.ServedApiRouteCount, error);
+        }
+        else
+        {
+            EdgeLog.WatchUnavailableAtStart(logger, status, error);
         }
     }
+
+    protected override void Retrying(StatusCode status, TimeSpan delay) => EdgeLog.WatchRetry(logger, status, delay);
 }
