@@ -99,7 +99,7 @@ public sealed class WebhookSecretsAtRestTests(IdentityFixture identity)
 
             await using var second = new UsageHost(identity, dataDirectory);
             var now = DateTimeOffset.UtcNow;
-            var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 5, overage: true);
+            var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 5, overage: true);
             await second.Client.IngestAsync(sub.Calls(4, now.AddMinutes(-1)));
             await Eventually.HoldsAsync(() => Task.FromResult(receiver.Delivered.Count == 1),
                 TimeSpan.FromSeconds(30), "the 80% notification is delivered with the upgraded secret");

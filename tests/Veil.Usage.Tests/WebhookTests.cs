@@ -163,7 +163,7 @@ public sealed class WebhookTests(IdentityFixture identity)
         var set = await rest.SendAsync(HttpMethod.Put, "v1/usage/webhook", consumer.Token, new { url, secret = "0123456789abcdef" });
         Assert.Equal(HttpStatusCode.OK, set.StatusCode);
         var now = DateTimeOffset.UtcNow;
-        var sub = Sub.New(consumer.Id, "acc_provider", now.AddDays(-3), quota: 5, overage: true);
+        var sub = Sub.New(consumer.Id, "acc_provider", Cycles.AnchorMidCycle(now), quota: 5, overage: true);
 
         await usage.Client.IngestAsync(sub.Calls(4, now.AddMinutes(-1)));
 
