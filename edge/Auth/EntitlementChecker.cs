@@ -52,7 +52,9 @@ internal sealed class EntitlementChecker
             _metrics.AuthCall(_state.Service, ok: true);
             _state.Succeeded();
             return response.Entitled && response.Subscription is { } subscription
-                ? new Entitlement(subscription.Id, response.Plan?.Id ?? subscription.PlanId, response.Plan, subscription.CreateTime)
+                ? new Entitlement(subscription.Id, response.Plan?.Id ?? subscription.PlanId, response.Plan,
+                    // Cycles are anchored here; an older subscriptions service sends only create_time.
+                    subscription.CycleAnchorTime ?? subscription.CreateTime)
                 : null;
         }
         catch (RpcException ex)

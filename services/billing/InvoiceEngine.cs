@@ -84,13 +84,15 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
             var usage = services.GetRequiredService<UsageCycles>();
             var found = await usage.FindAsync(invoice.SubscriptionId, invoice.PeriodStart, invoice.PeriodEnd, recount: false,
                 options.CurrentValue.ReadRefreshTimeout, cancellationToken);
-            if (found is not { } cycle || cycle.Cycle.BillableCalls == invoice.BillableCalls)
+            if (found is not { } cycle ||
+                (cycle.Cycle.BillableCalls == invoice.BillableCalls && cycle.Cycle.QuotaUsedBefore == invoice.Terms.QuotaUsedBefore))
             {
                 return invoice;
             }
             // The invoice's stored terms are the plan's (plans never change), so no call to subscriptions.
-            var (lines, subtotal) = Pricing.Price(invoice.Terms, cycle.Cycle.BillableCalls);
-            var result = await store.ApplyAsync([new PricedCycle(cycle.Cycle, invoice.Terms, lines, subtotal)], CountSource.Counters, Now, long.MinValue,
+            var terms = invoice.Terms with { QuotaUsedBefore = cycle.Cycle.QuotaUsedBefore };
+            var (lines, subtotal) = Pricing.Price(terms, cycle.Cycle.BillableCalls);
+            var result = await store.ApplyAsync([new PricedCycle(cycle.Cycle, terms, lines, subtotal)], CountSource.Counters, Now, long.MinValue,
                 null, cancellationToken);
             metrics.DraftsChanged(result.Changed);
         }
@@ -206,7 +208,7 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
                 foreach (var subscription in page)
                 {
                     usageCycles.TryGetValue(subscription.Id, out var cycles);
-                    foreach (var period in SubscriptionPeriods.ToInvoice(subscription.StartMs, subscription.CanceledAtMs, watermark, now))
+                    foreach (var period in SubscriptionPeriods.ToInvoice(subscription.AnchorMs, subscription.CanceledAtMs, Math.Max(watermark, subscription.StartMs), now))
                     {
                         if (cycles is not null && cycles.Any(c => c.Start < period.EndMs && c.End > period.StartMs))
                         {
@@ -362,6 +364,8 @@ public sealed class InvoiceEngine(BillingStore store, IServiceProvider services,
                 }
             }
             CheckSnapshot(cycle, raw, terms);
+            // Usage's latest count of what earlier subscriptions used in this cycle (a finalised invoice keeps its own).
+            terms = terms with { QuotaUsedBefore = cycle.QuotaUsedBefore };
             try
             {
                 var (lines, subtotal) = Pricing.Price(terms, cycle.BillableCalls);

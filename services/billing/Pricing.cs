@@ -2,9 +2,13 @@ using System.Globalization;
 
 namespace Veil.Billing;
 
-/// <summary>The plan terms an invoice is priced with. Prices are integer minor units of <see cref="Currency"/>.</summary>
+/// <summary>
+/// The plan terms an invoice is priced with. Prices are integer minor units of <see cref="Currency"/>.
+/// <see cref="QuotaUsedBefore"/>: billable calls the consumer made to the API in the same cycle under
+/// an earlier subscription (cancelled, then followed by this one), which used the quota first.
+/// </summary>
 public sealed record Terms(long BasePriceMinor, long PricePerCallMinor, long OveragePricePerCallMinor, long MonthlyQuota,
-    bool OverageAllowed, string Currency)
+    bool OverageAllowed, string Currency, long QuotaUsedBefore = 0)
 {
     /// <summary>The price of a call beyond the quota: the overage price, or the per-call price when that is 0.</summary>
     public long EffectiveOveragePriceMinor => OveragePricePerCallMinor > 0 ? OveragePricePerCallMinor : PricePerCallMinor;
@@ -27,7 +31,8 @@ public sealed record LineRecord(LineKinds Kind, string Description, long Quantit
 /// that does not fit in 64 bits throws <see cref="OverflowException"/>, it never wraps.
 /// <list type="bullet">
 /// <item>base fee: once per cycle when above 0;</item>
-/// <item>included calls: min(billable, quota) × price per call, or every billable call when the quota is 0 (unlimited);</item>
+/// <item>included calls: min(billable, quota − calls counted before under an earlier subscription in
+/// the same cycle) × price per call, or every billable call when the quota is 0 (unlimited);</item>
 /// <item>overage calls: max(0, billable − quota) × overage price. Hard-capped plans are billed for
 /// their overage too: the edge stops them within the documented enforcement bound, and what got
 /// through was served.</item>
@@ -46,12 +51,14 @@ public static class Pricing
         }
 
         var unlimited = terms.MonthlyQuota == 0;
-        var included = unlimited ? billableCalls : Math.Min(billableCalls, terms.MonthlyQuota);
-        var overage = unlimited ? 0 : Math.Max(0, billableCalls - terms.MonthlyQuota);
+        // The quota follows the consumer, the API and the cycle: what an earlier subscription used is gone.
+        var left = unlimited ? 0 : Math.Max(0, terms.MonthlyQuota - terms.QuotaUsedBefore);
+        var included = unlimited ? billableCalls : Math.Min(billableCalls, left);
+        var overage = unlimited ? 0 : billableCalls - included;
         if (included > 0)
         {
             lines.Add(new LineRecord(LineKinds.IncludedCalls,
-                unlimited ? "Billable calls" : $"Billable calls within the quota of {terms.MonthlyQuota.ToString(CultureInfo.InvariantCulture)}",
+                unlimited ? "Billable calls" : IncludedDescription(terms),
                 included, terms.PricePerCallMinor, checked(included * terms.PricePerCallMinor)));
         }
         if (overage > 0)
@@ -63,6 +70,11 @@ public static class Pricing
         }
         return (lines, Sum(lines));
     }
+
+    private static string IncludedDescription(Terms terms) => terms.QuotaUsedBefore == 0
+        ? $"Billable calls within the quota of {terms.MonthlyQuota.ToString(CultureInfo.InvariantCulture)}"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"Billable calls within the quota of {terms.MonthlyQuota} ({terms.QuotaUsedBefore} used earlier in the cycle under a previous subscription)");
 
     /// <summary>The checked sum of the lines' amounts.</summary>
     public static long Sum(IEnumerable<LineRecord> lines)

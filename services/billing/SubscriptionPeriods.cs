@@ -5,9 +5,13 @@ using Veil.Subscriptions.V1;
 
 namespace Veil.Billing;
 
-/// <summary>A subscription as billing needs it: who pays, for what, under which terms, from when until when.</summary>
+/// <summary>
+/// A subscription as billing needs it: who pays, for what, under which terms, from when until when.
+/// <see cref="AnchorMs"/> anchors its cycles; it precedes <see cref="StartMs"/> when the subscription
+/// continues the cycle of the consumer's cancelled one to the same API.
+/// </summary>
 public sealed record ListedSubscription(string Id, string AccountId, string ApiId, string ProviderId, string PlanId, long StartMs, long? CanceledAtMs,
-    Terms Terms);
+    Terms Terms, long AnchorMs);
 
 /// <summary>
 /// Billing's view of subscriptions' <c>ListSubscriptionsForBilling</c>: every subscription that may
@@ -46,7 +50,8 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
                 plans.Plans.TryAdd(plan.Id, terms);
                 var subscription = item.Subscription;
                 page.Add(new ListedSubscription(subscription.Id, subscription.ConsumerId, subscription.ApiId, item.ProviderId, subscription.PlanId,
-                    ToMs(subscription.CreateTime), subscription.CancelTime is { } canceled ? ToMs(canceled) : null, terms));
+                    ToMs(subscription.CreateTime), subscription.CancelTime is { } canceled ? ToMs(canceled) : null, terms,
+                    ToMs(subscription.CycleAnchorTime ?? subscription.CreateTime)));
             }
             yield return page;
             request.PageToken = response.NextPageToken;
@@ -55,11 +60,13 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
     }
 
     /// <summary>
-    /// The periods of a subscription started at <paramref name="anchorMs"/> that billing must
+    /// The periods of a subscription anchored at <paramref name="anchorMs"/> that billing must
     /// invoice: those ending after <paramref name="endedAfterMs"/> that have begun by
     /// <paramref name="nowMs"/> and began before the cancellation, if any. So the period in which a
     /// subscription is cancelled is billed (once, in full) and none after it. The periods are usage's
-    /// cycles (<see cref="BillingCycle"/>), anchored on the subscription's start.
+    /// cycles (<see cref="BillingCycle"/>); pass the subscription's start as
+    /// <paramref name="endedAfterMs"/> at the latest, so a subscription that continues an earlier
+    /// one's cycle gets no period from before it existed.
     /// </summary>
     public static IEnumerable<BillingCycle> ToInvoice(long anchorMs, long? canceledAtMs, long endedAfterMs, long nowMs)
     {

@@ -32,7 +32,7 @@ public sealed class UsageCycles(UsageService.UsageServiceClient usage, IOptionsM
             var response = await usage.ListCycleUsageAsync(request, deadline: DateTime.UtcNow + (timeout ?? options.CurrentValue.UsageTimeout),
                 cancellationToken: cancellationToken);
             yield return response.Cycles.Select(c => (new CycleInput(c.SubscriptionId, c.ConsumerId, c.ProviderId, c.ApiId, c.PlanId,
-                ToMs(c.CycleStart), ToMs(c.CycleEnd), c.BillableCalls, asOf), c)).ToList();
+                ToMs(c.CycleStart), ToMs(c.CycleEnd), c.BillableCalls, asOf, c.QuotaUsedBefore), c)).ToList();
             request.PageToken = response.NextPageToken;
         }
         while (request.PageToken.Length > 0);

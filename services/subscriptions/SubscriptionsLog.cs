@@ -11,6 +11,9 @@ internal static partial class SubscriptionsLog
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Subscription {SubscriptionId}: {ConsumerId} subscribed to plan {PlanId} of API {ApiId}")]
     public static partial void Subscribed(ILogger logger, string subscriptionId, string consumerId, string planId, string apiId);
 
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Subscription {SubscriptionId}: {ConsumerId} resumed plan {PlanId} of API {ApiId} within its cycle")]
+    public static partial void Resumed(ILogger logger, string subscriptionId, string consumerId, string planId, string apiId);
+
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} cancelled by {AccountId}")]
     public static partial void Canceled(ILogger logger, string subscriptionId, string accountId);
 

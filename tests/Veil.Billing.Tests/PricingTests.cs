@@ -31,6 +31,36 @@ public sealed class PricingTests
         Assert.Equal(subtotal, actualSubtotal);
     }
 
+    public static TheoryData<long, bool, long, long, (LineKinds, long, long, long)[], long> EarlierSubscriptionCases => new()
+    {
+        // quota, overage allowed, used before under an earlier subscription this cycle, billable → lines, subtotal (price 2, overage 5, fee 300)
+        { 100, true, 60, 50, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.IncludedCalls, 40, 2, 80), (LineKinds.OverageCalls, 10, 5, 50)], 430 },
+        { 100, true, 100, 30, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.OverageCalls, 30, 5, 150)], 450 },
+        { 100, true, 250, 30, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.OverageCalls, 30, 5, 150)], 450 },
+        { 100, false, 95, 8, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.IncludedCalls, 5, 2, 10), (LineKinds.OverageCalls, 3, 5, 15)], 325 },
+        { 100, true, 0, 50, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.IncludedCalls, 50, 2, 100)], 400 },
+        // Unlimited plans have nothing to use up.
+        { 0, false, 1_000, 50, [(LineKinds.BaseFee, 1, 300, 300), (LineKinds.IncludedCalls, 50, 2, 100)], 400 },
+    };
+
+    [Theory]
+    [MemberData(nameof(EarlierSubscriptionCases))]
+    public void Price_QuotaUsedBeforeInTheCycle_OnlyTheRestIsIncluded(long quota, bool overageAllowed, long usedBefore, long billable,
+        (LineKinds, long, long, long)[] lines, long subtotal)
+    {
+        // Issue 12, item 10: a subscription continuing the cycle of a cancelled one does not get the quota again.
+        var terms = new Terms(300, 2, 5, quota, overageAllowed, "USD", usedBefore);
+
+        var (actual, actualSubtotal) = Pricing.Price(terms, billable);
+
+        Assert.Equal(lines, actual.Select(l => (l.Kind, l.Quantity, l.UnitPriceMinor, l.AmountMinor)).ToArray());
+        Assert.Equal(subtotal, actualSubtotal);
+        if (usedBefore > 0 && quota > 0 && actual.Any(l => l.Kind == LineKinds.IncludedCalls))
+        {
+            Assert.Contains($"{usedBefore} used earlier in the cycle", actual.Single(l => l.Kind == LineKinds.IncludedCalls).Description, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData(0, long.MaxValue, 2)]
     [InlineData(long.MaxValue, 1, 1)]

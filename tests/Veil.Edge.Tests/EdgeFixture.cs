@@ -204,6 +204,16 @@ public sealed class EdgeFixture : IAsyncLifetime
         Assert.True(response.IsSuccessStatusCode, $"POST {path} → {(int)response.StatusCode}: {text}");
         return JsonNode.Parse(text)!.AsObject();
     }
+
+    public static async Task<JsonObject> GetAsync(HttpClient http, string path, string token, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.IsSuccessStatusCode, $"GET {path} → {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
 }
 
 public sealed record Account(string Id, string Token);

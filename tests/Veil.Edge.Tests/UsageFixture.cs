@@ -174,6 +174,22 @@ public sealed class UsageFixture : IAsyncLifetime
         return (response.Cycles.Sum(c => c.BillableCalls), response.Cycles.Sum(c => c.TotalCalls));
     }
 
+    /// <summary>The quota status usage shows the subscription's consumer (a gRPC call with the consumer's token).</summary>
+    public async Task<QuotaStatus> QuotaStatusAsync(string subscriptionId, string token)
+    {
+        var response = await new UsageService.UsageServiceClient(_usageChannel).GetQuotaStatusAsync(
+            new GetQuotaStatusRequest { SubscriptionId = subscriptionId },
+            new Grpc.Core.Metadata { { "Authorization", "Bearer " + token } }, deadline: DateTime.UtcNow.AddSeconds(10),
+            cancellationToken: TestContext.Current.CancellationToken);
+        return response.Status;
+    }
+
+    /// <summary>The subscription's cycles as usage reports them to billing.</summary>
+    public async Task<IReadOnlyList<CycleUsage>> CyclesAsync(string subscriptionId) =>
+        (await new UsageService.UsageServiceClient(_usageChannel).ListCycleUsageAsync(
+            new ListCycleUsageRequest { SubscriptionId = subscriptionId }, deadline: DateTime.UtcNow.AddSeconds(10),
+            cancellationToken: TestContext.Current.CancellationToken)).Cycles;
+
     /// <summary>What usage reports to the provider for one API over the last hour (minute buckets, from the rollups).</summary>
     public async Task<UsageBucket> ProviderTotalsAsync(PublishedApi api)
     {

@@ -98,14 +98,15 @@ public sealed partial class BillingStore
                 }
                 // Counts read earlier than the ones shown never replace them (a slow read racing the job).
                 if (cycle.UsageAsOf >= existing.UsageAsOf &&
-                    (existing.BillableCalls != cycle.BillableCalls || existing.SubtotalMinor != priced.SubtotalMinor))
+                    (existing.BillableCalls != cycle.BillableCalls || existing.SubtotalMinor != priced.SubtotalMinor ||
+                     existing.Terms.QuotaUsedBefore != priced.Terms.QuotaUsedBefore))
                 {
                     await ExecuteAsync(connection, transaction, """
                         UPDATE invoices SET billable_calls = @billable, subtotal_minor = @subtotal, total_minor = @subtotal,
-                          usage_as_of = @as_of, computed_at = @now
+                          quota_used_before = @used_before, usage_as_of = @as_of, computed_at = @now
                         WHERE id = @id AND status = 1;
                         """, cancellationToken, ("@id", existing.Id), ("@billable", cycle.BillableCalls), ("@subtotal", priced.SubtotalMinor),
-                        ("@as_of", cycle.UsageAsOf), ("@now", now));
+                        ("@used_before", priced.Terms.QuotaUsedBefore), ("@as_of", cycle.UsageAsOf), ("@now", now));
                     await ExecuteAsync(connection, transaction, "DELETE FROM invoice_lines WHERE invoice_id = @id;", cancellationToken, ("@id", existing.Id));
                     await WriteLinesAsync(connection, transaction, existing.Id, priced.Lines, cancellationToken);
                     result.Changed++;
@@ -204,16 +205,16 @@ public sealed partial class BillingStore
         await ExecuteAsync(connection, transaction, """
             INSERT INTO invoices (id, number, status, account_id, subscription_id, api_id, provider_id, plan_id, currency,
               period_start, period_end, billable_calls, base_price_minor, price_per_call_minor, overage_price_per_call_minor,
-              monthly_quota, overage_allowed, subtotal_minor, adjustments_minor, total_minor, usage_as_of, computed_at, created_at)
+              monthly_quota, overage_allowed, subtotal_minor, adjustments_minor, total_minor, usage_as_of, computed_at, created_at, quota_used_before)
             VALUES (@id, NULL, 1, @account, @subscription, @api, @provider, @plan, @currency, @start, @end, @billable, @base, @price,
-              @overage_price, @quota, @overage_allowed, @subtotal, 0, @subtotal, @as_of, @now, @now);
+              @overage_price, @quota, @overage_allowed, @subtotal, 0, @subtotal, @as_of, @now, @now, @used_before);
             """, cancellationToken, ("@id", id), ("@account", cycle.AccountId), ("@subscription", cycle.SubscriptionId),
             ("@api", cycle.ApiId), ("@provider", cycle.ProviderId), ("@plan", cycle.PlanId), ("@currency", priced.Terms.Currency),
             ("@start", cycle.PeriodStart), ("@end", cycle.PeriodEnd), ("@billable", cycle.BillableCalls),
             ("@base", priced.Terms.BasePriceMinor), ("@price", priced.Terms.PricePerCallMinor),
             ("@overage_price", priced.Terms.OveragePricePerCallMinor), ("@quota", priced.Terms.MonthlyQuota),
             ("@overage_allowed", priced.Terms.OverageAllowed ? 1 : 0), ("@subtotal", priced.SubtotalMinor),
-            ("@as_of", cycle.UsageAsOf), ("@now", now));
+            ("@as_of", cycle.UsageAsOf), ("@now", now), ("@used_before", priced.Terms.QuotaUsedBefore));
         await WriteLinesAsync(connection, transaction, id, priced.Lines, cancellationToken);
         return id;
     }
@@ -264,10 +265,11 @@ public sealed partial class BillingStore
         var number = "INV-" + sequence.ToString("D6", CultureInfo.InvariantCulture);
         var updated = await ExecuteAsync(connection, transaction, """
             UPDATE invoices SET status = 2, number = @number, finalized_at = @now, billable_calls = @billable, subtotal_minor = @subtotal,
-              adjustments_minor = @adjustments, total_minor = @total, usage_as_of = @as_of, computed_at = @now
+              adjustments_minor = @adjustments, total_minor = @total, quota_used_before = @used_before, usage_as_of = @as_of, computed_at = @now
             WHERE id = @id AND status = 1;
             """, cancellationToken, ("@id", invoice.Id), ("@number", number), ("@now", now), ("@billable", priced.Cycle.BillableCalls),
-            ("@subtotal", priced.SubtotalMinor), ("@adjustments", adjustments), ("@total", total), ("@as_of", priced.Cycle.UsageAsOf));
+            ("@subtotal", priced.SubtotalMinor), ("@adjustments", adjustments), ("@total", total), ("@used_before", priced.Terms.QuotaUsedBefore),
+            ("@as_of", priced.Cycle.UsageAsOf));
         if (updated != 1)
         {
             throw new InvalidOperationException($"Invoice {invoice.Id} was not a draft any more inside its finalising transaction.");
@@ -373,7 +375,7 @@ public sealed partial class BillingStore
     {
         await using var command = Command(connection, transaction, """
             SELECT id, status, account_id, currency, billable_calls, subtotal_minor, usage_as_of,
-              base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency,
+              base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency, quota_used_before,
               api_id, provider_id, period_start
             FROM invoices WHERE subscription_id = @subscription AND period_start = @start;
             """, ("@subscription", subscriptionId), ("@start", periodStart));
@@ -383,7 +385,7 @@ public sealed partial class BillingStore
             return null;
         }
         return new InvoiceState(reader.GetString(0), subscriptionId, reader.GetInt32(1) == Final, reader.GetString(2), reader.GetString(3), reader.GetInt64(4),
-            reader.GetInt64(5), reader.GetInt64(6), ReadTerms(reader, 7), reader.GetString(13), reader.GetString(14), reader.GetInt64(15));
+            reader.GetInt64(5), reader.GetInt64(6), ReadTerms(reader, 7), reader.GetString(14), reader.GetString(15), reader.GetInt64(16));
     }
 
     private sealed record InvoiceState(string Id, string SubscriptionId, bool Finalized, string AccountId, string Currency, long BillableCalls, long SubtotalMinor,

@@ -5,9 +5,13 @@ using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Data;
 
-/// <summary>Calls of one subscription in one billing cycle, as usage reported them at <see cref="UsageAsOf"/>.</summary>
+/// <summary>
+/// Calls of one subscription in one billing cycle, as usage reported them at <see cref="UsageAsOf"/>;
+/// <see cref="QuotaUsedBefore"/> is what earlier subscriptions of the consumer to the API counted
+/// against the quota of the same cycle (see <see cref="Terms.QuotaUsedBefore"/>).
+/// </summary>
 public sealed record CycleInput(string SubscriptionId, string AccountId, string ProviderId, string ApiId, string PlanId,
-    long PeriodStart, long PeriodEnd, long BillableCalls, long UsageAsOf);
+    long PeriodStart, long PeriodEnd, long BillableCalls, long UsageAsOf, long QuotaUsedBefore = 0);
 
 /// <summary>A cycle with the terms it is billed by and its base-fee and call lines.</summary>
 public sealed record PricedCycle(CycleInput Cycle, Terms Terms, List<LineRecord> Lines, long SubtotalMinor);
@@ -65,7 +69,7 @@ public sealed partial class BillingStore(SqliteDatabase database)
         i.id, i.number, i.status, i.account_id, i.subscription_id, i.api_id, i.provider_id, i.plan_id, i.currency,
         i.period_start, i.period_end, i.billable_calls, i.base_price_minor, i.price_per_call_minor, i.overage_price_per_call_minor,
         i.monthly_quota, i.overage_allowed, i.subtotal_minor, i.adjustments_minor, i.total_minor, i.usage_as_of, i.computed_at,
-        i.created_at, i.finalized_at, p.amount_minor, p.reference, p.paid_by, p.paid_at
+        i.created_at, i.finalized_at, p.amount_minor, p.reference, p.paid_by, p.paid_at, i.quota_used_before
         """;
 
     private const string AdjustmentColumns = """
@@ -133,7 +137,7 @@ public sealed partial class BillingStore(SqliteDatabase database)
         var found = new Dictionary<(string, long), Terms>();
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = Command(connection, null, """
-            SELECT base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency
+            SELECT base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency, quota_used_before
             FROM invoices WHERE subscription_id = @subscription AND period_start = @start;
             """, ("@subscription", ""), ("@start", 0L));
         foreach (var cycle in cycles)
@@ -219,7 +223,7 @@ public sealed partial class BillingStore(SqliteDatabase database)
         PeriodStart: r.GetInt64(9),
         PeriodEnd: r.GetInt64(10),
         BillableCalls: r.GetInt64(11),
-        Terms: new Terms(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16) == 1, r.GetString(8)),
+        Terms: new Terms(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16) == 1, r.GetString(8), r.GetInt64(28)),
         SubtotalMinor: r.GetInt64(17),
         AdjustmentsMinor: r.GetInt64(18),
         TotalMinor: r.GetInt64(19),
@@ -231,7 +235,7 @@ public sealed partial class BillingStore(SqliteDatabase database)
         Lines: []);
 
     private static Terms ReadTerms(SqliteDataReader r, int at) =>
-        new(r.GetInt64(at), r.GetInt64(at + 1), r.GetInt64(at + 2), r.GetInt64(at + 3), r.GetInt64(at + 4) == 1, r.GetString(at + 5));
+        new(r.GetInt64(at), r.GetInt64(at + 1), r.GetInt64(at + 2), r.GetInt64(at + 3), r.GetInt64(at + 4) == 1, r.GetString(at + 5), r.GetInt64(at + 6));
 
     private static AdjustmentRecord ReadAdjustment(SqliteDataReader r) => new(
         Id: r.GetString(0),

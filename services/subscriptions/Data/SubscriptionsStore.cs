@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Billing;
 using Veil.ServiceDefaults.Data;
 
 namespace Veil.Subscriptions.Data;
@@ -17,9 +18,12 @@ public sealed record PlanRecord(
     public bool IsPaid => PricePerCallMinor > 0 || BasePriceMinor > 0 || (MonthlyQuota > 0 && OveragePricePerCallMinor > 0);
 }
 
-/// <summary>A subscription as stored.</summary>
+/// <summary>
+/// A subscription as stored. <see cref="CycleAnchor"/> anchors its monthly cycles: its creation, or
+/// the anchor of the subscription it follows within a paid cycle (see <see cref="SubscriptionsStore.SubscribeAsync"/>).
+/// </summary>
 public sealed record SubscriptionRecord(
-    string Id, string ConsumerId, string ApiId, string PlanId, string ProviderId, bool Active, long CreatedAt, long? CanceledAt);
+    string Id, string ConsumerId, string ApiId, string PlanId, string ProviderId, bool Active, long CreatedAt, long? CanceledAt, long CycleAnchor);
 
 /// <summary>Who is asking, for the visibility rules in the queries.</summary>
 public sealed record Viewer(string AccountId, bool IsAdmin);
@@ -39,7 +43,8 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     private const int SqliteConstraintUnique = 2067;
 
     private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at, p.base_price_minor, p.overage_price_per_call_minor";
-    private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at";
+    private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at, s.cycle_anchor";
+    private const int SubscriptionColumnCount = 9;
 
     private static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
@@ -137,23 +142,61 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     }
 
     /// <summary>
-    /// Starts an active subscription of <paramref name="consumerId"/> to <paramref name="plan"/>;
-    /// null when the consumer already has an active subscription to the plan's API.
+    /// Subscribes <paramref name="consumerId"/> to <paramref name="plan"/>; null when the consumer
+    /// already has an active subscription to the plan's API. The quota follows the consumer, the API
+    /// and the cycle, so the consumer's latest cancelled subscription to the API decides how:
+    /// <list type="bullet">
+    /// <item>cancelled during its current cycle (a cycle it paid for) and on the same plan: it is
+    /// resumed — same id, cycle, counters and base fee (<c>Resumed</c> is true);</item>
+    /// <item>cancelled during its current cycle, on another plan: a new subscription anchored where
+    /// that one is, so usage counts both against the quota of this cycle;</item>
+    /// <item>otherwise (none, or its last paid cycle is over): a new subscription anchored now.</item>
+    /// </list>
     /// </summary>
-    public async Task<SubscriptionRecord?> SubscribeAsync(string consumerId, PlanRecord plan, CancellationToken cancellationToken)
+    public async Task<(SubscriptionRecord Subscription, bool Resumed)?> SubscribeAsync(string consumerId, PlanRecord plan, CancellationToken cancellationToken)
     {
-        var subscription = new SubscriptionRecord(NewId("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true,
-            time.GetUtcNow().ToUnixTimeMilliseconds(), null);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
+        SubscriptionRecord? previous = null;
+        await using (var latest = connection.CreateCommand())
+        {
+            latest.Transaction = transaction;
+            latest.CommandText = $"""
+                SELECT {SubscriptionColumns} FROM subscriptions s
+                WHERE s.consumer_id = @consumer_id AND s.api_id = @api_id AND s.status = 2
+                ORDER BY s.canceled_at DESC LIMIT 1;
+                """;
+            Bind(latest, ("@consumer_id", consumerId), ("@api_id", plan.ApiId));
+            await using var reader = await latest.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                previous = ReadSubscription(reader, 0);
+            }
+        }
+        // The cycle containing now was paid for when it began before the cancellation.
+        var inPaidCycle = previous is { CanceledAt: { } canceledAt } && BillingCycle.Containing(previous.CycleAnchor, now).StartMs < canceledAt;
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = """
-            INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at)
-            VALUES (@id, @consumer_id, @api_id, @plan_id, @provider_id, 1, @created_at, NULL);
-            """;
-        Bind(command, ("@id", subscription.Id), ("@consumer_id", consumerId), ("@api_id", plan.ApiId), ("@plan_id", plan.Id),
-            ("@provider_id", plan.ProviderId), ("@created_at", subscription.CreatedAt));
+        SubscriptionRecord subscription;
+        var resumed = inPaidCycle && previous!.PlanId == plan.Id;
+        if (resumed)
+        {
+            subscription = previous! with { Active = true, CanceledAt = null };
+            command.CommandText = "UPDATE subscriptions SET status = @active, canceled_at = NULL WHERE id = @id AND status = @canceled;";
+            Bind(command, ("@id", subscription.Id), ("@active", Active), ("@canceled", Canceled));
+        }
+        else
+        {
+            subscription = new SubscriptionRecord(NewId("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true, now, null,
+                inPaidCycle ? previous!.CycleAnchor : now);
+            command.CommandText = """
+                INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at, cycle_anchor)
+                VALUES (@id, @consumer_id, @api_id, @plan_id, @provider_id, 1, @created_at, NULL, @cycle_anchor);
+                """;
+            Bind(command, ("@id", subscription.Id), ("@consumer_id", consumerId), ("@api_id", plan.ApiId), ("@plan_id", plan.Id),
+                ("@provider_id", plan.ProviderId), ("@created_at", subscription.CreatedAt), ("@cycle_anchor", subscription.CycleAnchor));
+        }
         try
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -163,7 +206,7 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
             return null;
         }
         await transaction.CommitAsync(cancellationToken);
-        return subscription;
+        return (subscription, resumed);
     }
 
     /// <summary>
@@ -254,7 +297,7 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         {
             return null;
         }
-        return (ReadSubscription(reader, 0), ReadPlan(reader, 8));
+        return (ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount));
     }
 
     /// <summary>
@@ -279,7 +322,7 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add((ReadSubscription(reader, 0), ReadPlan(reader, 8)));
+            rows.Add((ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount)));
         }
         return rows;
     }
@@ -320,7 +363,8 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         ProviderId: reader.GetString(at + 4),
         Active: reader.GetInt64(at + 5) == Active,
         CreatedAt: reader.GetInt64(at + 6),
-        CanceledAt: reader.IsDBNull(at + 7) ? null : reader.GetInt64(at + 7));
+        CanceledAt: reader.IsDBNull(at + 7) ? null : reader.GetInt64(at + 7),
+        CycleAnchor: reader.GetInt64(at + 8));
 
     private static void Bind(SqliteCommand command, params (string Name, object? Value)[] parameters)
     {

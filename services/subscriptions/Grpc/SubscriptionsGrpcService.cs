@@ -173,15 +173,22 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             // Free plans never ask billing, so they keep working whatever billing's state.
             await _creditHolds.EnsureNotOnHoldAsync(caller.AccountId, context);
         }
-        var subscription = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
+        var (subscription, resumed) = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
             ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
         // A cached "not entitled" on an edge is stale now.
         Publish(subscription, SubscriptionChangeKind.Created);
 
         Activity.Current?.SetTag("veil.api_id", plan.ApiId).SetTag("veil.plan_id", plan.Id);
-        _metrics.Changed("subscribed");
-        SubscriptionsLog.Subscribed(_logger, subscription.Id, caller.AccountId, plan.Id, plan.ApiId);
-        return new SubscribeResponse { Subscription = ToProto(subscription) };
+        _metrics.Changed(resumed ? "resumed" : "subscribed");
+        if (resumed)
+        {
+            SubscriptionsLog.Resumed(_logger, subscription.Id, caller.AccountId, plan.Id, plan.ApiId);
+        }
+        else
+        {
+            SubscriptionsLog.Subscribed(_logger, subscription.Id, caller.AccountId, plan.Id, plan.ApiId);
+        }
+        return new SubscribeResponse { Subscription = ToProto(subscription), Resumed = resumed };
     }
 
     public override async Task<ListSubscriptionsResponse> ListSubscriptions(ListSubscriptionsRequest request, ServerCallContext context)
@@ -402,6 +409,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         Status = subscription.Active ? SubscriptionStatus.Active : SubscriptionStatus.Canceled,
         CreateTime = ToTimestamp(subscription.CreatedAt),
         CancelTime = subscription.CanceledAt is { } canceledAt ? ToTimestamp(canceledAt) : null,
+        CycleAnchorTime = ToTimestamp(subscription.CycleAnchor),
     };
 
     private static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));

@@ -30,8 +30,11 @@ public sealed record CycleCounts(long Total, long Billable);
 /// <summary>A hard-capped subscription whose current cycle is exhausted.</summary>
 public sealed record ExhaustedRow(string SubscriptionId, string ConsumerId, string ApiId, long CycleStartMs, long CycleEndMs, long Used, long MonthlyQuota);
 
-/// <summary>A cycle with its counters and its subscription's terms.</summary>
-public sealed record CycleUsageRow(SubscriptionTerms Terms, long CycleStartMs, long CycleEndMs, long Total, long Billable);
+/// <summary>
+/// A cycle with its counters and its subscription's terms; <see cref="QuotaUsedBefore"/> is what the
+/// consumer's earlier subscriptions to the API already counted against the quota of the same cycle.
+/// </summary>
+public sealed record CycleUsageRow(SubscriptionTerms Terms, long CycleStartMs, long CycleEndMs, long Total, long Billable, long QuotaUsedBefore);
 
 /// <summary>A quarantined event.</summary>
 public sealed record QuarantineRow(long Id, QuarantineReason Reason, string Detail, UsageEvent Event, long ReceivedAtMs);
@@ -109,29 +112,45 @@ public sealed partial class UsageStore
         return await reader.ReadAsync(cancellationToken) ? ReadTerms(reader, 0) : null;
     }
 
-    /// <summary>The counters of one cycle (zero when nothing was counted in it).</summary>
-    public async Task<CycleCounts> GetCycleCountsAsync(string subscriptionId, long cycleStartMs, CancellationToken cancellationToken)
+    /// <summary>
+    /// The quota's counters of one cycle: the consumer's calls to the API in the cycle starting at
+    /// <paramref name="cycleStartMs"/> under every subscription sharing it (zero when none).
+    /// </summary>
+    public async Task<CycleCounts> GetQuotaCountsAsync(string consumerId, string apiId, long cycleStartMs, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT total_calls, billable_calls FROM cycles WHERE subscription_id = $s AND cycle_start = $c;";
-        command.Parameters.AddWithValue("$s", subscriptionId);
+        command.CommandText = """
+            SELECT COALESCE(SUM(c.total_calls), 0), COALESCE(SUM(c.billable_calls), 0)
+            FROM subscriptions s JOIN cycles c ON c.subscription_id = s.subscription_id AND c.cycle_start = $c
+            WHERE s.consumer_id = $consumer AND s.api_id = $api;
+            """;
+        command.Parameters.AddWithValue("$consumer", consumerId);
+        command.Parameters.AddWithValue("$api", apiId);
         command.Parameters.AddWithValue("$c", cycleStartMs);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? new CycleCounts(reader.GetInt64(0), reader.GetInt64(1)) : new CycleCounts(0, 0);
+        await reader.ReadAsync(cancellationToken);
+        return new CycleCounts(reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    /// <summary>Hard-capped subscriptions whose cycle containing <paramref name="nowMs"/> has used the whole quota.</summary>
+    /// <summary>
+    /// Hard-capped subscriptions whose cycle containing <paramref name="nowMs"/> has used the whole
+    /// quota, counted per consumer, API and cycle (see <see cref="GetQuotaCountsAsync"/>).
+    /// </summary>
     public async Task<List<ExhaustedRow>> LoadExhaustedAsync(long nowMs, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT c.subscription_id, s.consumer_id, s.api_id, c.cycle_start, c.cycle_end, c.billable_calls, s.monthly_quota
-            FROM cycles c
-            JOIN subscriptions s ON s.subscription_id = c.subscription_id
-            WHERE c.cycle_end > $now AND c.cycle_start <= $now
-              AND s.overage_allowed = 0 AND s.monthly_quota > 0 AND c.billable_calls >= s.monthly_quota
+            WITH current AS (
+              SELECT c.subscription_id, s.consumer_id, s.api_id, c.cycle_start, c.cycle_end, c.billable_calls, s.monthly_quota, s.overage_allowed
+              FROM cycles c JOIN subscriptions s ON s.subscription_id = c.subscription_id
+              WHERE c.cycle_end > $now AND c.cycle_start <= $now),
+            quota AS (
+              SELECT consumer_id, api_id, cycle_start, SUM(billable_calls) AS used FROM current GROUP BY consumer_id, api_id, cycle_start)
+            SELECT c.subscription_id, c.consumer_id, c.api_id, c.cycle_start, c.cycle_end, q.used, c.monthly_quota
+            FROM current c JOIN quota q ON q.consumer_id = c.consumer_id AND q.api_id = c.api_id AND q.cycle_start = c.cycle_start
+            WHERE c.overage_allowed = 0 AND c.monthly_quota > 0 AND q.used >= c.monthly_quota
             ORDER BY c.subscription_id;
             """;
         command.Parameters.AddWithValue("$now", nowMs);
@@ -159,7 +178,11 @@ public sealed partial class UsageStore
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         var sql = new StringBuilder($"""
-            SELECT {TermsColumns("s.")}, c.cycle_start, c.cycle_end, c.total_calls, c.billable_calls
+            SELECT {TermsColumns("s.")}, c.cycle_start, c.cycle_end, c.total_calls, c.billable_calls,
+              -- Earlier = first seen earlier: only one subscription per consumer and API is active at a time.
+              (SELECT COALESCE(SUM(c2.billable_calls), 0)
+               FROM subscriptions s2 JOIN cycles c2 ON c2.subscription_id = s2.subscription_id AND c2.cycle_start = c.cycle_start
+               WHERE s2.consumer_id = s.consumer_id AND s2.api_id = s.api_id AND s2.rowid < s.rowid)
             FROM cycles c JOIN subscriptions s ON s.subscription_id = c.subscription_id
             WHERE 1 = 1
             """);
@@ -193,7 +216,8 @@ public sealed partial class UsageStore
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                rows.Add(new CycleUsageRow(ReadTerms(reader, 0), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reader.GetInt64(13)));
+                rows.Add(new CycleUsageRow(ReadTerms(reader, 0), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reader.GetInt64(13),
+                    reader.GetInt64(14)));
             }
         }
         if (!recount)

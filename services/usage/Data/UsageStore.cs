@@ -426,10 +426,12 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     }
 
     /// <summary>
-    /// Adds the new events to the per-cycle counters and, where this transaction moved a counter
-    /// across 80% or 100% of the quota, queues a notification in the same transaction. A counter
-    /// only grows, so each threshold is crossed by exactly one transaction per cycle; the outbox's
-    /// unique key makes that hold even against a bug.
+    /// Adds the new events to the per-cycle counters and, where this transaction moved the quota's
+    /// count across 80% or 100% of the quota, queues a notification in the same transaction. The
+    /// quota's count is the consumer's billable calls to the API in the cycle under every
+    /// subscription sharing it (one cancelled within the cycle and its successor share the anchor),
+    /// so re-subscribing never resets it. Counters only grow, so each threshold is crossed by exactly
+    /// one transaction per cycle; the outbox's unique key makes that hold even against a bug.
     /// </summary>
     private static (bool HardCapReached, List<QueuedNotification> Notifications) UpsertCycles(
         SqliteConnection connection, List<Candidate> inserted, long now)
@@ -460,24 +462,30 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             RETURNING billable_calls;
             """);
         FastStatement? notify = null;
+        FastStatement? siblings = null;
         try
         {
             var hardCapReached = false;
             foreach (var ((subscriptionId, start), sums) in cycles)
             {
-                var after = upsert.Bind(1, subscriptionId).Bind(2, start).Bind(3, sums.Latest.Cycle.EndMs)
+                var own = upsert.Bind(1, subscriptionId).Bind(2, start).Bind(3, sums.Latest.Cycle.EndMs)
                     .Bind(4, sums.Total).Bind(5, sums.Billable).ExecuteScalar()!.Value;
-                var before = after - sums.Billable;
                 var terms = sums.Latest.Context.Terms;
                 if (terms.MonthlyQuota <= 0 || sums.Billable == 0)
                 {
                     continue;
                 }
+                siblings ??= new FastStatement(connection, $"{OtherSubscriptionsBillableSql};");
+                var after = own + siblings.Bind(1, terms.ConsumerId).Bind(2, terms.ApiId).Bind(3, start).Bind(4, subscriptionId).ExecuteScalar()!.Value;
+                var before = after - sums.Billable;
+                // A subscription's first billable calls of a cycle another one already used: its
+                // thresholds count as crossed now, or a hard cap already spent would never close.
+                var firstCalls = own == sums.Billable;
                 foreach (var threshold in (ReadOnlySpan<int>)[Threshold80, Threshold100])
                 {
-                    // Crossed here: below the threshold before this transaction, at or above after it.
+                    // Crossed here: below the threshold before this transaction (or first calls), at or above after it.
                     var limit = terms.MonthlyQuota * threshold;
-                    if (before * 100 >= limit || after * 100 < limit)
+                    if ((before * 100 >= limit && !firstCalls) || after * 100 < limit)
                     {
                         continue;
                     }
@@ -507,8 +515,19 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
         finally
         {
             notify?.Dispose();
+            siblings?.Dispose();
         }
     }
+
+    /// <summary>
+    /// Billable calls of the consumer (?1) to the API (?2) in the cycle starting at ?3 under its
+    /// subscriptions other than ?4: what they add to that subscription's quota count.
+    /// </summary>
+    internal const string OtherSubscriptionsBillableSql = """
+        SELECT COALESCE(SUM(c.billable_calls), 0)
+        FROM subscriptions s JOIN cycles c ON c.subscription_id = s.subscription_id AND c.cycle_start = ?3
+        WHERE s.consumer_id = ?1 AND s.api_id = ?2 AND s.subscription_id <> ?4
+        """;
 
     private static long SafeMs(Google.Protobuf.WellKnownTypes.Timestamp t) =>
         t.Seconds is > -9_000_000_000_000 and < 9_000_000_000_000 ? t.ToUnixMilliseconds() : 0;

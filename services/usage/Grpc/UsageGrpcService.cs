@@ -145,7 +145,8 @@ public sealed class UsageGrpcService(
         }
 
         var cycle = BillingCycle.Containing(terms.SubscriptionStartMs, time.GetUtcNow().ToUnixTimeMilliseconds());
-        var counts = await store.GetCycleCountsAsync(terms.SubscriptionId, cycle.StartMs, context.CancellationToken);
+        // The quota follows the consumer, the API and the cycle, across re-subscriptions within it.
+        var counts = await store.GetQuotaCountsAsync(terms.ConsumerId, terms.ApiId, cycle.StartMs, context.CancellationToken);
         var unlimited = terms.MonthlyQuota == 0;
         return new GetQuotaStatusResponse
         {
@@ -309,6 +310,7 @@ public sealed class UsageGrpcService(
             OverageAllowed = c.Terms.OverageAllowed,
             PricePerCallMinor = c.Terms.PricePerCallMinor,
             Currency = c.Terms.Currency,
+            QuotaUsedBefore = c.QuotaUsedBefore,
         }));
         if (rows.Count > pageSize)
         {
