@@ -1,5 +1,3 @@
-using System.Collections;
-using System.Reflection;
 using System.Text.RegularExpressions;
 
 namespace Veil.Docs.Tests;
@@ -79,22 +77,15 @@ public sealed partial class HttpPathTests
     }
 
     /// <summary>
-    /// The path prefixes the edge proxies to a service (<c>/v1/auth</c>, <c>/v1/billing</c>, …), read
-    /// from its management routes: the docs may name a prefix as such ("proxied <c>/v1/billing</c>").
+    /// The path prefixes the edge proxies to a service (<c>/v1/auth</c>, <c>/v1/billing</c>, …): the
+    /// docs may name a prefix as such ("proxied <c>/v1/billing</c>").
     /// </summary>
-    private static HashSet<string> ManagementPrefixes()
-    {
-        var edge = Assembly.Load(new AssemblyName("Veil.Edge"));
-        var type = edge.GetTypes().SingleOrDefault(t => t.Name == "ManagementRoutes")
-            ?? throw new InvalidOperationException("Veil.Edge has no ManagementRoutes type: where do the management routes live now?");
-        var routes = (IEnumerable)(type.GetProperty("Routes", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
-            ?? throw new InvalidOperationException("ManagementRoutes.Routes not found"));
-        return routes.Cast<Yarp.ReverseProxy.Configuration.RouteConfig>()
+    private static HashSet<string> ManagementPrefixes() =>
+        Fleet.ManagementRoutes
             .Select(r => r.Match.Path ?? "")
             .Where(p => p.EndsWith("/{**rest}", StringComparison.Ordinal))
             .Select(p => p[..^"/{**rest}".Length])
             .ToHashSet(StringComparer.Ordinal);
-    }
 
     // A /v1 path, optionally after an HTTP method and a base ($EDGE, ${EDGE}, http://host:port).
     // Not after a word character or slash: veil/usage/v1/usage.proto and /openapi/v1.json are no API paths.

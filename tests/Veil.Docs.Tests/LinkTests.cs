@@ -31,6 +31,29 @@ public sealed class LinkTests
     }
 
     [Fact]
+    public void RelativePathsInCode_StayInTheRepository()
+    {
+        // A path written as code (`../../shared/style.md`) is a link a reader follows by hand: it
+        // must not lead out of the repository either, where a clone has nothing.
+        var broken = new List<string>();
+        foreach (var doc in Docs.All)
+        {
+            foreach (var line in doc.Lines.Where(l => !l.InFence))
+            {
+                foreach (var span in MarkdownFile.CodeSpans(line.Text).Where(c => c.StartsWith("../", StringComparison.Ordinal) && !c.Contains(' ', StringComparison.Ordinal)))
+                {
+                    var full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(doc.FullPath)!, span));
+                    if (!full.StartsWith(Docs.Root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                    {
+                        broken.Add($"{doc.Path}:{line.Number}: `{span}` points outside the repository");
+                    }
+                }
+            }
+        }
+        Assert.True(broken.Count == 0, string.Join(Environment.NewLine, broken));
+    }
+
+    [Fact]
     public void Anchors_NameAHeadingOfTheTargetDocument()
     {
         var byPath = Docs.All.ToDictionary(d => d.FullPath, StringComparer.Ordinal);
