@@ -77,6 +77,14 @@ public sealed partial class ConfigurationKeyTests
                         broken.Add($"{doc.Path}:{line.Number}: {key} {error}");
                     }
                 }
+                foreach (var key in code.SelectMany(c => DiscoveryKeyRegex().Matches(c)).Select(m => m.Value))
+                {
+                    var error = CheckDiscoveryKey(key);
+                    if (error is not null)
+                    {
+                        broken.Add($"{doc.Path}:{line.Number}: {key} {error}");
+                    }
+                }
             }
         }
         Assert.True(broken.Count == 0, string.Join(Environment.NewLine, broken));
@@ -116,6 +124,50 @@ public sealed partial class ConfigurationKeyTests
             Assert.NotNull(result);
             Assert.Contains(error, result, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData("services:identity:grpc:0", null)]
+    [InlineData("services__billing__http__0", null)]
+    [InlineData("services:{identity,catalog}:{http,grpc}:0", null)]
+    [InlineData("services:<name>:<endpoint>:0", null)]
+    [InlineData("services:catalogue:grpc:0", "names no service")]
+    [InlineData("services:{identity,gateway}:http:0", "names no service")]
+    [InlineData("services:identity:https:0", "names no endpoint")]
+    public void CheckDiscoveryKey_NamesTheBrokenPart(string key, string? error)
+    {
+        var result = CheckDiscoveryKey(key);
+        if (error is null)
+        {
+            Assert.Null(result);
+        }
+        else
+        {
+            Assert.NotNull(result);
+            Assert.Contains(error, result, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// Service discovery's <c>services:&lt;service&gt;:&lt;http|grpc&gt;:0</c>: the service is a folder
+    /// under services/ and the endpoint one of the two every service has. <c>{a,b}</c> lists several.
+    /// </summary>
+    private static string? CheckDiscoveryKey(string key)
+    {
+        var segments = key.Contains("__", StringComparison.Ordinal) ? key.Split("__") : key.Split(':');
+        static IEnumerable<string> Each(string segment) =>
+            segment.StartsWith('{') && segment.Contains(',', StringComparison.Ordinal) ? segment.Trim('{', '}').Split(',') : [segment];
+        var unknown = segments.ElementAtOrDefault(1) is { } services
+            ? Each(services).Where(s => !IsPlaceholder(s) && !Fleet.Services.Contains(s)).ToList()
+            : [];
+        if (unknown.Count > 0)
+        {
+            return $"names no service: {string.Join(", ", unknown)} (services: {string.Join(", ", Fleet.Services)})";
+        }
+        var endpoints = segments.ElementAtOrDefault(2) is { } endpoint
+            ? Each(endpoint).Where(e => !IsPlaceholder(e) && e is not ("http" or "grpc")).ToList()
+            : [];
+        return endpoints.Count > 0 ? $"names no endpoint: {string.Join(", ", endpoints)} (every service has http and grpc)" : null;
     }
 
     private static string? Check(string key, IReadOnlyList<(string[] Section, Type? Options)> sections,
@@ -267,4 +319,7 @@ public sealed partial class ConfigurationKeyTests
     // or placeholders (*, {CUR}, <name>, {Http,Grpc}). Not inside a longer word, URL or path.
     [GeneratedRegex(@"(?<![\w.:$/-])[A-Z][A-Za-z0-9]*(?:(?::(?:[A-Za-z0-9_.]*[A-Za-z0-9]|\*|\{[\w,]+\}|<[\w-]+>))+|(?:__(?:[A-Za-z0-9]+|\{[\w,]+\}|<[\w-]+>))+)")]
     private static partial Regex KeyRegex();
+
+    [GeneratedRegex(@"(?<![\w.:$/-])services(?:(?::(?:[\w]+|\{[\w,]+\}|<[\w-]+>))+|(?:__(?:[A-Za-z0-9]+|\{[\w,]+\}|<[\w-]+>))+)")]
+    private static partial Regex DiscoveryKeyRegex();
 }
