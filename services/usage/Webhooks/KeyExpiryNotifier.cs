@@ -42,11 +42,11 @@ public sealed class KeyExpiryNotifier(IServiceProvider services, UsageStore stor
             UsageLog.KeyExpiryNoticesDisabled(logger);
             return;
         }
-        var delay = FirstPassDelay < settings.Interval ? FirstPassDelay : settings.Interval;
+        await Task.Delay(FirstPassDelay < settings.Interval ? FirstPassDelay : settings.Interval, time, stoppingToken);
         while (true)
         {
-            await Task.Delay(delay, time, stoppingToken);
-            delay = settings.Interval;
+            // Passes start an interval apart, however long one takes.
+            var next = Task.Delay(settings.Interval, time, stoppingToken);
             try
             {
                 await RunOnceAsync(stoppingToken);
@@ -56,6 +56,7 @@ public sealed class KeyExpiryNotifier(IServiceProvider services, UsageStore stor
                 metrics.KeyExpiryPass(succeeded: false, 0);
                 UsageLog.KeyExpiryPassFailed(logger, ex is RpcException rpc ? rpc.StatusCode.ToString() : ex.GetType().Name, settings.Interval, ex);
             }
+            await next;
         }
     }
 
