@@ -32,6 +32,8 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["Veil:Redis"]))
 
 var usage = builder.AddVeilService<Projects.Veil_Usage>("usage", fleet)
     .WithIdentity(identity)
+    // Key-expiry notices: ListExpiringApiKeys on identity's gRPC port.
+    .WithReference(identity.GetEndpoint("grpc"))
     // Locally the quota webhooks may point at loopback receivers; production keeps the SSRF guard on.
     .WithEnvironment("Usage__AllowPrivateWebhooks", "true");
 

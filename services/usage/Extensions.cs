@@ -1,5 +1,8 @@
+using Grpc.Core;
+using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Veil.Identity.V1;
 using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;
 using Veil.Usage.Grpc;
@@ -11,8 +14,8 @@ internal static class Extensions
 {
     /// <summary>
     /// Usage's own registrations: validated options, the store, the background rollup and
-    /// retention workers, quota-state feed and webhook dispatcher, metrics, and the sealing of
-    /// webhook secrets at rest.
+    /// retention workers, quota-state feed, webhook dispatcher, key-expiry notifier (with its
+    /// identity client), metrics, and the sealing of webhook secrets at rest.
     /// </summary>
     public static IHostApplicationBuilder AddUsageServices(this IHostApplicationBuilder builder)
     {
@@ -26,6 +29,9 @@ internal static class Extensions
                 "Usage:Retention:RawEvents must not be shorter than Usage:DedupWindow.")
             .Validate(o => !o.Retention.Enabled || o.Retention.RawEvents >= o.Retention.MinimumRawEvents,
                 "Usage:Retention:RawEvents must be at least Usage:Retention:ReconciliationLookback + 32 days (billing recounts cycles from the raw events).")
+            // Passes further apart than the lead could let a key expire between two of them unnoticed.
+            .Validate(o => !o.KeyExpiryNotices.Enabled || o.KeyExpiryNotices.Interval < o.KeyExpiryNotices.Lead,
+                "Usage:KeyExpiryNotices:Interval must be shorter than Usage:KeyExpiryNotices:Lead.")
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<UsageOptions>, UsageOptionsValidator>());
 
@@ -46,6 +52,13 @@ internal static class Extensions
         services.AddHostedService<WebhookSecretsUpgrade>();
         services.AddSingleton<WebhookDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());
+        services.AddSingleton<KeyExpiryNotifier>();
+        services.AddHostedService(sp => sp.GetRequiredService<KeyExpiryNotifier>());
+        // "_grpc." picks the gRPC endpoint from services:identity:grpc:0. ListExpiringApiKeys only
+        // reads, so the client may retry Unavailable within each page's deadline; a pass that still
+        // fails runs again at the next interval.
+        services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
+            .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());
         services.AddScoped<UsageGrpcService>();
         // A full batch (10,000 events of a few hundred bytes) is above gRPC's 4 MiB default.
         services.AddGrpc().AddServiceOptions<UsageGrpcService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
@@ -53,6 +66,25 @@ internal static class Extensions
 
         return builder;
     }
+
+    private static ServiceConfig RetryUnavailable() => new()
+    {
+        MethodConfigs =
+        {
+            new MethodConfig
+            {
+                Names = { MethodName.Default },
+                RetryPolicy = new RetryPolicy
+                {
+                    MaxAttempts = 3,
+                    InitialBackoff = TimeSpan.FromMilliseconds(100),
+                    MaxBackoff = TimeSpan.FromMilliseconds(500),
+                    BackoffMultiplier = 2,
+                    RetryableStatusCodes = { StatusCode.Unavailable },
+                },
+            },
+        },
+    };
 }
 
 /// <summary>Data-annotation rules of <see cref="UsageOptions"/>, nested webhook options included (source-generated).</summary>

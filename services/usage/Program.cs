@@ -6,7 +6,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();                       // OpenTelemetry, health, service discovery
 builder.AddVeilGrpc("Veil Usage API");              // gRPC + JSON transcoding + OpenAPI + JWT auth
 builder.AddVeilSqlite("usage", typeof(UsageGrpcService).Assembly); // <data>/usage.db, migrations
-builder.AddUsageServices();                         // store, quota feed, webhook dispatcher
+builder.AddUsageServices();                         // store, quota feed, webhooks, key-expiry notices
 
 var app = builder.Build();
 

@@ -69,6 +69,15 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6029, Level = LogLevel.Error, Message = "The old-format secret of consumer {ConsumerId}'s webhook cannot be read (key ring {KeyRing} missing or incomplete); it is left as is and the consumer must set the webhook again")]
     public static partial void LegacyWebhookSecretUnreadable(ILogger logger, string consumerId, string keyRing, Exception? exception);
 
+    [LoggerMessage(EventId = 6050, Level = LogLevel.Information, Message = "Queued {Count} API key expiry notice(s) for keys expiring by {ExpireBefore:o}")]
+    public static partial void KeyExpiryNoticesQueued(ILogger logger, int count, DateTimeOffset expireBefore);
+
+    [LoggerMessage(EventId = 6051, Level = LogLevel.Warning, Message = "Asking identity for expiring API keys failed ({Error}); the next pass starts in {Interval}")]
+    public static partial void KeyExpiryPassFailed(ILogger logger, string error, TimeSpan interval, Exception exception);
+
+    [LoggerMessage(EventId = 6052, Level = LogLevel.Information, Message = "API key expiry notices are disabled (Usage:KeyExpiryNotices:Enabled)")]
+    public static partial void KeyExpiryNoticesDisabled(ILogger logger);
+
     [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} reached {Percent}% of its quota in the cycle starting {CycleStart:o}")]
     public static partial void ThresholdReached(ILogger logger, string subscriptionId, int percent, DateTimeOffset cycleStart);
 }

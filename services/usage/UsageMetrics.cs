@@ -18,6 +18,8 @@ public sealed class UsageMetrics
     private readonly UpDownCounter<long> _watchers;
     private readonly Counter<long> _retentionDeleted;
     private readonly Counter<long> _retentionRuns;
+    private readonly Counter<long> _keyExpiryNotices;
+    private readonly Counter<long> _keyExpiryPasses;
     private int _exhausted;
     private long _lastRetentionRunMs = -1;
 
@@ -48,6 +50,10 @@ public sealed class UsageMetrics
             description: "Rows deleted by the retention job, by table (events, quarantine).");
         _retentionRuns = meter.CreateCounter<long>("veil.usage.retention.runs", unit: "{run}",
             description: "Retention runs, by outcome (succeeded, failed).");
+        _keyExpiryNotices = meter.CreateCounter<long>("veil.usage.key_expiry.notices", unit: "{notification}",
+            description: "API key expiry notices queued.");
+        _keyExpiryPasses = meter.CreateCounter<long>("veil.usage.key_expiry.passes", unit: "{pass}",
+            description: "Key-expiry notifier passes, by outcome (succeeded, failed: identity did not answer).");
         meter.CreateObservableGauge("veil.usage.retention.last_run", ObserveLastRetentionRun, unit: "s",
             description: "When the last successful retention run finished (Unix time); absent until one has.");
     }
@@ -76,6 +82,15 @@ public sealed class UsageMetrics
 
     public void NotificationQueued(int thresholdPercent) =>
         _notifications.Add(1, new KeyValuePair<string, object?>("veil.threshold", thresholdPercent));
+
+    public void KeyExpiryPass(bool succeeded, int queued)
+    {
+        _keyExpiryPasses.Add(1, new KeyValuePair<string, object?>("veil.outcome", succeeded ? "succeeded" : "failed"));
+        if (queued > 0)
+        {
+            _keyExpiryNotices.Add(queued);
+        }
+    }
 
     public void DeliveryAttempt(string outcome) =>
         _deliveries.Add(1, new KeyValuePair<string, object?>("veil.outcome", outcome));

@@ -51,6 +51,29 @@ public sealed class UsageOptions
     [ValidateObjectMembers]
     public RetentionOptions Retention { get; set; } = new();
 
+    /// <summary>Notices to consumers' webhooks before their API keys expire.</summary>
+    [ValidateObjectMembers]
+    public KeyExpiryNoticeOptions KeyExpiryNotices { get; set; } = new();
+
+    /// <summary>How the key-expiry notifier asks identity for keys about to expire (docs/usage-and-billing.md, "Key-expiry notices").</summary>
+    public sealed class KeyExpiryNoticeOptions
+    {
+        /// <summary>Off: no notices are queued and identity is never asked.</summary>
+        public bool Enabled { get; set; } = true;
+
+        /// <summary>How long before a key's expire_time its notice is sent (at the first pass within it).</summary>
+        [Range(typeof(TimeSpan), "01:00:00", "90.00:00:00")]
+        public TimeSpan Lead { get; set; } = TimeSpan.FromDays(7);
+
+        /// <summary>Time between two passes; the first pass starts a minute after start (or one interval, if shorter).</summary>
+        [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+        public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
+
+        /// <summary>Deadline of each ListExpiringApiKeys page.</summary>
+        [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
+        public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+    }
+
     /// <summary>How the dispatcher delivers the outbox.</summary>
     public sealed class WebhookOptions
     {

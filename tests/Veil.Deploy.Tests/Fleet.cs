@@ -27,7 +27,7 @@ internal static class Fleet
     /// <summary>gRPC: callee → caller → the RPCs the caller's code calls.</summary>
     public static readonly Dictionary<string, Dictionary<string, string[]>> GrpcCallers = new()
     {
-        ["identity"] = new() { ["edge"] = ["ValidateApiKey", "WatchKeyChanges"] },
+        ["identity"] = new() { ["edge"] = ["ValidateApiKey", "WatchKeyChanges"], ["usage"] = ["ListExpiringApiKeys"] },
         ["catalog"] = new() { ["edge"] = ["WatchGatewayConfig"], ["subscriptions"] = ["GetApi"] },
         ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetPlan"] },
         ["ratelimit"] = new() { ["edge"] = ["AcquireLease"] },

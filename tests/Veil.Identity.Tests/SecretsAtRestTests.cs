@@ -189,6 +189,7 @@ public sealed class SecretsAtRestTests
         command.CommandText = """
             UPDATE signing_keys SET private_key = $pkcs8;
             UPDATE secrets SET value = $secret;
+            DROP INDEX api_keys_expiry;
             DROP INDEX signing_keys_activates_at;
             ALTER TABLE signing_keys DROP COLUMN activates_at;
             PRAGMA user_version = 3;

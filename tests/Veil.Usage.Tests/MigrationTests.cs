@@ -10,7 +10,8 @@ namespace Veil.Usage.Tests;
 /// <summary>
 /// A usage database written by the first schema (every event row carrying all its columns) is
 /// upgraded in place by migration 0002 (events refer to a shared context row): nothing counted
-/// is lost or counted again, and recounts, rollups and deduplication see the old events.
+/// is lost or counted again, and recounts, rollups and deduplication see the old events. Migration
+/// 0004 (typed outbox) keeps every notification and delivery-log row.
 /// </summary>
 public sealed class MigrationTests(IdentityFixture identity)
 {
@@ -65,6 +66,64 @@ public sealed class MigrationTests(IdentityFixture identity)
             var rolled = await usage.QueryAsync(
                 $"SELECT SUM(total_calls), SUM(billable_calls) FROM rollups WHERE granularity = 1 AND subscription_id = '{sub.Id}'");
             Assert.Equal((9L, 7L), ((long)rolled[0][0]!, (long)rolled[0][1]!));
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Start_OnVersion2Outbox_KeepsNotificationsDeliveryLogAndQuotaUniqueness()
+    {
+        var consumer = await identity.SignUpAsync(Role.Consumer);
+        var data = Directory.CreateTempSubdirectory("veil-usage-migrate-").FullName;
+        try
+        {
+            var at = HardDates.Ordinary.ToUnixTimeMilliseconds();
+            await using (var connection = new SqliteConnection($"Data Source={Path.Combine(data, "usage.db")};Pooling=False"))
+            {
+                await connection.OpenAsync(Api.Ct);
+                var scripts = typeof(UsageStore).Assembly;
+                foreach (var name in new[] { ".0001_initial.sql", ".0002_event_contexts.sql" })
+                {
+                    await using var stream = scripts.GetManifestResourceStream(scripts.GetManifestResourceNames().Single(n => n.EndsWith(name, StringComparison.Ordinal)))!;
+                    using var reader = new StreamReader(stream);
+                    await ExecuteAsync(connection, await reader.ReadToEndAsync(Api.Ct));
+                }
+                await ExecuteAsync(connection, $"""
+                    PRAGMA user_version=2;
+                    INSERT INTO notifications (id, consumer_id, subscription_id, cycle_start, threshold_percent, payload, status, attempts,
+                      next_attempt_at, created_at, completed_at)
+                    VALUES ('ntf_old', '{consumer.Id}', 'sub_old', 1000, 80, '{"{}"}', 1, 2, {at}, {at}, {at});
+                    INSERT INTO webhook_deliveries VALUES (7, 'ntf_old', '{consumer.Id}', 1, {at}, 'https://hooks.example.com/v', 500, 'HTTP 500', 0, 12);
+                    INSERT INTO webhook_deliveries VALUES (9, 'ntf_old', '{consumer.Id}', 2, {at + 1000}, 'https://hooks.example.com/v', 200, '', 1, 10);
+                    """);
+            }
+
+            await using var usage = new UsageHost(identity, data, new ClockAt(HardDates.Ordinary));
+            using var rest = usage.CreateRestClient();
+
+            var kept = await usage.QueryAsync("SELECT id, type, subscription_id, cycle_start, threshold_percent, dedup_key, status, attempts FROM notifications");
+            var log = (await (await rest.SendAsync(HttpMethod.Get, "v1/usage/webhook/deliveries", consumer.Token)).JsonAsync())["deliveries"]!.AsArray();
+            // The same quota notice again is still ignored; a key notice with the same columns is another row.
+            await usage.QueryAsync("""
+                INSERT OR IGNORE INTO notifications (id, consumer_id, subscription_id, cycle_start, threshold_percent, payload, next_attempt_at, created_at)
+                VALUES ('ntf_again', 'acc_x', 'sub_old', 1000, 80, '{}', 0, 0);
+                INSERT INTO notifications (id, type, consumer_id, dedup_key, payload, next_attempt_at, created_at)
+                VALUES ('ntf_key', 'identity.api_key.expiring', 'acc_x', 'key_1/5000', '{}', 0, 0);
+                INSERT OR IGNORE INTO notifications (id, type, consumer_id, dedup_key, payload, next_attempt_at, created_at)
+                VALUES ('ntf_key_again', 'identity.api_key.expiring', 'acc_x', 'key_1/5000', '{}', 0, 0);
+                """);
+
+            Assert.Equal(["ntf_old", "usage.quota.threshold_reached", "sub_old", 1000L, 80L, null, 1L, 2L], Assert.Single(kept));
+            Assert.Equal([9L, 7L], (await usage.QueryAsync("SELECT id FROM webhook_deliveries ORDER BY id DESC")).Select(r => r[0]));
+            Assert.Equal([200, 500], log.Select(d => (int)d!["statusCode"]!));
+            Assert.All(log, d => Assert.Equal(("ntf_old", "sub_old", 80, "usage.quota.threshold_reached"),
+                ((string?)d!["notificationId"], (string?)d["subscriptionId"], (int)d["thresholdPercent"]!, (string?)d["type"])));
+            Assert.Equal(["ntf_key", "ntf_old"], (await usage.QueryAsync("SELECT id FROM notifications ORDER BY id")).Select(r => r[0]));
+            Assert.Empty(await usage.QueryAsync("PRAGMA foreign_key_check"));
         }
         finally
         {

@@ -13,6 +13,7 @@ using Veil.ServiceDefaults.Data;
 using Veil.Testing;
 using Veil.Usage.Grpc;
 using Veil.Usage.V1;
+using Veil.Usage.Webhooks;
 
 [assembly: AssemblyFixture(typeof(Veil.Usage.Tests.IdentityFixture))]
 
@@ -35,6 +36,10 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
         With("Usage:RollupInterval", "00:00:00.020");
         With("Usage:Webhooks:InitialBackoff", "00:00:00.050");
         With("Usage:Webhooks:MaxBackoff", "00:00:00.400");
+        // Identity's gRPC port, for the key-expiry notifier; off unless a test turns it on, so no
+        // other test's outbox sees notices for the shared identity's keys.
+        With("services:identity:grpc:0", identity.Host.GrpcUrl.ToString());
+        With("Usage:KeyExpiryNotices:Enabled", "false");
     }
 
     public TimeProvider? Time { get; }
@@ -44,6 +49,9 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
 
     /// <summary>The service's retention job, to run it now (its own schedule waits a minute, then an interval).</summary>
     public RetentionWorker Retention => Services.GetRequiredService<RetentionWorker>();
+
+    /// <summary>The key-expiry notifier, to run a pass now (its own schedule waits a minute, then an interval).</summary>
+    public KeyExpiryNotifier Notifier => Services.GetRequiredService<KeyExpiryNotifier>();
 
     /// <summary>Waits until the rollups include every stored event (the roller runs behind ingest).</summary>
     public Task RolledUpAsync() => Eventually.HoldsAsync(async () =>

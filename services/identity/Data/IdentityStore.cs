@@ -13,6 +13,9 @@ internal sealed record ApiKeyRecord(
     DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, DateTimeOffset? RevokedAt,
     IReadOnlyList<string> ApiIds, bool ReadOnly, string? RotatedFrom = null, DateTimeOffset? LastUsedAt = null);
 
+/// <summary>A key ListExpiringApiKeys returns: who owns it, how to recognise it, when it expires (Unix ms).</summary>
+internal sealed record ExpiringApiKeyRecord(string Id, string AccountId, string Name, string Prefix, long ExpiresAtMs);
+
 /// <summary>What ValidateApiKey needs about a key, read in one indexed lookup.</summary>
 internal sealed record ApiKeyValidation(
     string KeyId, string AccountId, string Role, string Scopes, long ExpiresAtMs, bool Revoked, string ApiIds, bool ReadOnly, long? LastUsedAtMs);
@@ -610,6 +613,44 @@ internal sealed class IdentityStore(SqliteDatabase database)
         while (await reader.ReadAsync(ct))
         {
             keys.Add(ReadApiKey(reader));
+        }
+        var more = keys.Count > pageSize;
+        if (more)
+        {
+            keys.RemoveAt(keys.Count - 1);
+        }
+        return (keys, more);
+    }
+
+    /// <summary>
+    /// One page of the keys that expire in (<paramref name="afterMs"/>, <paramref name="beforeMs"/>],
+    /// neither revoked nor rotated (a successor exists), by expiry then id, after the key at
+    /// <paramref name="cursor"/>; the extra row read tells whether more follow.
+    /// </summary>
+    public async Task<(IReadOnlyList<ExpiringApiKeyRecord> Page, bool More)> ListExpiringApiKeysAsync(long afterMs, long beforeMs,
+        (long ExpiresAt, string Id)? cursor, int pageSize, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        // api_keys_expiry serves the range; api_keys_rotated_from the successor check.
+        command.CommandText = """
+            SELECT k.id, k.account_id, k.name, k.prefix, k.expires_at FROM api_keys k
+            WHERE k.revoked_at IS NULL AND k.expires_at > @after AND k.expires_at <= @before
+              AND (@cursor_at IS NULL OR k.expires_at > @cursor_at OR (k.expires_at = @cursor_at AND k.id > @cursor_id))
+              AND NOT EXISTS (SELECT 1 FROM api_keys s WHERE s.rotated_from = k.id)
+            ORDER BY k.expires_at, k.id
+            LIMIT @limit;
+            """;
+        command.Parameters.AddWithValue("@after", afterMs);
+        command.Parameters.AddWithValue("@before", beforeMs);
+        command.Parameters.AddWithValue("@cursor_at", cursor is { } a ? a.ExpiresAt : DBNull.Value);
+        command.Parameters.AddWithValue("@cursor_id", cursor is { } b ? b.Id : DBNull.Value);
+        command.Parameters.AddWithValue("@limit", pageSize + 1);
+        var keys = new List<ExpiringApiKeyRecord>(pageSize + 1);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            keys.Add(new ExpiringApiKeyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4)));
         }
         var more = keys.Count > pageSize;
         if (more)

@@ -16,6 +16,10 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     internal const string SignInFailedMessage = "The email or password is incorrect.";
     internal const string RefreshFailedMessage = "The refresh token is invalid, expired or already used; sign in again.";
 
+    // ListExpiringApiKeys is an internal bulk list (docs/designs/conventions.md, "Paging").
+    private const int DefaultExpiringPageSize = 500;
+    private const int MaxExpiringPageSize = 1000;
+
     private readonly IdentityStore _store;
     private readonly Passwords _passwords;
     private readonly TokenIssuer _tokens;
@@ -417,6 +421,93 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         finally
         {
             IdentityLog.KeyWatcherDisconnected(_logger, edgeId);
+        }
+    }
+
+    public override async Task<ListExpiringApiKeysResponse> ListExpiringApiKeys(ListExpiringApiKeysRequest request, ServerCallContext context)
+    {
+        // Internal (no HTTP binding): usage's key-expiry notifier calls it on the gRPC port without a
+        // token, as the edge calls ValidateApiKey; the mesh admits only usage there. A call that does
+        // carry a token comes from a person, and only an administrator may list every account's keys.
+        RequireServiceOrAdmin(context);
+        var errors = new FieldViolations();
+        var pageSize = Paging.PageSize(errors, request.PageSize, DefaultExpiringPageSize, MaxExpiringPageSize);
+        var after = WindowBound(errors, request.ExpireAfter, "expire_after");
+        var before = WindowBound(errors, request.ExpireBefore, "expire_before");
+        if (after is { } a && before is { } b && b <= a)
+        {
+            errors.Add("expire_before", "Must be later than expire_after.");
+        }
+        (long, string)? cursor = null;
+        // The window is part of the token: a token from another window would skip or repeat keys.
+        if (PageToken.Decode(errors, request.PageToken, nameof(ListExpiringApiKeys), 4) is [var tokenAfter, var tokenBefore, var expiresAt, var id])
+        {
+            if (tokenAfter == Invariant(after) && tokenBefore == Invariant(before) &&
+                long.TryParse(expiresAt, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var at))
+            {
+                cursor = (at, id);
+            }
+            else
+            {
+                errors.Add("page_token", "Not a next_page_token from this list with the same expire_after and expire_before; omit it to start from the first page.");
+            }
+        }
+        errors.ThrowIfAny();
+
+        var (keys, more) = await _store.ListExpiringApiKeysAsync(after!.Value, before!.Value, cursor, pageSize, context.CancellationToken);
+        return new ListExpiringApiKeysResponse
+        {
+            ApiKeys =
+            {
+                keys.Select(k => new ExpiringApiKey
+                {
+                    KeyId = k.Id,
+                    AccountId = k.AccountId,
+                    Name = k.Name,
+                    Prefix = k.Prefix,
+                    ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(k.ExpiresAtMs)),
+                }),
+            },
+            NextPageToken = more
+                ? PageToken.Encode(nameof(ListExpiringApiKeys), Invariant(after), Invariant(before), Invariant(keys[^1].ExpiresAtMs), keys[^1].Id)
+                : "",
+        };
+
+        static string Invariant(long? value) => value?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    }
+
+    /// <summary>A required window bound in Unix ms, or a violation on <paramref name="field"/> (then null).</summary>
+    private static long? WindowBound(FieldViolations errors, Timestamp? value, string field)
+    {
+        // Years 1970 to 9000: anything else is a typo.
+        if (value is null)
+        {
+            errors.Add(field, "Required.");
+            return null;
+        }
+        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
+        {
+            errors.Add(field, "Must be a time between 1970 and 9000.");
+            return null;
+        }
+        return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>
+    /// Lets through calls without a token (services on the gRPC port) and administrators' tokens;
+    /// refuses other roles (PermissionDenied) and tokens that do not validate (Unauthenticated),
+    /// which are not service calls either.
+    /// </summary>
+    private static void RequireServiceOrAdmin(ServerCallContext context)
+    {
+        if (Caller.TryFrom(context) is { } caller)
+        {
+            caller.RequireRole(VeilClaims.Roles.Admin);
+            return;
+        }
+        if (!string.IsNullOrEmpty(context.RequestHeaders.GetValue("authorization")))
+        {
+            throw RpcErrors.Unauthenticated();
         }
     }
 

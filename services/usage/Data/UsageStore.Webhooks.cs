@@ -11,7 +11,13 @@ public sealed record PendingNotification(string Id, string ConsumerId, string Su
 /// <summary>One delivery attempt as recorded in the log.</summary>
 public sealed record DeliveryRow(
     long Id, string NotificationId, string SubscriptionId, int ThresholdPercent, int Attempt, long AttemptedAtMs,
-    string Url, int StatusCode, string Error, bool Succeeded, long DurationMs);
+    string Url, int StatusCode, string Error, bool Succeeded, long DurationMs, string Type);
+
+/// <summary>
+/// A notification other than a quota notice, to queue: <paramref name="DedupKey"/> names what it is
+/// about, once per <paramref name="Type"/> (the outbox keeps the first and ignores repeats).
+/// </summary>
+public sealed record NewNotification(string Id, string Type, string ConsumerId, string DedupKey, string Payload);
 
 /// <summary>Outbox states (<c>notifications.status</c>).</summary>
 public enum NotificationStatus
@@ -107,6 +113,40 @@ public sealed partial class UsageStore
             return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
         }, cancellationToken);
 
+    /// <summary>
+    /// Queues each notification whose consumer has a webhook now and that is not queued already
+    /// (same type and dedup key), due at once, in one write transaction; returns those queued.
+    /// One without a webhook is not stored, so a later call queues it once the consumer sets one.
+    /// </summary>
+    public Task<List<NewNotification>> QueueNotificationsAsync(IReadOnlyList<NewNotification> notifications, long nowMs,
+        CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            var queued = new List<NewNotification>();
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                INSERT OR IGNORE INTO notifications (id, type, consumer_id, dedup_key, payload, next_attempt_at, created_at)
+                SELECT $id, $type, $consumer_id, $dedup_key, $payload, $now, $now
+                WHERE EXISTS (SELECT 1 FROM webhooks WHERE consumer_id = $consumer_id);
+                """;
+            var id = command.Parameters.Add("$id", SqliteType.Text);
+            var type = command.Parameters.Add("$type", SqliteType.Text);
+            var consumer = command.Parameters.Add("$consumer_id", SqliteType.Text);
+            var dedupKey = command.Parameters.Add("$dedup_key", SqliteType.Text);
+            var payload = command.Parameters.Add("$payload", SqliteType.Text);
+            command.Parameters.AddWithValue("$now", nowMs);
+            foreach (var n in notifications)
+            {
+                (id.Value, type.Value, consumer.Value, dedupKey.Value, payload.Value) = (n.Id, n.Type, n.ConsumerId, n.DedupKey, n.Payload);
+                if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
+                {
+                    queued.Add(n);
+                }
+            }
+            return queued;
+        }, cancellationToken);
+
     /// <summary>Pending notifications due at <paramref name="nowMs"/>, oldest due first.</summary>
     public async Task<List<PendingNotification>> DueNotificationsAsync(long nowMs, int limit, CancellationToken cancellationToken)
     {
@@ -199,7 +239,7 @@ public sealed partial class UsageStore
         await using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT d.id, d.notification_id, n.subscription_id, n.threshold_percent, d.attempt, d.attempted_at,
-                   d.url, d.status_code, d.error, d.succeeded, d.duration_ms
+                   d.url, d.status_code, d.error, d.succeeded, d.duration_ms, n.type
             FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id
             WHERE d.consumer_id = $consumer_id AND d.id < $before
             ORDER BY d.id DESC LIMIT $limit;
@@ -212,7 +252,8 @@ public sealed partial class UsageStore
         while (await reader.ReadAsync(cancellationToken))
         {
             rows.Add(new DeliveryRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4),
-                reader.GetInt64(5), reader.GetString(6), reader.GetInt32(7), reader.GetString(8), reader.GetInt64(9) != 0, reader.GetInt64(10)));
+                reader.GetInt64(5), reader.GetString(6), reader.GetInt32(7), reader.GetString(8), reader.GetInt64(9) != 0, reader.GetInt64(10),
+                reader.GetString(11)));
         }
         return rows;
     }

@@ -251,6 +251,7 @@ public sealed class UsageGrpcService(
             Error = d.Error,
             Succeeded = d.Succeeded,
             DurationMs = d.DurationMs,
+            Type = d.Type,
         }));
         if (rows.Count > pageSize)
         {
