@@ -3,6 +3,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
+using Veil.Billing.Invoicing;
 using Veil.Billing.V1;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
@@ -16,7 +17,7 @@ namespace Veil.Billing.Grpc;
 /// providers only the revenue of their own APIs; administrators and billing managers ("staff")
 /// everything. Money is integer minor units end to end.
 /// </summary>
-public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine, CreditHoldPolicy holds, TimeProvider time, BillingMetrics metrics,
+public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Reconciliation reconciliation, CreditHoldPolicy holds, TimeProvider time, BillingMetrics metrics,
     IHostApplicationLifetime lifetime, ILogger<BillingGrpcService> logger) : BillingService.BillingServiceBase
 {
     private const int MaxIdLength = 64;
@@ -64,7 +65,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var invoice = await store.FindInvoiceAsync(request.InvoiceId, IsStaff(caller) ? null : caller.AccountId, context.CancellationToken)
             ?? throw InvoiceNotFound(request.InvoiceId);
         Activity.Current?.SetTag("veil.invoice_id", invoice.Id);
-        invoice = await engine.RefreshDraftAsync(invoice, context.CancellationToken);
+        invoice = await drafts.RefreshDraftAsync(invoice, context.CancellationToken);
         return new GetInvoiceResponse { Invoice = ToProto(invoice) };
     }
 
@@ -247,7 +248,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         // The run belongs to the process, not to the request: a caller that gives up does not leave
         // a half-checked window behind. The caller stops waiting at its own deadline.
-        var run = engine.ReconcileAsync(manual: true, caller.AccountId, lifetime.ApplicationStopping);
+        var run = reconciliation.RunAsync(manual: true, caller.AccountId, lifetime.ApplicationStopping);
         var record = await run.WaitAsync(context.CancellationToken);
         return new RunReconciliationResponse { Run = ToProto(record) };
     }
