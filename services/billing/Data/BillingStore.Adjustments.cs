@@ -1,7 +1,12 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
 
 namespace Veil.Billing.Data;
+
+/// <summary>A credit (negative amount) or debit (positive amount), as stored.</summary>
+public sealed record AdjustmentRecord(
+    string Id, string AccountId, long AmountMinor, string Currency, string Reason, int Source, string? InvoiceId,
+    string? SubscriptionId, string? ApiId, string? ReconciliationRunId, string CreatedBy, long CreatedAt,
+    string? AppliedInvoiceId, long? AppliedAt, long Seq = 0);
 
 /// <summary>Why a manual adjustment was not written.</summary>
 public enum AdjustmentRefusal
@@ -13,14 +18,8 @@ public enum AdjustmentRefusal
     RequestIdReused,
 }
 
-/// <summary>Why an invoice could not be marked paid.</summary>
-public enum PaymentRefusal
-{
-    None,
-    NotFound,
-    NotFinalized,
-}
-
+// Adjustments: manual credits and debits, and the list of every adjustment (reconciliation writes its own in
+// BillingStore.Reconciliation.cs; finalisation applies pending ones in BillingStore.Finalization.cs).
 public sealed partial class BillingStore
 {
     /// <summary>
@@ -102,245 +101,6 @@ public sealed partial class BillingStore
             """, cancellationToken, ("@account", accountId), ("@invoice", invoiceId), ("@after", afterSeq), ("@limit", limit));
     }
 
-    /// <summary>Records the payment of a finalised invoice (idempotent: a paid invoice is returned unchanged).</summary>
-    public async Task<(InvoiceRecord? Invoice, PaymentRefusal Refusal, bool Changed)> MarkPaidAsync(string invoiceId, string reference, string actor, long now,
-        CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        var invoice = (await ReadInvoicesAsync(connection, transaction, $"""
-            SELECT {InvoiceColumns} FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id WHERE i.id = @id;
-            """, cancellationToken, ("@id", invoiceId))).SingleOrDefault();
-        if (invoice is null)
-        {
-            return (null, PaymentRefusal.NotFound, false);
-        }
-        if (!invoice.Finalized)
-        {
-            return (invoice, PaymentRefusal.NotFinalized, false);
-        }
-        if (invoice.Payment is not null)
-        {
-            return (invoice, PaymentRefusal.None, false);
-        }
-        await ExecuteAsync(connection, transaction, """
-            INSERT INTO payments (invoice_id, amount_minor, reference, paid_by, paid_at) VALUES (@id, @amount, @reference, @by, @now);
-            """, cancellationToken, ("@id", invoiceId), ("@amount", invoice.TotalMinor), ("@reference", reference), ("@by", actor), ("@now", now));
-        await AuditAsync(connection, transaction, now, actor, "invoice.paid", invoice.AccountId, invoice.Id, null, invoice.Currency, invoice.TotalMinor,
-            reference.Length == 0 ? $"number={invoice.Number}" : $"number={invoice.Number}; reference={reference}", cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return (invoice with { Payment = new PaymentRecord(invoice.TotalMinor, reference, actor, now) }, PaymentRefusal.None, true);
-    }
-
-    /// <summary>Places (or re-places with a new reason) a manual hold, audited.</summary>
-    public async Task<HoldRecord> PlaceHoldAsync(string accountId, string reason, string actor, long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        await ExecuteAsync(connection, transaction, """
-            INSERT INTO credit_holds (account_id, reason, placed_by, placed_at) VALUES (@account, @reason, @by, @now)
-            ON CONFLICT (account_id) DO UPDATE SET reason = excluded.reason, placed_by = excluded.placed_by, placed_at = excluded.placed_at;
-            """, cancellationToken, ("@account", accountId), ("@reason", reason), ("@by", actor), ("@now", now));
-        await AuditAsync(connection, transaction, now, actor, "credit_hold.placed", accountId, null, null, null, null, reason, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return new HoldRecord(accountId, reason, actor, now);
-    }
-
-    /// <summary>Removes the manual hold; false when there was none (nothing is audited then).</summary>
-    public async Task<bool> LiftHoldAsync(string accountId, string reason, string actor, long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        var removed = await ExecuteAsync(connection, transaction, "DELETE FROM credit_holds WHERE account_id = @account;", cancellationToken, ("@account", accountId));
-        if (removed == 0)
-        {
-            return false;
-        }
-        await AuditAsync(connection, transaction, now, actor, "credit_hold.lifted", accountId, null, null, null, null, reason, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return true;
-    }
-
-    /// <summary>The account's manual hold and its balances per currency (unpaid finalised invoices, pending adjustments).</summary>
-    public async Task<(HoldRecord? Hold, IReadOnlyList<BalanceRecord> Balances)> GetStandingAsync(string accountId, bool unpaidOnly,
-        CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        HoldRecord? hold = null;
-        await using (var command = Command(connection, null, "SELECT reason, placed_by, placed_at FROM credit_holds WHERE account_id = @account;", ("@account", accountId)))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            if (await reader.ReadAsync(cancellationToken))
-            {
-                hold = new HoldRecord(accountId, reader.GetString(0), reader.GetString(1), reader.GetInt64(2));
-            }
-        }
-
-        // sum() raises "integer overflow" rather than wrapping, so a balance is exact or an error.
-        var sql = unpaidOnly
-            ? """
-              SELECT i.currency, sum(i.total_minor), count(*), 0 FROM invoices i
-              WHERE i.account_id = @account AND i.status = 2 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.invoice_id = i.id)
-              GROUP BY i.currency ORDER BY i.currency;
-              """
-            : """
-              SELECT currency, sum(unpaid), sum(unpaid_count), sum(pending) FROM (
-                SELECT i.currency, CASE WHEN i.status = 2 AND p.invoice_id IS NULL THEN i.total_minor ELSE 0 END AS unpaid,
-                       CASE WHEN i.status = 2 AND p.invoice_id IS NULL THEN 1 ELSE 0 END AS unpaid_count, 0 AS pending
-                FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id WHERE i.account_id = @account
-                UNION ALL
-                SELECT currency, 0, 0, CASE WHEN applied_invoice_id IS NULL THEN amount_minor ELSE 0 END
-                FROM adjustments WHERE account_id = @account)
-              GROUP BY currency ORDER BY currency;
-              """;
-        var balances = new List<BalanceRecord>();
-        await using (var command = Command(connection, null, sql, ("@account", accountId)))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                balances.Add(new BalanceRecord(reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetInt64(3)));
-            }
-        }
-        return (hold, balances);
-    }
-
-    /// <summary>Starts recording a reconciliation run.</summary>
-    public async Task StartRunAsync(string runId, int trigger, string requestedBy, long now, long windowStart, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        await ExecuteAsync(connection, transaction, """
-            INSERT INTO reconciliation_runs (id, trigger_kind, requested_by, status, started_at, window_start) VALUES (@id, @trigger, @by, 1, @now, @window);
-            """, cancellationToken, ("@id", runId), ("@trigger", trigger), ("@by", requestedBy), ("@now", now), ("@window", windowStart));
-        await transaction.CommitAsync(cancellationToken);
-    }
-
-    /// <summary>Records how a run ended.</summary>
-    public async Task FinishRunAsync(string runId, bool succeeded, long now, int invoicesChecked, int differences, int adjustments, string error,
-        CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        await ExecuteAsync(connection, transaction, """
-            UPDATE reconciliation_runs SET status = @status, finished_at = @now, invoices_checked = @checked, differences_found = @differences,
-              adjustments_created = @adjustments, error = @error
-            WHERE id = @id;
-            """, cancellationToken, ("@id", runId), ("@status", succeeded ? 2 : 3), ("@now", now), ("@checked", invoicesChecked),
-            ("@differences", differences), ("@adjustments", adjustments), ("@error", error));
-        await transaction.CommitAsync(cancellationToken);
-    }
-
-    /// <summary>Marks runs left running by a previous process as failed; returns how many.</summary>
-    public async Task<int> FailInterruptedRunsAsync(long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        var count = await ExecuteAsync(connection, transaction, """
-            UPDATE reconciliation_runs SET status = 3, finished_at = @now, error = 'Interrupted: the billing process stopped during the run.'
-            WHERE status = 1;
-            """, cancellationToken, ("@now", now));
-        await transaction.CommitAsync(cancellationToken);
-        return count;
-    }
-
-    /// <summary>Runs newest first after the keyset cursor, or the one run <paramref name="runId"/>.</summary>
-    public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? runId, int limit, long? afterSeq, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var runs = new List<RunRecord>();
-        await using (var command = Command(connection, null, """
-            SELECT id, trigger_kind, requested_by, status, started_at, finished_at, window_start, invoices_checked, differences_found,
-              adjustments_created, error, rowid
-            FROM reconciliation_runs
-            WHERE (@id IS NULL OR id = @id) AND (@after IS NULL OR rowid < @after)
-            ORDER BY rowid DESC LIMIT @limit;
-            """, ("@id", runId), ("@after", afterSeq), ("@limit", limit)))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                runs.Add(new RunRecord(reader.GetString(0), reader.GetInt32(1), reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4),
-                    reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.GetInt64(6), reader.GetInt32(7), reader.GetInt32(8), reader.GetInt32(9),
-                    reader.GetString(10), [], reader.GetInt64(11)));
-            }
-        }
-        if (runs.Count == 0)
-        {
-            return runs;
-        }
-        var adjusted = runs.ToDictionary(r => r.Id, _ => new List<(string, long)>());
-        var names = runs.Select((_, i) => "@r" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        await using (var command = Command(connection, null, $"""
-            SELECT reconciliation_run_id, currency, sum(amount_minor) FROM adjustments
-            WHERE reconciliation_run_id IN ({string.Join(", ", names)})
-            GROUP BY reconciliation_run_id, currency ORDER BY currency;
-            """, runs.Select((r, i) => (names[i], (object?)r.Id)).ToArray()))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                adjusted[reader.GetString(0)].Add((reader.GetString(1), reader.GetInt64(2)));
-            }
-        }
-        return runs.Select(r => r with { Adjusted = adjusted[r.Id] }).ToList();
-    }
-
-    /// <summary>The money audit log newest first, optionally of one account.</summary>
-    public async Task<IReadOnlyList<AuditRecord>> ListAuditAsync(string? accountId, int limit, long? afterId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, """
-            SELECT id, at, actor, action, account_id, invoice_id, adjustment_id, currency, amount_minor, detail FROM money_audit
-            WHERE (@account IS NULL OR account_id = @account) AND (@after IS NULL OR id < @after)
-            ORDER BY id DESC LIMIT @limit;
-            """, ("@account", accountId), ("@after", afterId), ("@limit", limit));
-        var entries = new List<AuditRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            entries.Add(new AuditRecord(reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                NullableString(reader, 5), NullableString(reader, 6), NullableString(reader, 7), reader.IsDBNull(8) ? null : reader.GetInt64(8),
-                reader.GetString(9)));
-        }
-        return entries;
-    }
-
-    /// <summary>
-    /// Revenue of the APIs of <paramref name="providerId"/> (null: every provider), optionally one
-    /// API, over invoices whose period started in [start, end): base fees and calls per invoice
-    /// (final when finalised, else draft), plus adjustments tied to an API's invoices (always final,
-    /// in the corrected invoice's month). Grouped by API, month (UTC), currency and finality.
-    /// </summary>
-    public async Task<IReadOnlyList<RevenueRecord>> RevenueAsync(string? providerId, string? apiId, long start, long end, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, """
-            SELECT api_id, currency, strftime('%Y-%m', period_start / 1000, 'unixepoch') AS month, final,
-              sum(amount), sum(calls), count(invoice_id)
-            FROM (
-              SELECT api_id, currency, period_start, status = 2 AS final, subtotal_minor AS amount, billable_calls AS calls, id AS invoice_id
-              FROM invoices
-              WHERE period_start >= @start AND period_start < @end
-                AND (@provider IS NULL OR provider_id = @provider) AND (@api IS NULL OR api_id = @api)
-              UNION ALL
-              SELECT api_id, currency, period_start, 1, amount_minor, 0, NULL
-              FROM adjustments
-              WHERE provider_id IS NOT NULL AND period_start >= @start AND period_start < @end
-                AND (@provider IS NULL OR provider_id = @provider) AND (@api IS NULL OR api_id = @api))
-            GROUP BY api_id, month, currency, final
-            ORDER BY api_id, month, currency, final DESC;
-            """, ("@provider", providerId), ("@api", apiId), ("@start", start), ("@end", end));
-        var rows = new List<RevenueRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            rows.Add(new RevenueRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3) == 1, reader.GetInt64(4),
-                reader.GetInt64(5), reader.GetInt32(6)));
-        }
-        return rows;
-    }
-
     private static async Task<List<AdjustmentRecord>> ReadAdjustmentsAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
         CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
@@ -353,4 +113,26 @@ public sealed partial class BillingStore
         }
         return rows;
     }
+
+    private const string AdjustmentColumns = """
+        a.id, a.account_id, a.amount_minor, a.currency, a.reason, a.source, a.invoice_id, a.subscription_id, a.api_id,
+        a.reconciliation_run_id, a.created_by, a.created_at, a.applied_invoice_id, a.applied_at, a.rowid
+        """;
+
+    private static AdjustmentRecord ReadAdjustment(SqliteDataReader r) => new(
+        Id: r.GetString(0),
+        AccountId: r.GetString(1),
+        AmountMinor: r.GetInt64(2),
+        Currency: r.GetString(3),
+        Reason: r.GetString(4),
+        Source: r.GetInt32(5),
+        InvoiceId: NullableString(r, 6),
+        SubscriptionId: NullableString(r, 7),
+        ApiId: NullableString(r, 8),
+        ReconciliationRunId: NullableString(r, 9),
+        CreatedBy: r.GetString(10),
+        CreatedAt: r.GetInt64(11),
+        AppliedInvoiceId: NullableString(r, 12),
+        AppliedAt: r.IsDBNull(13) ? null : r.GetInt64(13),
+        Seq: r.GetInt64(14));
 }
