@@ -6,7 +6,7 @@ namespace Veil.Billing.Data;
 public sealed record AuditRecord(long Id, long At, string Actor, string Action, string AccountId, string? InvoiceId,
     string? AdjustmentId, string? Currency, long? AmountMinor, string Detail);
 
-// The money audit log: every money write adds its row inside its own transaction; staff read it.
+// The money audit log: every money write adds its row in the same transaction as the write; staff read it.
 public sealed partial class BillingStore
 {
     private static Task AuditAsync(SqliteConnection connection, SqliteTransaction transaction, long at, string actor, string action, string accountId,
