@@ -2,6 +2,7 @@ using Grpc.Core;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Billing.Data;
+using Veil.Billing.Invoicing;
 using Veil.Subscriptions.V1;
 using Veil.Usage.V1;
 
@@ -10,8 +11,9 @@ namespace Veil.Billing;
 internal static class Extensions
 {
     /// <summary>
-    /// Billing's own registrations: validated options, the store, the invoice engine and its jobs,
-    /// the credit-hold policy, metrics, and the usage and subscriptions clients.
+    /// Billing's own registrations: validated options, the store, invoicing (draft sync, idle drafts,
+    /// finalisation, reconciliation) and its jobs, the credit-hold policy, metrics, and the usage and
+    /// subscriptions clients.
     /// </summary>
     public static IHostApplicationBuilder AddBillingServices(this IHostApplicationBuilder builder)
     {
@@ -25,14 +27,22 @@ internal static class Extensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<BillingMetrics>();
         services.AddSingleton<BillingStore>();
-        services.AddSingleton<InvoiceEngine>();
         services.AddSingleton<CreditHoldPolicy>();
         services.AddSingleton<PlanTermsCache>();
+        // Invoicing: one instance each, so the job gate and the log-once sets are the process's.
+        services.AddSingleton<JobGate>();
+        services.AddSingleton<BatchReport>();
+        services.AddSingleton<CyclePricer>();
+        services.AddSingleton<IdleDrafts>();
+        services.AddSingleton<Finalization>();
+        services.AddSingleton<DraftSync>();
+        services.AddSingleton<Reconciliation>();
         services.AddHostedService<BillingJobs>();
-        // Transient like the typed gRPC clients they wrap, so the client factory can rotate handlers.
-        services.AddTransient<UsageCycles>();
-        services.AddTransient<PlanTermsSource>();
-        services.AddTransient<SubscriptionPeriods>();
+        // Transient like the typed gRPC clients they wrap, so the client factory can rotate handlers;
+        // the singletons above take a Func<T> and ask it for one per run or read instead of holding one.
+        AddPerUseClient<UsageCycles>(services);
+        AddPerUseClient<PlanTermsSource>(services);
+        AddPerUseClient<SubscriptionPeriods>(services);
 
         // "_grpc." picks the gRPC endpoint from services:<name>:grpc:0. Billing only reads from both
         // (ListCycleUsage, GetPlan, ListSubscriptionsForBilling), so the clients may retry Unavailable within each call's deadline;
@@ -42,6 +52,12 @@ internal static class Extensions
         services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
             .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());
         return builder;
+    }
+
+    private static void AddPerUseClient<T>(IServiceCollection services) where T : class
+    {
+        services.AddTransient<T>();
+        services.AddSingleton<Func<T>>(provider => () => provider.GetRequiredService<T>());
     }
 
     private static ServiceConfig RetryUnavailable() => new()

@@ -6,7 +6,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddVeilGrpc("Veil Billing API");
 builder.AddVeilSqlite("billing", typeof(BillingGrpcService).Assembly);
-builder.AddBillingServices();                       // store, engine, jobs, usage and subscriptions clients, metrics
+builder.AddBillingServices();                       // store, invoicing jobs, usage and subscriptions clients, metrics
 
 var app = builder.Build();
 

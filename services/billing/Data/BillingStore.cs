@@ -5,20 +5,6 @@ using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Data;
 
-/// <summary>
-/// Calls of one subscription in one billing cycle, as usage reported them at <see cref="UsageAsOf"/>;
-/// <see cref="QuotaUsedBefore"/> is what earlier subscriptions of the consumer to the API counted
-/// against the quota of the same cycle (see <see cref="Terms.QuotaUsedBefore"/>).
-/// </summary>
-public sealed record CycleInput(string SubscriptionId, string AccountId, string ProviderId, string ApiId, string PlanId,
-    long PeriodStart, long PeriodEnd, long BillableCalls, long UsageAsOf, long QuotaUsedBefore = 0);
-
-/// <summary>A cycle with the terms it is billed by and its base-fee and call lines.</summary>
-public sealed record PricedCycle(CycleInput Cycle, Terms Terms, List<LineRecord> Lines, long SubtotalMinor);
-
-/// <summary>The payment that settled a finalised invoice.</summary>
-public sealed record PaymentRecord(long AmountMinor, string Reference, string PaidBy, long PaidAt);
-
 /// <summary>An invoice with its lines and payment, as stored.</summary>
 public sealed record InvoiceRecord(
     string Id, string? Number, bool Finalized, string AccountId, string SubscriptionId, string ApiId, string ProviderId, string PlanId,
@@ -28,33 +14,12 @@ public sealed record InvoiceRecord(
     public string Currency => Terms.Currency;
 }
 
-/// <summary>A credit (negative amount) or debit (positive amount), as stored.</summary>
-public sealed record AdjustmentRecord(
-    string Id, string AccountId, long AmountMinor, string Currency, string Reason, int Source, string? InvoiceId,
-    string? SubscriptionId, string? ApiId, string? ReconciliationRunId, string CreatedBy, long CreatedAt,
-    string? AppliedInvoiceId, long? AppliedAt, long Seq = 0);
-
-/// <summary>A manual credit hold.</summary>
-public sealed record HoldRecord(string AccountId, string Reason, string PlacedBy, long PlacedAt);
-
-/// <summary>One row of the money audit log.</summary>
-public sealed record AuditRecord(long Id, long At, string Actor, string Action, string AccountId, string? InvoiceId,
-    string? AdjustmentId, string? Currency, long? AmountMinor, string Detail);
-
-/// <summary>A reconciliation run with its net adjusted amounts per currency.</summary>
-public sealed record RunRecord(string Id, int Trigger, string RequestedBy, int Status, long StartedAt, long? FinishedAt, long WindowStart,
-    int InvoicesChecked, int DifferencesFound, int AdjustmentsCreated, string Error, IReadOnlyList<(string Currency, long AmountMinor)> Adjusted, long Seq);
-
-/// <summary>An account's position in one currency.</summary>
-public sealed record BalanceRecord(string Currency, long UnpaidMinor, int UnpaidInvoices, long PendingAdjustmentsMinor);
-
-/// <summary>One revenue row: an API's amounts in one month of period starts, currency and finality.</summary>
-public sealed record RevenueRecord(string ApiId, string Currency, string Month, bool Final, long AmountMinor, long BillableCalls, int Invoices);
-
 /// <summary>
 /// Billing's SQLite store. Visibility is part of the queries (a consumer's filter is its own
 /// account), every write is one immediate transaction, and the schema's triggers refuse any change
 /// to finalised invoices, payments, applied adjustments and the audit log whatever this code does.
+/// This file holds the invoice reads and the shared plumbing; the partials are named for what they
+/// hold: Drafts, Finalization, Reconciliation, Adjustments, Payments, Holds, Audit, Revenue.
 /// </summary>
 public sealed partial class BillingStore(SqliteDatabase database)
 {
@@ -70,11 +35,6 @@ public sealed partial class BillingStore(SqliteDatabase database)
         i.period_start, i.period_end, i.billable_calls, i.base_price_minor, i.price_per_call_minor, i.overage_price_per_call_minor,
         i.monthly_quota, i.overage_allowed, i.subtotal_minor, i.adjustments_minor, i.total_minor, i.usage_as_of, i.computed_at,
         i.created_at, i.finalized_at, p.amount_minor, p.reference, p.paid_by, p.paid_at, i.quota_used_before
-        """;
-
-    private const string AdjustmentColumns = """
-        a.id, a.account_id, a.amount_minor, a.currency, a.reason, a.source, a.invoice_id, a.subscription_id, a.api_id,
-        a.reconciliation_run_id, a.created_by, a.created_at, a.applied_invoice_id, a.applied_at, a.rowid
         """;
 
     public static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
@@ -109,71 +69,6 @@ public sealed partial class BillingStore(SqliteDatabase database)
             LIMIT @limit;
             """, cancellationToken, ("@account", accountId), ("@subscription", subscriptionId), ("@status", status),
             ("@after_start", after?.PeriodStart), ("@after_id", after?.Id), ("@limit", limit));
-    }
-
-    /// <summary>Drafts whose cycle ended at or before <paramref name="endedBy"/>, oldest first: due for finalisation.</summary>
-    public async Task<IReadOnlyList<(string Id, string SubscriptionId, long PeriodStart, long PeriodEnd, long BillableCalls)>> ListDueDraftsAsync(long endedBy,
-        int limit, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, """
-            SELECT id, subscription_id, period_start, period_end, billable_calls FROM invoices
-            WHERE status = 1 AND period_end <= @ended_by
-            ORDER BY period_end, id LIMIT @limit;
-            """, ("@ended_by", endedBy), ("@limit", limit));
-        var due = new List<(string, string, long, long, long)>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            due.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
-        }
-        return due;
-    }
-
-    /// <summary>The terms stored on existing invoices of these cycles (plans never change, so they are the plan's).</summary>
-    public async Task<Dictionary<(string SubscriptionId, long PeriodStart), Terms>> FindStoredTermsAsync(
-        IEnumerable<(string SubscriptionId, long PeriodStart)> cycles, CancellationToken cancellationToken)
-    {
-        var found = new Dictionary<(string, long), Terms>();
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, """
-            SELECT base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency, quota_used_before
-            FROM invoices WHERE subscription_id = @subscription AND period_start = @start;
-            """, ("@subscription", ""), ("@start", 0L));
-        foreach (var cycle in cycles)
-        {
-            command.Parameters["@subscription"].Value = cycle.SubscriptionId;
-            command.Parameters["@start"].Value = cycle.PeriodStart;
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
-            {
-                found[cycle] = ReadTerms(reader, 0);
-            }
-        }
-        return found;
-    }
-
-    /// <summary>Where draft sync resumes: cycles ending after this time are listed again.</summary>
-    public async Task<long> GetWatermarkAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = Command(connection, null, "SELECT watermark_ms FROM sync_state WHERE id = 1;");
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
-    /// <summary>Moves the watermark forward (never back) to <paramref name="watermarkMs"/>, capped by the earliest remaining draft.</summary>
-    public async Task AdvanceWatermarkAsync(long watermarkMs, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = connection.BeginTransaction();
-        // A draft not finalised yet must be listed again, so the watermark stays below its end.
-        await using var command = Command(connection, transaction, """
-            UPDATE sync_state SET watermark_ms = max(watermark_ms,
-              min(@watermark, coalesce((SELECT min(period_end) - 1 FROM invoices WHERE status = 1), @watermark)))
-            WHERE id = 1;
-            """, ("@watermark", watermarkMs));
-        await command.ExecuteNonQueryAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
     }
 
     private static async Task<List<InvoiceRecord>> ReadInvoicesAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql,
@@ -237,23 +132,6 @@ public sealed partial class BillingStore(SqliteDatabase database)
     private static Terms ReadTerms(SqliteDataReader r, int at) =>
         new(r.GetInt64(at), r.GetInt64(at + 1), r.GetInt64(at + 2), r.GetInt64(at + 3), r.GetInt64(at + 4) == 1, r.GetString(at + 5), r.GetInt64(at + 6));
 
-    private static AdjustmentRecord ReadAdjustment(SqliteDataReader r) => new(
-        Id: r.GetString(0),
-        AccountId: r.GetString(1),
-        AmountMinor: r.GetInt64(2),
-        Currency: r.GetString(3),
-        Reason: r.GetString(4),
-        Source: r.GetInt32(5),
-        InvoiceId: NullableString(r, 6),
-        SubscriptionId: NullableString(r, 7),
-        ApiId: NullableString(r, 8),
-        ReconciliationRunId: NullableString(r, 9),
-        CreatedBy: r.GetString(10),
-        CreatedAt: r.GetInt64(11),
-        AppliedInvoiceId: NullableString(r, 12),
-        AppliedAt: r.IsDBNull(13) ? null : r.GetInt64(13),
-        Seq: r.GetInt64(14));
-
     private static string? NullableString(SqliteDataReader r, int at) => r.IsDBNull(at) ? null : r.GetString(at);
 
     private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
@@ -274,12 +152,4 @@ public sealed partial class BillingStore(SqliteDatabase database)
         await using var command = Command(connection, transaction, sql, parameters);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    private static Task AuditAsync(SqliteConnection connection, SqliteTransaction transaction, long at, string actor, string action, string accountId,
-        string? invoiceId, string? adjustmentId, string? currency, long? amountMinor, string detail, CancellationToken cancellationToken) =>
-        ExecuteAsync(connection, transaction, """
-            INSERT INTO money_audit (at, actor, action, account_id, invoice_id, adjustment_id, currency, amount_minor, detail)
-            VALUES (@at, @actor, @action, @account, @invoice, @adjustment, @currency, @amount, @detail);
-            """, cancellationToken, ("@at", at), ("@actor", actor), ("@action", action), ("@account", accountId), ("@invoice", invoiceId),
-            ("@adjustment", adjustmentId), ("@currency", currency), ("@amount", amountMinor), ("@detail", detail));
 }

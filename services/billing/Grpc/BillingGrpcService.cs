@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;
-using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
+using Veil.Billing.Invoicing;
 using Veil.Billing.V1;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using static Veil.Billing.Grpc.BillingMapping;
 
 namespace Veil.Billing.Grpc;
 
@@ -16,18 +16,9 @@ namespace Veil.Billing.Grpc;
 /// providers only the revenue of their own APIs; administrators and billing managers ("staff")
 /// everything. Money is integer minor units end to end.
 /// </summary>
-public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine, CreditHoldPolicy holds, TimeProvider time, BillingMetrics metrics,
-    IHostApplicationLifetime lifetime, ILogger<BillingGrpcService> logger) : BillingService.BillingServiceBase
+public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Reconciliation reconciliation, CreditHoldPolicy holds, TimeProvider time,
+    BillingMetrics metrics, IHostApplicationLifetime lifetime, ILogger<BillingGrpcService> logger) : BillingService.BillingServiceBase
 {
-    private const int MaxIdLength = 64;
-    private const long MaxAdjustmentMinor = 1_000_000_000_000_000;
-    private const int MinReasonLength = 3;
-    private const int MaxReasonLength = 500;
-    private const int MaxReferenceLength = 200;
-    private const int MaxRequestIdLength = 100;
-    private static readonly TimeSpan DefaultRevenueRange = TimeSpan.FromDays(365);
-    private static readonly TimeSpan MaxRevenueRange = TimeSpan.FromDays(5 * 366);
-
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public override async Task<ListInvoicesResponse> ListInvoices(ListInvoicesRequest request, ServerCallContext context)
@@ -35,13 +26,10 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = KeysetToken(errors, request.PageToken, nameof(ListInvoices));
-        OptionalId(errors, "account_id", request.AccountId);
-        OptionalId(errors, "subscription_id", request.SubscriptionId);
-        if (!Enum.IsDefined(request.Status))
-        {
-            errors.Add("status", "Must be INVOICE_STATUS_DRAFT, INVOICE_STATUS_FINALIZED, INVOICE_STATUS_PAID or unset.");
-        }
+        var after = BillingValidation.KeysetToken(errors, request.PageToken, nameof(ListInvoices));
+        BillingValidation.OptionalId(errors, "account_id", request.AccountId);
+        BillingValidation.OptionalId(errors, "subscription_id", request.SubscriptionId);
+        BillingValidation.Status(errors, request.Status);
         errors.ThrowIfAny();
         var account = AccountScope(caller, request.AccountId);
 
@@ -60,11 +48,11 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     public override async Task<GetInvoiceResponse> GetInvoice(GetInvoiceRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
-        RequiredId("invoice_id", request.InvoiceId);
+        BillingValidation.RequiredId("invoice_id", request.InvoiceId);
         var invoice = await store.FindInvoiceAsync(request.InvoiceId, IsStaff(caller) ? null : caller.AccountId, context.CancellationToken)
             ?? throw InvoiceNotFound(request.InvoiceId);
         Activity.Current?.SetTag("veil.invoice_id", invoice.Id);
-        invoice = await engine.RefreshDraftAsync(invoice, context.CancellationToken);
+        invoice = await drafts.RefreshDraftAsync(invoice, context.CancellationToken);
         return new GetInvoiceResponse { Invoice = ToProto(invoice) };
     }
 
@@ -72,12 +60,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        RequiredId(errors, "invoice_id", request.InvoiceId);
-        var reference = request.PaymentReference.Trim();
-        if (reference.Length > MaxReferenceLength || reference.Any(char.IsControl))
-        {
-            errors.Add("payment_reference", $"At most {MaxReferenceLength} characters, without control characters.");
-        }
+        BillingValidation.RequiredId(errors, "invoice_id", request.InvoiceId);
+        var reference = BillingValidation.PaymentReference(errors, request.PaymentReference);
         errors.ThrowIfAny();
 
         var (invoice, refusal, changed) = await store.MarkPaidAsync(request.InvoiceId, reference, caller.AccountId, Now, context.CancellationToken);
@@ -99,33 +83,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        OptionalId(errors, "account_id", request.AccountId);
-        OptionalId(errors, "invoice_id", request.InvoiceId);
-        if (request.AccountId.Length == 0 && request.InvoiceId.Length == 0)
-        {
-            errors.Add("account_id", "Name the account, the invoice, or both.");
-        }
-        if (request.Kind is not (AdjustmentKind.Credit or AdjustmentKind.Debit))
-        {
-            errors.Add("kind", "Required: ADJUSTMENT_KIND_CREDIT or ADJUSTMENT_KIND_DEBIT.");
-        }
-        if (request.AmountMinor is < 1 or > MaxAdjustmentMinor)
-        {
-            errors.Add("amount_minor", $"Must be 1 to {MaxAdjustmentMinor.ToString(CultureInfo.InvariantCulture)} minor units (kind gives the direction).");
-        }
-        if (request.Currency.Length > 0 && !BillingOptions.CurrencyCode().IsMatch(request.Currency))
-        {
-            errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD.");
-        }
-        else if (request.Currency.Length == 0 && request.InvoiceId.Length == 0)
-        {
-            errors.Add("currency", "Required for an account-level adjustment.");
-        }
-        var reason = Reason(errors, request.Reason);
-        if (request.RequestId.Length > MaxRequestIdLength || request.RequestId.Any(c => c is < '!' or > '~'))
-        {
-            errors.Add("request_id", $"At most {MaxRequestIdLength} printable ASCII characters without spaces.");
-        }
+        var reason = BillingValidation.Adjustment(errors, request);
         errors.ThrowIfAny();
 
         var signed = request.Kind == AdjustmentKind.Credit ? -request.AmountMinor : request.AmountMinor;
@@ -155,9 +113,9 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = SequenceToken(errors, request.PageToken, nameof(ListAdjustments));
-        OptionalId(errors, "account_id", request.AccountId);
-        OptionalId(errors, "invoice_id", request.InvoiceId);
+        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListAdjustments));
+        BillingValidation.OptionalId(errors, "account_id", request.AccountId);
+        BillingValidation.OptionalId(errors, "invoice_id", request.InvoiceId);
         errors.ThrowIfAny();
         var account = AccountScope(caller, request.AccountId);
 
@@ -174,7 +132,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     public override async Task<GetAccountStatusResponse> GetAccountStatus(GetAccountStatusRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
-        RequiredId("account_id", request.AccountId);
+        BillingValidation.RequiredId("account_id", request.AccountId);
         var account = AccountScope(caller, request.AccountId)!;
 
         var (hold, balances) = await store.GetStandingAsync(account, unpaidOnly: false, context.CancellationToken);
@@ -207,8 +165,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        RequiredId(errors, "account_id", request.AccountId);
-        var reason = Reason(errors, request.Reason);
+        BillingValidation.RequiredId(errors, "account_id", request.AccountId);
+        var reason = BillingValidation.Reason(errors, request.Reason);
         errors.ThrowIfAny();
 
         var hold = await store.PlaceHoldAsync(request.AccountId, reason, caller.AccountId, Now, context.CancellationToken);
@@ -220,8 +178,8 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        RequiredId(errors, "account_id", request.AccountId);
-        var reason = Reason(errors, request.Reason);
+        BillingValidation.RequiredId(errors, "account_id", request.AccountId);
+        var reason = BillingValidation.Reason(errors, request.Reason);
         errors.ThrowIfAny();
 
         var lifted = await store.LiftHoldAsync(request.AccountId, reason, caller.AccountId, Now, context.CancellationToken);
@@ -236,7 +194,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     public override async Task<CheckCreditHoldResponse> CheckCreditHold(CheckCreditHoldRequest request, ServerCallContext context)
     {
         // Internal (no HTTP binding): subscriptions asks before a paid subscription starts.
-        RequiredId("account_id", request.AccountId);
+        BillingValidation.RequiredId("account_id", request.AccountId);
         var (onHold, reason) = await holds.CheckAsync(request.AccountId, context.CancellationToken);
         metrics.CreditHoldChecked(onHold);
         return new CheckCreditHoldResponse { OnHold = onHold, Reason = reason };
@@ -247,7 +205,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         // The run belongs to the process, not to the request: a caller that gives up does not leave
         // a half-checked window behind. The caller stops waiting at its own deadline.
-        var run = engine.ReconcileAsync(manual: true, caller.AccountId, lifetime.ApplicationStopping);
+        var run = reconciliation.RunAsync(manual: true, caller.AccountId, lifetime.ApplicationStopping);
         var record = await run.WaitAsync(context.CancellationToken);
         return new RunReconciliationResponse { Run = ToProto(record) };
     }
@@ -257,7 +215,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = SequenceToken(errors, request.PageToken, nameof(ListReconciliationRuns));
+        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListReconciliationRuns));
         errors.ThrowIfAny();
 
         var runs = await store.ListRunsAsync(null, pageSize + 1, after, context.CancellationToken);
@@ -275,25 +233,13 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        OptionalId(errors, "account_id", request.AccountId);
-        var after = SequenceToken(errors, request.PageToken, nameof(ListMoneyAudit));
+        BillingValidation.OptionalId(errors, "account_id", request.AccountId);
+        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListMoneyAudit));
         errors.ThrowIfAny();
 
         var entries = await store.ListAuditAsync(NullIfEmpty(request.AccountId), pageSize + 1, after, context.CancellationToken);
         var response = new ListMoneyAuditResponse();
-        response.Entries.AddRange(entries.Take(pageSize).Select(e => new MoneyAuditEntry
-        {
-            Id = e.Id,
-            Time = Ts(e.At),
-            Actor = e.Actor,
-            Action = e.Action,
-            AccountId = e.AccountId,
-            InvoiceId = e.InvoiceId ?? "",
-            AdjustmentId = e.AdjustmentId ?? "",
-            Currency = e.Currency ?? "",
-            AmountMinor = e.AmountMinor ?? 0,
-            Detail = e.Detail,
-        }));
+        response.Entries.AddRange(entries.Take(pageSize).Select(ToProto));
         if (entries.Count > pageSize)
         {
             response.NextPageToken = PageToken.Encode(nameof(ListMoneyAudit), entries[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture));
@@ -305,18 +251,9 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Provider, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
-        OptionalId(errors, "api_id", request.ApiId);
-        OptionalId(errors, "provider_id", request.ProviderId);
-        var end = TimeField(errors, "end_time", request.EndTime) ?? Now;
-        var start = TimeField(errors, "start_time", request.StartTime) ?? end - (long)DefaultRevenueRange.TotalMilliseconds;
-        if (errors.IsEmpty && end <= start)
-        {
-            errors.Add("end_time", "Must be after start_time.");
-        }
-        else if (errors.IsEmpty && end - start > (long)MaxRevenueRange.TotalMilliseconds)
-        {
-            errors.Add("start_time", "The range may span at most 5 years.");
-        }
+        BillingValidation.OptionalId(errors, "api_id", request.ApiId);
+        BillingValidation.OptionalId(errors, "provider_id", request.ProviderId);
+        var (start, end) = BillingValidation.RevenueRange(errors, request, Now);
         errors.ThrowIfAny();
 
         string? provider;
@@ -336,21 +273,7 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
 
         var rows = await store.RevenueAsync(provider, NullIfEmpty(request.ApiId), start, end, context.CancellationToken);
         var response = new GetRevenueResponse();
-        response.Entries.AddRange(rows.Select(r =>
-        {
-            var month = DateTimeOffset.ParseExact(r.Month + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-            return new RevenueEntry
-            {
-                ApiId = r.ApiId,
-                Currency = r.Currency,
-                PeriodStart = Timestamp.FromDateTimeOffset(month),
-                PeriodEnd = Timestamp.FromDateTimeOffset(month.AddMonths(1)),
-                Final = r.Final,
-                AmountMinor = r.AmountMinor,
-                BillableCalls = r.BillableCalls,
-                Invoices = r.Invoices,
-            };
-        }));
+        response.Entries.AddRange(rows.Select(ToProto));
         return response;
     }
 
@@ -375,174 +298,5 @@ public sealed class BillingGrpcService(BillingStore store, InvoiceEngine engine,
 
     private static RpcException InvoiceNotFound(string invoiceId) => RpcErrors.NotFound($"Invoice '{invoiceId}' was not found.");
 
-    private static void RequiredId(string field, string value)
-    {
-        var errors = new FieldViolations();
-        RequiredId(errors, field, value);
-        errors.ThrowIfAny();
-    }
-
-    private static void RequiredId(FieldViolations errors, string field, string value)
-    {
-        if (value.Length == 0)
-        {
-            errors.Add(field, "Required.");
-        }
-        else
-        {
-            OptionalId(errors, field, value);
-        }
-    }
-
-    private static void OptionalId(FieldViolations errors, string field, string value)
-    {
-        if (value.Length > MaxIdLength || value.Any(c => c is < '!' or > '~'))
-        {
-            errors.Add(field, $"Must be an id of at most {MaxIdLength} printable ASCII characters.");
-        }
-    }
-
-    private static string Reason(FieldViolations errors, string value)
-    {
-        var reason = value.Trim();
-        if (reason.Length is < MinReasonLength or > MaxReasonLength || reason.Any(char.IsControl))
-        {
-            errors.Add("reason", $"Required: {MinReasonLength} to {MaxReasonLength} characters without control characters, saying why (audited).");
-        }
-        return reason;
-    }
-
-    private static long? TimeField(FieldViolations errors, string field, Timestamp? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-        // Years 1970 to 9000: anything else is a typo, and keeps the arithmetic in range.
-        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add(field, "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
-    }
-
-    private static (long, string)? KeysetToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 2) is not [var at, var id])
-        {
-            return null;
-        }
-        if (long.TryParse(at, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-        {
-            return (value, id);
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
-    private static long? SequenceToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 1) is not [var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
-        {
-            return sequence;
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
-
-    private static Timestamp Ts(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
-
-    private static Invoice ToProto(InvoiceRecord invoice)
-    {
-        var proto = new Invoice
-        {
-            Id = invoice.Id,
-            Number = invoice.Number ?? "",
-            Status = !invoice.Finalized ? InvoiceStatus.Draft : invoice.Payment is null ? InvoiceStatus.Finalized : InvoiceStatus.Paid,
-            AccountId = invoice.AccountId,
-            SubscriptionId = invoice.SubscriptionId,
-            ApiId = invoice.ApiId,
-            ProviderId = invoice.ProviderId,
-            PlanId = invoice.PlanId,
-            Currency = invoice.Currency,
-            PeriodStart = Ts(invoice.PeriodStart),
-            PeriodEnd = Ts(invoice.PeriodEnd),
-            BillableCalls = invoice.BillableCalls,
-            Terms = new PlanTerms
-            {
-                BasePriceMinor = invoice.Terms.BasePriceMinor,
-                PricePerCallMinor = invoice.Terms.PricePerCallMinor,
-                OveragePricePerCallMinor = invoice.Terms.OveragePricePerCallMinor,
-                MonthlyQuota = invoice.Terms.MonthlyQuota,
-                OverageAllowed = invoice.Terms.OverageAllowed,
-                QuotaUsedBefore = invoice.Terms.QuotaUsedBefore,
-            },
-            SubtotalMinor = invoice.SubtotalMinor,
-            AdjustmentsMinor = invoice.AdjustmentsMinor,
-            TotalMinor = invoice.TotalMinor,
-            ComputeTime = Ts(invoice.ComputedAt),
-            FinalizeTime = invoice.FinalizedAt is { } finalized ? Ts(finalized) : null,
-            PaidTime = invoice.Payment is { } paid ? Ts(paid.PaidAt) : null,
-            PaidBy = invoice.Payment?.PaidBy ?? "",
-            PaymentReference = invoice.Payment?.Reference ?? "",
-            CreateTime = Ts(invoice.CreatedAt),
-        };
-        proto.Lines.AddRange(invoice.Lines.Select(l => new InvoiceLine
-        {
-            Kind = (LineKind)(int)l.Kind,
-            Description = l.Description,
-            Quantity = l.Quantity,
-            UnitPriceMinor = l.UnitPriceMinor,
-            AmountMinor = l.AmountMinor,
-            AdjustmentId = l.AdjustmentId ?? "",
-        }));
-        return proto;
-    }
-
-    private static Adjustment ToProto(AdjustmentRecord adjustment) => new()
-    {
-        Id = adjustment.Id,
-        AccountId = adjustment.AccountId,
-        Kind = adjustment.AmountMinor < 0 ? AdjustmentKind.Credit : AdjustmentKind.Debit,
-        AmountMinor = Math.Abs(adjustment.AmountMinor),
-        Currency = adjustment.Currency,
-        Reason = adjustment.Reason,
-        Source = adjustment.Source == 2 ? AdjustmentSource.Reconciliation : AdjustmentSource.Manual,
-        InvoiceId = adjustment.InvoiceId ?? "",
-        SubscriptionId = adjustment.SubscriptionId ?? "",
-        ApiId = adjustment.ApiId ?? "",
-        AppliedInvoiceId = adjustment.AppliedInvoiceId ?? "",
-        CreatedBy = adjustment.CreatedBy,
-        CreateTime = Ts(adjustment.CreatedAt),
-        ReconciliationRunId = adjustment.ReconciliationRunId ?? "",
-    };
-
-    private static CreditHold ToProto(HoldRecord hold) => new() { Reason = hold.Reason, PlacedBy = hold.PlacedBy, PlaceTime = Ts(hold.PlacedAt) };
-
-    private static ReconciliationRun ToProto(RunRecord run)
-    {
-        var proto = new ReconciliationRun
-        {
-            Id = run.Id,
-            Trigger = run.Trigger == 2 ? ReconciliationTrigger.Manual : ReconciliationTrigger.Schedule,
-            RequestedBy = run.RequestedBy,
-            Status = run.Status switch { 1 => ReconciliationStatus.Running, 2 => ReconciliationStatus.Succeeded, _ => ReconciliationStatus.Failed },
-            StartTime = Ts(run.StartedAt),
-            FinishTime = run.FinishedAt is { } finished ? Ts(finished) : null,
-            WindowStart = Ts(run.WindowStart),
-            InvoicesChecked = run.InvoicesChecked,
-            DifferencesFound = run.DifferencesFound,
-            AdjustmentsCreated = run.AdjustmentsCreated,
-            Error = run.Error,
-        };
-        proto.Adjusted.AddRange(run.Adjusted.Select(a => new MoneyAmount { Currency = a.Currency, AmountMinor = a.AmountMinor }));
-        return proto;
-    }
 }

@@ -1,13 +1,11 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.Data;
 using Veil.Subscriptions.V1;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using static Veil.Subscriptions.Grpc.SubscriptionsMapping;
 
 namespace Veil.Subscriptions.Grpc;
 
@@ -16,13 +14,9 @@ namespace Veil.Subscriptions.Grpc;
 /// ownership comes from catalog when a plan is created; from then on the plan carries the API's
 /// canonical id and provider, so listings and entitlement checks never call catalog.
 /// </summary>
-public sealed partial class SubscriptionsGrpcService : SubscriptionService.SubscriptionServiceBase
+public sealed class SubscriptionsGrpcService : SubscriptionService.SubscriptionServiceBase
 {
-    private const int MaxPlanNameLength = 60;
-    private const int MaxRate = 100_000;
     private const string DefaultCurrency = "USD";
-    private const int DefaultBillingPageSize = 500;
-    private const int MaxBillingPageSize = 1000;
 
     private readonly SubscriptionsStore _store;
     private readonly CatalogApis _catalog;
@@ -54,46 +48,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             .RequireScope(VeilClaims.Scopes.ApiWrite);
 
         var errors = new FieldViolations();
-        if (string.IsNullOrWhiteSpace(request.ApiId))
-        {
-            errors.Add("api_id", "Required: an API id (api_…) or slug.");
-        }
-        if (string.IsNullOrWhiteSpace(request.Name))
-        {
-            errors.Add("name", "Required.");
-        }
-        else if (request.Name.Length > MaxPlanNameLength)
-        {
-            errors.Add("name", $"Must be at most {MaxPlanNameLength} characters.");
-        }
-        if (request.RequestsPerSecond is < 1 or > MaxRate)
-        {
-            errors.Add("requests_per_second", $"Must be 1 to {MaxRate}.");
-        }
-        if (request.Burst != 0 && request.Burst is < 1 or > MaxRate)
-        {
-            errors.Add("burst", $"Must be 0 (same as requests_per_second) or 1 to {MaxRate}.");
-        }
-        if (request.MonthlyQuota < 0)
-        {
-            errors.Add("monthly_quota", "Must be 0 (unlimited) or more.");
-        }
-        if (request.PricePerCallMinor < 0)
-        {
-            errors.Add("price_per_call_minor", "Must be 0 (free) or more, in minor units of the currency.");
-        }
-        if (request.BasePriceMinor < 0)
-        {
-            errors.Add("base_price_minor", "Must be 0 (no fee) or more, in minor units of the currency per billing cycle.");
-        }
-        if (request.OveragePricePerCallMinor < 0)
-        {
-            errors.Add("overage_price_per_call_minor", "Must be 0 (same as price_per_call_minor) or more, in minor units of the currency.");
-        }
-        if (request.Currency.Length > 0 && !CurrencyCode().IsMatch(request.Currency))
-        {
-            errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD; empty means USD.");
-        }
+        SubscriptionsValidation.Plan(errors, request);
         errors.ThrowIfAny();
 
         // Ownership comes from catalog; someone else's API is NotFound, exactly like a missing one.
@@ -132,30 +87,24 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
 
     public override async Task<ListPlansResponse> ListPlans(ListPlansRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.ApiId))
-        {
-            throw RpcErrors.InvalidArgument("api_id", "Required: an API id (api_…) or slug.");
-        }
+        SubscriptionsValidation.RequiredApi(request.ApiId);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
         var token = PageToken.Decode(errors, request.PageToken, nameof(ListPlans), 3);
         errors.ThrowIfAny();
         // Resolving through catalog turns a slug into the canonical id and an unknown API into NotFound.
         var api = await _catalog.GetApiAsync(request.ApiId, context);
-        var after = token is null ? null : Cursor(token, api.Id);
+        var after = token is null ? null : SubscriptionsValidation.Cursor(token, api.Id);
 
         var (plans, next) = await _store.ListPlansAsync(api.Id, pageSize, after, context.CancellationToken);
-        var response = new ListPlansResponse { NextPageToken = Token(nameof(ListPlans), api.Id, next) };
+        var response = new ListPlansResponse { NextPageToken = SubscriptionsValidation.Token(nameof(ListPlans), api.Id, next) };
         response.Plans.AddRange(plans.Select(ToProto));
         return response;
     }
 
     public override async Task<GetPlanResponse> GetPlan(GetPlanRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.PlanId))
-        {
-            throw RpcErrors.InvalidArgument("plan_id", "Required.");
-        }
+        SubscriptionsValidation.RequiredId("plan_id", request.PlanId);
         var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
         return new GetPlanResponse { Plan = ToProto(plan) };
     }
@@ -163,10 +112,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     public override async Task<SubscribeResponse> Subscribe(SubscribeRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
-        if (string.IsNullOrWhiteSpace(request.PlanId))
-        {
-            throw RpcErrors.InvalidArgument("plan_id", "Required.");
-        }
+        SubscriptionsValidation.RequiredId("plan_id", request.PlanId);
         var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
         if (plan.IsPaid)
         {
@@ -207,9 +153,12 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
                 : (await _catalog.GetApiAsync(request.ApiId, context)).Id;
         }
         // The token is bound to its filter: a page of "all" does not continue a page of one API.
-        var before = token is null ? null : Cursor(token, apiId ?? "");
+        var before = token is null ? null : SubscriptionsValidation.Cursor(token, apiId ?? "");
         var (subscriptions, next) = await _store.ListSubscriptionsAsync(ViewerOf(caller), apiId, pageSize, before, context.CancellationToken);
-        var response = new ListSubscriptionsResponse { NextPageToken = Token(nameof(ListSubscriptions), apiId ?? "", next) };
+        var response = new ListSubscriptionsResponse
+        {
+            NextPageToken = SubscriptionsValidation.Token(nameof(ListSubscriptions), apiId ?? "", next),
+        };
         response.Subscriptions.AddRange(subscriptions.Select(ToProto));
         return response;
     }
@@ -217,10 +166,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     public override async Task<GetSubscriptionResponse> GetSubscription(GetSubscriptionRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context);
-        if (string.IsNullOrWhiteSpace(request.SubscriptionId))
-        {
-            throw RpcErrors.InvalidArgument("subscription_id", "Required.");
-        }
+        SubscriptionsValidation.RequiredId("subscription_id", request.SubscriptionId);
         var subscription = await _store.FindSubscriptionAsync(request.SubscriptionId, ViewerOf(caller), context.CancellationToken)
             ?? throw SubscriptionNotFound(request.SubscriptionId);
         return new GetSubscriptionResponse { Subscription = ToProto(subscription) };
@@ -229,10 +175,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     public override async Task<CancelSubscriptionResponse> CancelSubscription(CancelSubscriptionRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context);
-        if (string.IsNullOrWhiteSpace(request.SubscriptionId))
-        {
-            throw RpcErrors.InvalidArgument("subscription_id", "Required.");
-        }
+        SubscriptionsValidation.RequiredId("subscription_id", request.SubscriptionId);
         var result = await _store.CancelAsync(request.SubscriptionId, ViewerOf(caller), context.CancellationToken)
             ?? throw SubscriptionNotFound(request.SubscriptionId);
         var (subscription, mayCancel, changed) = result;
@@ -256,14 +199,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     {
         // Internal (no HTTP binding): the edge asks on a key's first call and caches the answer for 1 s.
         var errors = new FieldViolations();
-        if (request.ConsumerId.Length == 0)
-        {
-            errors.Add("consumer_id", "Required.");
-        }
-        if (request.ApiId.Length == 0)
-        {
-            errors.Add("api_id", "Required: the API's canonical id.");
-        }
+        SubscriptionsValidation.Entitlement(errors, request);
         errors.ThrowIfAny();
 
         var found = await _store.FindEntitlementAsync(request.ConsumerId, request.ApiId, context.CancellationToken);
@@ -298,13 +234,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
     }
 
-    private void Publish(SubscriptionRecord subscription, SubscriptionChangeKind kind) => _changes.Publish(new SubscriptionChange
-    {
-        SubscriptionId = subscription.Id,
-        ConsumerId = subscription.ConsumerId,
-        ApiId = subscription.ApiId,
-        Kind = kind,
-    });
+    private void Publish(SubscriptionRecord subscription, SubscriptionChangeKind kind) => _changes.Publish(ToChange(subscription, kind));
 
     public override async Task<ListSubscriptionsForBillingResponse> ListSubscriptionsForBilling(ListSubscriptionsForBillingRequest request,
         ServerCallContext context)
@@ -314,32 +244,16 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         // token comes from a person, and only staff may list every consumer's subscriptions.
         RequireServiceOrStaff(context);
         var errors = new FieldViolations();
-        var pageSize = Paging.PageSize(errors, request.PageSize, DefaultBillingPageSize, MaxBillingPageSize);
+        var pageSize = Paging.PageSize(errors, request.PageSize, SubscriptionsValidation.DefaultBillingPageSize,
+            SubscriptionsValidation.MaxBillingPageSize);
         // Ids sort after "", so the first page starts there.
         var after = PageToken.Decode(errors, request.PageToken, nameof(ListSubscriptionsForBilling), 1)?[0] ?? "";
-        long? canceledAfter = null;
-        if (request.CanceledAfter is { } at)
-        {
-            // Years 1970 to 9000: anything else is a typo.
-            if (at.Seconds is < 0 or > 221_845_392_000 || at.Nanos is < 0 or > 999_999_999)
-            {
-                errors.Add("canceled_after", "Must be a time between 1970 and 9000.");
-            }
-            else
-            {
-                canceledAfter = at.ToDateTimeOffset().ToUnixTimeMilliseconds();
-            }
-        }
+        var canceledAfter = SubscriptionsValidation.CanceledAfter(errors, request.CanceledAfter);
         errors.ThrowIfAny();
 
         var rows = await _store.ListForBillingAsync(after, canceledAfter, pageSize + 1, context.CancellationToken);
         var response = new ListSubscriptionsForBillingResponse();
-        response.Subscriptions.AddRange(rows.Take(pageSize).Select(r => new BillableSubscription
-        {
-            Subscription = ToProto(r.Subscription),
-            Plan = ToProto(r.Plan),
-            ProviderId = r.Subscription.ProviderId,
-        }));
+        response.Subscriptions.AddRange(rows.Take(pageSize).Select(ToProto));
         if (rows.Count > pageSize)
         {
             response.NextPageToken = PageToken.Encode(nameof(ListSubscriptionsForBilling), rows[pageSize - 1].Subscription.Id);
@@ -365,55 +279,9 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         }
     }
 
-    /// <summary>A list's next page token: the list's scope (API id, or "" for all) and its cursor; "" on the last page.</summary>
-    private static string Token(string list, string scope, ListCursor? next) => next is null
-        ? ""
-        : PageToken.Encode(list, scope, next.CreatedAt.ToString(CultureInfo.InvariantCulture), next.RowId.ToString(CultureInfo.InvariantCulture));
-
-    /// <summary>The cursor of a decoded token, which must belong to the same scope; else InvalidArgument on page_token.</summary>
-    private static ListCursor Cursor(string[] token, string scope) =>
-        token[0] == scope &&
-        long.TryParse(token[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var createdAt) &&
-        long.TryParse(token[2], NumberStyles.None, CultureInfo.InvariantCulture, out var rowId)
-            ? new ListCursor(createdAt, rowId)
-            : throw RpcErrors.InvalidArgument("page_token", "Not a next_page_token from this list (with the same api_id); omit it to start from the first page.");
-
     private static Viewer ViewerOf(Caller caller) => new(caller.AccountId, caller.IsAdmin);
 
     private static RpcException PlanNotFound(string planId) => RpcErrors.NotFound($"Plan '{planId}' was not found.");
 
     private static RpcException SubscriptionNotFound(string subscriptionId) => RpcErrors.NotFound($"Subscription '{subscriptionId}' was not found.");
-
-    private static Plan ToProto(PlanRecord plan) => new()
-    {
-        Id = plan.Id,
-        ApiId = plan.ApiId,
-        Name = plan.Name,
-        RequestsPerSecond = plan.RequestsPerSecond,
-        Burst = plan.Burst,
-        MonthlyQuota = plan.MonthlyQuota,
-        PricePerCallMinor = plan.PricePerCallMinor,
-        Currency = plan.Currency,
-        OverageAllowed = plan.OverageAllowed,
-        CreateTime = ToTimestamp(plan.CreatedAt),
-        BasePriceMinor = plan.BasePriceMinor,
-        OveragePricePerCallMinor = plan.OveragePricePerCallMinor,
-    };
-
-    private static Subscription ToProto(SubscriptionRecord subscription) => new()
-    {
-        Id = subscription.Id,
-        ConsumerId = subscription.ConsumerId,
-        ApiId = subscription.ApiId,
-        PlanId = subscription.PlanId,
-        Status = subscription.Active ? SubscriptionStatus.Active : SubscriptionStatus.Canceled,
-        CreateTime = ToTimestamp(subscription.CreatedAt),
-        CancelTime = subscription.CanceledAt is { } canceledAt ? ToTimestamp(canceledAt) : null,
-        CycleAnchorTime = ToTimestamp(subscription.CycleAnchor),
-    };
-
-    private static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
-
-    [GeneratedRegex("^[A-Z]{3}$", RegexOptions.CultureInvariant)]
-    private static partial Regex CurrencyCode();
 }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Billing;
 using Veil.Subscriptions.V1;
 
-namespace Veil.Billing;
+namespace Veil.Billing.Invoicing;
 
 /// <summary>
 /// A subscription as billing needs it: who pays, for what, under which terms, from when until when.

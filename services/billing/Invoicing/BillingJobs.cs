@@ -1,15 +1,16 @@
 using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
 
-namespace Veil.Billing;
+namespace Veil.Billing.Invoicing;
 
 /// <summary>
-/// The periodic work: draft sync (and finalisation) every <see cref="BillingOptions.DraftRefreshInterval"/>
-/// starting at once, reconciliation every <see cref="BillingOptions.ReconciliationInterval"/> starting
-/// one interval after start. Waits go through <see cref="TimeProvider"/>, so a test clock drives
+/// The periodic work: draft sync (<see cref="DraftSync"/>, with idle drafts and finalisation) every
+/// <see cref="BillingOptions.DraftRefreshInterval"/> starting at once, <see cref="Reconciliation"/> every
+/// <see cref="BillingOptions.ReconciliationInterval"/> starting one interval after start; the
+/// <see cref="JobGate"/> runs one at a time. Waits go through <see cref="TimeProvider"/>, so a test clock drives
 /// them. A failing tick is logged and the loop goes on; nothing here ever stops the process.
 /// </summary>
-public sealed class BillingJobs(InvoiceEngine engine, BillingStore store, TimeProvider time, IOptionsMonitor<BillingOptions> options,
+public sealed class BillingJobs(DraftSync drafts, Reconciliation reconciliation, BillingStore store, TimeProvider time, IOptionsMonitor<BillingOptions> options,
     BillingMetrics metrics, ILogger<BillingJobs> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -20,8 +21,8 @@ public sealed class BillingJobs(InvoiceEngine engine, BillingStore store, TimePr
             BillingLog.InterruptedRuns(logger, interrupted);
         }
         await Task.WhenAll(
-            LoopAsync("sync", o => o.DraftRefreshInterval, engine.SyncAsync, immediately: true, stoppingToken),
-            LoopAsync("reconcile", o => o.ReconciliationInterval, ct => engine.ReconcileAsync(manual: false, BillingStore.SystemActor, ct),
+            LoopAsync("sync", o => o.DraftRefreshInterval, drafts.SyncAsync, immediately: true, stoppingToken),
+            LoopAsync("reconcile", o => o.ReconciliationInterval, ct => reconciliation.RunAsync(manual: false, BillingStore.SystemActor, ct),
                 immediately: false, stoppingToken));
     }
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
 using Veil.Usage.V1;
 
-namespace Veil.Billing;
+namespace Veil.Billing.Invoicing;
 
 /// <summary>
 /// Billing's view of usage's <c>ListCycleUsage</c>: the cycles (exactly as usage computes them)

@@ -1,7 +1,17 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
 
 namespace Veil.Billing.Data;
+
+/// <summary>
+/// Calls of one subscription in one billing cycle, as usage reported them at <see cref="UsageAsOf"/>;
+/// <see cref="QuotaUsedBefore"/> is what earlier subscriptions of the consumer to the API counted
+/// against the quota of the same cycle (see <see cref="Terms.QuotaUsedBefore"/>).
+/// </summary>
+public sealed record CycleInput(string SubscriptionId, string AccountId, string ProviderId, string ApiId, string PlanId,
+    long PeriodStart, long PeriodEnd, long BillableCalls, long UsageAsOf, long QuotaUsedBefore = 0);
+
+/// <summary>A cycle with the terms it is billed by and its base-fee and call lines.</summary>
+public sealed record PricedCycle(CycleInput Cycle, Terms Terms, List<LineRecord> Lines, long SubtotalMinor);
 
 /// <summary>Where the counts of a batch come from, which decides what may be done with them.</summary>
 public enum CountSource
@@ -12,9 +22,6 @@ public enum CountSource
     /// <summary>Recounted from the raw events: may finalise due drafts and adjust finalised invoices.</summary>
     Recount,
 }
-
-/// <summary>An invoice finalised by a batch.</summary>
-public sealed record FinalizedInvoice(string Id, string Number, string AccountId, long TotalMinor, string Currency);
 
 /// <summary>What one batch did.</summary>
 public sealed class ApplyResult
@@ -47,6 +54,8 @@ public sealed class ApplyResult
     public List<string> Misaligned { get; } = [];
 }
 
+// Drafts: a batch of priced cycles applied to the invoices (drafts created and updated; recounts handed on to finalisation and
+// reconciliation), drafts for idle periods, the stored terms pricing reuses, and the draft sync's watermark.
 public sealed partial class BillingStore
 {
     /// <summary>
@@ -219,130 +228,6 @@ public sealed partial class BillingStore
         return id;
     }
 
-    /// <summary>
-    /// Finalises a draft from the recount: final lines, every pending adjustment of the account in the
-    /// invoice's currency, a gapless number, the audit row. Lines are written while the invoice is
-    /// still a draft and the status flips last (the triggers refuse line changes afterwards).
-    /// </summary>
-    private static async Task FinalizeAsync(SqliteConnection connection, SqliteTransaction transaction, InvoiceState invoice, PricedCycle priced,
-        long now, ApplyResult result, CancellationToken cancellationToken)
-    {
-        var pending = new List<(string Id, long Amount, string Reason)>();
-        await using (var command = Command(connection, transaction, """
-            SELECT id, amount_minor, reason FROM adjustments
-            WHERE account_id = @account AND currency = @currency AND applied_invoice_id IS NULL AND created_at <= @now
-            ORDER BY created_at, id;
-            """, ("@account", invoice.AccountId), ("@currency", invoice.Currency), ("@now", now)))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                pending.Add((reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
-            }
-        }
-
-        var lines = new List<LineRecord>(priced.Lines);
-        lines.AddRange(pending.Select(a => new LineRecord(LineKinds.Adjustment, (a.Amount < 0 ? "Credit: " : "Debit: ") + a.Reason, 1, a.Amount, a.Amount, a.Id)));
-        long adjustments, total;
-        try
-        {
-            adjustments = Pricing.Sum(lines.Where(l => l.Kind == LineKinds.Adjustment));
-            total = checked(priced.SubtotalMinor + adjustments);
-        }
-        catch (OverflowException)
-        {
-            result.Overflowed.Add((priced.Cycle.SubscriptionId, priced.Cycle.PeriodStart));
-            return;
-        }
-
-        await ExecuteAsync(connection, transaction, "DELETE FROM invoice_lines WHERE invoice_id = @id;", cancellationToken, ("@id", invoice.Id));
-        await WriteLinesAsync(connection, transaction, invoice.Id, lines, cancellationToken);
-        long sequence;
-        await using (var command = Command(connection, transaction, "UPDATE sequences SET value = value + 1 WHERE name = 'invoice_number' RETURNING value;"))
-        {
-            sequence = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-        }
-        var number = "INV-" + sequence.ToString("D6", CultureInfo.InvariantCulture);
-        var updated = await ExecuteAsync(connection, transaction, """
-            UPDATE invoices SET status = 2, number = @number, finalized_at = @now, billable_calls = @billable, subtotal_minor = @subtotal,
-              adjustments_minor = @adjustments, total_minor = @total, quota_used_before = @used_before, usage_as_of = @as_of, computed_at = @now
-            WHERE id = @id AND status = 1;
-            """, cancellationToken, ("@id", invoice.Id), ("@number", number), ("@now", now), ("@billable", priced.Cycle.BillableCalls),
-            ("@subtotal", priced.SubtotalMinor), ("@adjustments", adjustments), ("@total", total), ("@used_before", priced.Terms.QuotaUsedBefore),
-            ("@as_of", priced.Cycle.UsageAsOf));
-        if (updated != 1)
-        {
-            throw new InvalidOperationException($"Invoice {invoice.Id} was not a draft any more inside its finalising transaction.");
-        }
-        foreach (var adjustment in pending)
-        {
-            await ExecuteAsync(connection, transaction, "UPDATE adjustments SET applied_invoice_id = @invoice, applied_at = @now WHERE id = @id AND applied_invoice_id IS NULL;",
-                cancellationToken, ("@invoice", invoice.Id), ("@now", now), ("@id", adjustment.Id));
-        }
-        await AuditAsync(connection, transaction, now, SystemActor, "invoice.finalized", invoice.AccountId, invoice.Id, null, invoice.Currency, total,
-            string.Create(CultureInfo.InvariantCulture,
-                $"number={number}; billable_calls={priced.Cycle.BillableCalls}; subtotal_minor={priced.SubtotalMinor}; adjustments_applied={pending.Count}"),
-            cancellationToken);
-        result.Finalized.Add(new FinalizedInvoice(invoice.Id, number, invoice.AccountId, total, invoice.Currency));
-    }
-
-    /// <summary>
-    /// Compares a finalised invoice with the recount: what it should have billed for the recounted
-    /// calls (with its own stored terms) against what it billed plus earlier reconciliation
-    /// adjustments of it. Any difference becomes one adjustment; a second run finds none.
-    /// </summary>
-    private static async Task ReconcileFinalizedAsync(SqliteConnection connection, SqliteTransaction transaction, InvoiceState invoice,
-        long recountedCalls, string runId, long now, ApplyResult result, CancellationToken cancellationToken)
-    {
-        long priorAmount, priorCalls;
-        await using (var command = Command(connection, transaction, """
-            SELECT coalesce(sum(amount_minor), 0), coalesce(sum(billable_calls_delta), 0)
-            FROM adjustments WHERE invoice_id = @invoice AND source = 2;
-            """, ("@invoice", invoice.Id)))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            await reader.ReadAsync(cancellationToken);
-            priorAmount = reader.GetInt64(0);
-            priorCalls = reader.GetInt64(1);
-        }
-
-        long difference, callsDelta;
-        try
-        {
-            var expected = Pricing.Price(invoice.Terms, recountedCalls).SubtotalMinor;
-            difference = checked(expected - checked(invoice.SubtotalMinor + priorAmount));
-            callsDelta = checked(recountedCalls - checked(invoice.BillableCalls + priorCalls));
-        }
-        catch (OverflowException)
-        {
-            result.Overflowed.Add((invoice.SubscriptionId, invoice.PeriodStart));
-            return;
-        }
-        if (callsDelta != 0)
-        {
-            result.Differences++;
-        }
-        if (difference == 0)
-        {
-            return;
-        }
-
-        var reason = string.Create(CultureInfo.InvariantCulture,
-            $"Reconciliation: {recountedCalls} billable calls recounted from the raw events for invoice period starting {DateTimeOffset.FromUnixTimeMilliseconds(invoice.PeriodStart):u}, {checked(invoice.BillableCalls + priorCalls)} billed so far");
-        var adjustment = new AdjustmentRecord(NewId("adj"), invoice.AccountId, difference, invoice.Currency, reason, 2, invoice.Id, invoice.SubscriptionId, invoice.ApiId,
-            runId, SystemActor, now, null, null);
-        await ExecuteAsync(connection, transaction, """
-            INSERT INTO adjustments (id, account_id, amount_minor, currency, reason, source, invoice_id, subscription_id, api_id, provider_id,
-              period_start, billable_calls_delta, reconciliation_run_id, request_id, created_by, created_at)
-            SELECT @id, account_id, @amount, currency, @reason, 2, id, subscription_id, api_id, provider_id, period_start, @calls, @run, NULL, @by, @now
-            FROM invoices WHERE id = @invoice;
-            """, cancellationToken, ("@id", adjustment.Id), ("@amount", difference), ("@reason", reason), ("@calls", callsDelta), ("@run", runId),
-            ("@by", SystemActor), ("@now", now), ("@invoice", invoice.Id));
-        await AuditAsync(connection, transaction, now, SystemActor, "adjustment.created", invoice.AccountId, invoice.Id, adjustment.Id, invoice.Currency,
-            difference, reason, cancellationToken);
-        result.Adjustments.Add((adjustment, callsDelta));
-    }
-
     private static async Task WriteLinesAsync(SqliteConnection connection, SqliteTransaction transaction, string invoiceId, IReadOnlyList<LineRecord> lines,
         CancellationToken cancellationToken)
     {
@@ -390,4 +275,50 @@ public sealed partial class BillingStore
 
     private sealed record InvoiceState(string Id, string SubscriptionId, bool Finalized, string AccountId, string Currency, long BillableCalls, long SubtotalMinor,
         long UsageAsOf, Terms Terms, string ApiId, string ProviderId, long PeriodStart);
+
+    /// <summary>The terms stored on existing invoices of these cycles (plans never change, so they are the plan's).</summary>
+    public async Task<Dictionary<(string SubscriptionId, long PeriodStart), Terms>> FindStoredTermsAsync(
+        IEnumerable<(string SubscriptionId, long PeriodStart)> cycles, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<(string, long), Terms>();
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = Command(connection, null, """
+            SELECT base_price_minor, price_per_call_minor, overage_price_per_call_minor, monthly_quota, overage_allowed, currency, quota_used_before
+            FROM invoices WHERE subscription_id = @subscription AND period_start = @start;
+            """, ("@subscription", ""), ("@start", 0L));
+        foreach (var cycle in cycles)
+        {
+            command.Parameters["@subscription"].Value = cycle.SubscriptionId;
+            command.Parameters["@start"].Value = cycle.PeriodStart;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                found[cycle] = ReadTerms(reader, 0);
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Where draft sync resumes: cycles ending after this time are listed again.</summary>
+    public async Task<long> GetWatermarkAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = Command(connection, null, "SELECT watermark_ms FROM sync_state WHERE id = 1;");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Moves the watermark forward (never back) to <paramref name="watermarkMs"/>, capped by the earliest remaining draft.</summary>
+    public async Task AdvanceWatermarkAsync(long watermarkMs, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        // A draft not finalised yet must be listed again, so the watermark stays below its end.
+        await using var command = Command(connection, transaction, """
+            UPDATE sync_state SET watermark_ms = max(watermark_ms,
+              min(@watermark, coalesce((SELECT min(period_end) - 1 FROM invoices WHERE status = 1), @watermark)))
+            WHERE id = 1;
+            """, ("@watermark", watermarkMs));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
 }

@@ -3,7 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Subscriptions.V1;
 
-namespace Veil.Billing;
+namespace Veil.Billing.Invoicing;
 
 /// <summary>A plan that subscriptions says does not exist: its cycles cannot be priced (permanent).</summary>
 public sealed class PlanNotFoundException(string planId) : Exception($"Plan '{planId}' does not exist.");

@@ -1,0 +1,56 @@
+using Veil.Subscriptions.Data;
+using Veil.Subscriptions.V1;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace Veil.Subscriptions.Grpc;
+
+/// <summary>Store records to proto messages; times become <see cref="Timestamp"/>s from Unix ms.</summary>
+internal static class SubscriptionsMapping
+{
+    public static Plan ToProto(PlanRecord plan) => new()
+    {
+        Id = plan.Id,
+        ApiId = plan.ApiId,
+        Name = plan.Name,
+        RequestsPerSecond = plan.RequestsPerSecond,
+        Burst = plan.Burst,
+        MonthlyQuota = plan.MonthlyQuota,
+        PricePerCallMinor = plan.PricePerCallMinor,
+        Currency = plan.Currency,
+        OverageAllowed = plan.OverageAllowed,
+        CreateTime = ToTimestamp(plan.CreatedAt),
+        BasePriceMinor = plan.BasePriceMinor,
+        OveragePricePerCallMinor = plan.OveragePricePerCallMinor,
+    };
+
+    public static Subscription ToProto(SubscriptionRecord subscription) => new()
+    {
+        Id = subscription.Id,
+        ConsumerId = subscription.ConsumerId,
+        ApiId = subscription.ApiId,
+        PlanId = subscription.PlanId,
+        Status = subscription.Active ? SubscriptionStatus.Active : SubscriptionStatus.Canceled,
+        CreateTime = ToTimestamp(subscription.CreatedAt),
+        CancelTime = subscription.CanceledAt is { } canceledAt ? ToTimestamp(canceledAt) : null,
+        CycleAnchorTime = ToTimestamp(subscription.CycleAnchor),
+    };
+
+    /// <summary>A subscription with its plan and provider, as billing lists them.</summary>
+    public static BillableSubscription ToProto((SubscriptionRecord Subscription, PlanRecord Plan) row) => new()
+    {
+        Subscription = ToProto(row.Subscription),
+        Plan = ToProto(row.Plan),
+        ProviderId = row.Subscription.ProviderId,
+    };
+
+    /// <summary>The change pushed to the edges' watch streams.</summary>
+    public static SubscriptionChange ToChange(SubscriptionRecord subscription, SubscriptionChangeKind kind) => new()
+    {
+        SubscriptionId = subscription.Id,
+        ConsumerId = subscription.ConsumerId,
+        ApiId = subscription.ApiId,
+        Kind = kind,
+    };
+
+    public static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Veil.ServiceDefaults.Grpc;
+using Veil.Subscriptions.Data;
+using Veil.Subscriptions.V1;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace Veil.Subscriptions.Grpc;
+
+/// <summary>
+/// Field rules for subscriptions' requests, page tokens included. Methods taking a
+/// <see cref="FieldViolations"/> record every bad field so a request learns about all of them at
+/// once; the one-field checks throw InvalidArgument at once. Field names are the proto field names.
+/// </summary>
+internal static partial class SubscriptionsValidation
+{
+    public const int MaxPlanNameLength = 60;
+    public const int MaxRate = 100_000;
+    public const int DefaultBillingPageSize = 500;
+    public const int MaxBillingPageSize = 1000;
+
+    /// <summary>Every field of a new plan.</summary>
+    public static void Plan(FieldViolations errors, CreatePlanRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(request.ApiId))
+        {
+            errors.Add("api_id", "Required: an API id (api_…) or slug.");
+        }
+        if (string.IsNullOrWhiteSpace(request.Name))
+        {
+            errors.Add("name", "Required.");
+        }
+        else if (request.Name.Length > MaxPlanNameLength)
+        {
+            errors.Add("name", $"Must be at most {MaxPlanNameLength} characters.");
+        }
+        if (request.RequestsPerSecond is < 1 or > MaxRate)
+        {
+            errors.Add("requests_per_second", $"Must be 1 to {MaxRate}.");
+        }
+        if (request.Burst != 0 && request.Burst is < 1 or > MaxRate)
+        {
+            errors.Add("burst", $"Must be 0 (same as requests_per_second) or 1 to {MaxRate}.");
+        }
+        if (request.MonthlyQuota < 0)
+        {
+            errors.Add("monthly_quota", "Must be 0 (unlimited) or more.");
+        }
+        if (request.PricePerCallMinor < 0)
+        {
+            errors.Add("price_per_call_minor", "Must be 0 (free) or more, in minor units of the currency.");
+        }
+        if (request.BasePriceMinor < 0)
+        {
+            errors.Add("base_price_minor", "Must be 0 (no fee) or more, in minor units of the currency per billing cycle.");
+        }
+        if (request.OveragePricePerCallMinor < 0)
+        {
+            errors.Add("overage_price_per_call_minor", "Must be 0 (same as price_per_call_minor) or more, in minor units of the currency.");
+        }
+        if (request.Currency.Length > 0 && !CurrencyCode().IsMatch(request.Currency))
+        {
+            errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD; empty means USD.");
+        }
+    }
+
+    /// <summary>An API named by id or slug as the request's key field: InvalidArgument at once when blank.</summary>
+    public static void RequiredApi(string apiId)
+    {
+        if (string.IsNullOrWhiteSpace(apiId))
+        {
+            throw RpcErrors.InvalidArgument("api_id", "Required: an API id (api_…) or slug.");
+        }
+    }
+
+    /// <summary>A required id as the request's key field: InvalidArgument at once when blank.</summary>
+    public static void RequiredId(string field, string value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw RpcErrors.InvalidArgument(field, "Required.");
+        }
+    }
+
+    /// <summary>The edge's entitlement question: both ids, the API's canonical.</summary>
+    public static void Entitlement(FieldViolations errors, CheckEntitlementRequest request)
+    {
+        if (request.ConsumerId.Length == 0)
+        {
+            errors.Add("consumer_id", "Required.");
+        }
+        if (request.ApiId.Length == 0)
+        {
+            errors.Add("api_id", "Required: the API's canonical id.");
+        }
+    }
+
+    /// <summary>The <c>canceled_after</c> filter in Unix ms, or null when unset or out of range.</summary>
+    public static long? CanceledAfter(FieldViolations errors, Timestamp? at)
+    {
+        if (at is null)
+        {
+            return null;
+        }
+        // Years 1970 to 9000: anything else is a typo.
+        if (at.Seconds is < 0 or > 221_845_392_000 || at.Nanos is < 0 or > 999_999_999)
+        {
+            errors.Add("canceled_after", "Must be a time between 1970 and 9000.");
+            return null;
+        }
+        return at.ToDateTimeOffset().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>A list's next page token: the list's scope (API id, or "" for all) and its cursor; "" on the last page.</summary>
+    public static string Token(string list, string scope, ListCursor? next) => next is null
+        ? ""
+        : PageToken.Encode(list, scope, next.CreatedAt.ToString(CultureInfo.InvariantCulture), next.RowId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The cursor of a decoded token, which must belong to the same scope; else InvalidArgument on page_token.</summary>
+    public static ListCursor Cursor(string[] token, string scope) =>
+        token[0] == scope &&
+        long.TryParse(token[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var createdAt) &&
+        long.TryParse(token[2], NumberStyles.None, CultureInfo.InvariantCulture, out var rowId)
+            ? new ListCursor(createdAt, rowId)
+            : throw RpcErrors.InvalidArgument("page_token", "Not a next_page_token from this list (with the same api_id); omit it to start from the first page.");
+
+    [GeneratedRegex("^[A-Z]{3}$", RegexOptions.CultureInvariant)]
+    private static partial Regex CurrencyCode();
+}
