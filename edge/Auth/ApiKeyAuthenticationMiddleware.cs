@@ -1,7 +1,8 @@
-using Veil.Edge.Auth;
+using Veil.Edge.Calls;
+using Veil.Edge.Dependencies;
 using Veil.ServiceDefaults.Security;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Auth;
 
 /// <summary>
 /// Authenticates API calls by key. No key: 401 asking for one. A malformed key (prefix, length,

@@ -1,27 +1,15 @@
-using System.Buffers;
-using System.Buffers.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Primitives;
+using Veil.Edge.Calls;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Auth;
 
 /// <summary>
-/// Where a consumer's Veil credentials travel: the API key in <c>X-Api-Key</c> or
-/// <c>Authorization: Bearer veil_…</c>, and (never meant for an API, but sent anyway) a Veil
-/// session token, <c>Authorization: Bearer</c> a JWT issued by identity.
+/// Reads the API key a call presents, in <c>X-Api-Key</c> or <c>Authorization: Bearer veil_…</c>
+/// (<see cref="VeilCredentials"/>: where Veil's credentials travel). A bearer token that is not a
+/// key, such as a JWT, is not read as one.
 /// </summary>
 internal static class ApiKeyReader
 {
-    public const string HeaderName = "X-Api-Key";
-    private const string BearerPrefix = "Bearer ";
-    private const string KeyPrefix = "veil_";
-
-    // A JWT's header and payload are base64url JSON objects: "eyJ" is '{"'.
-    private const string JwtPrefix = "eyJ";
-
-    // Veil's access tokens carry a few short claims; a larger payload is not one of them.
-    private const int MaxJwtPayloadChars = 4096;
-
     /// <summary>
     /// The presented key, or null when there is none. More than one key (the header twice, or
     /// <c>X-Api-Key</c> and a different bearer key) comes back joined, so it fails the format check
@@ -40,7 +28,7 @@ internal static class ApiKeyReader
             bearer = authorization.ToString();
         }
 
-        var apiKey = headers[HeaderName];
+        var apiKey = headers[VeilCredentials.HeaderName];
         if (apiKey.Count > 0)
         {
             var value = apiKey.ToString();
@@ -50,97 +38,6 @@ internal static class ApiKeyReader
             }
         }
         return bearer;
-    }
-
-    /// <summary>
-    /// True when any of <paramref name="authorization"/>'s values carries a Veil key, or a JWT whose
-    /// <c>iss</c> is <paramref name="issuer"/> (UTF-8): neither may travel upstream, where the
-    /// provider could act as the consumer with it. The token's signature is not checked (a forged
-    /// token naming Veil's issuer is stripped too, which costs its sender nothing it was owed).
-    /// </summary>
-    public static bool IsVeilCredential(StringValues authorization, ReadOnlySpan<byte> issuer)
-    {
-        foreach (var value in authorization)
-        {
-            if (value is null || !value.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-            var token = value.AsSpan(BearerPrefix.Length).Trim();
-            if (token.StartsWith(KeyPrefix, StringComparison.Ordinal) || IsJwtIssuedBy(token, issuer))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /// <summary>
-    /// Whether <paramref name="token"/> is a JWT (JWS compact form) whose payload's <c>iss</c> is
-    /// <paramref name="issuer"/>. Decodes the payload into a stack or pooled buffer and reads it
-    /// with <see cref="Utf8JsonReader"/>: nothing is allocated.
-    /// </summary>
-    internal static bool IsJwtIssuedBy(ReadOnlySpan<char> token, ReadOnlySpan<byte> issuer)
-    {
-        if (!token.StartsWith(JwtPrefix, StringComparison.Ordinal))
-        {
-            return false;
-        }
-        var firstDot = token.IndexOf('.');
-        if (firstDot < 0)
-        {
-            return false;
-        }
-        var rest = token[(firstDot + 1)..];
-        var secondDot = rest.IndexOf('.');
-        if (secondDot <= 0 || secondDot > MaxJwtPayloadChars)
-        {
-            return false;
-        }
-        var payload = rest[..secondDot];
-        var rented = ArrayPool<byte>.Shared.Rent(Base64Url.GetMaxDecodedLength(payload.Length));
-        try
-        {
-            if (Base64Url.DecodeFromChars(payload, rented, out var consumed, out var written) != OperationStatus.Done || consumed != payload.Length)
-            {
-                return false;
-            }
-            return HasIssuer(rented.AsSpan(0, written), issuer);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
-
-    private static bool HasIssuer(ReadOnlySpan<byte> json, ReadOnlySpan<byte> issuer)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(json);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var isIssuer = reader.ValueTextEquals("iss"u8);
-                if (!reader.Read())
-                {
-                    return false;
-                }
-                if (isIssuer)
-                {
-                    return reader.TokenType == JsonTokenType.String && reader.ValueTextEquals(issuer);
-                }
-                reader.Skip();
-            }
-            return false;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
     }
 
     private static bool HasBearerKey(StringValues authorization)
@@ -158,16 +55,16 @@ internal static class ApiKeyReader
     private static bool TryGetBearerKey(string? value, out string key)
     {
         key = "";
-        if (value is null || !value.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
+        if (value is null || !value.StartsWith(VeilCredentials.BearerPrefix, StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
-        var token = value.AsSpan(BearerPrefix.Length).Trim();
-        if (!token.StartsWith(KeyPrefix, StringComparison.Ordinal))
+        var token = value.AsSpan(VeilCredentials.BearerPrefix.Length).Trim();
+        if (!token.StartsWith(VeilCredentials.KeyPrefix, StringComparison.Ordinal))
         {
             return false;
         }
-        key = token.Length == value.Length - BearerPrefix.Length ? value[BearerPrefix.Length..] : token.ToString();
+        key = token.Length == value.Length - VeilCredentials.BearerPrefix.Length ? value[VeilCredentials.BearerPrefix.Length..] : token.ToString();
         return true;
     }
 }

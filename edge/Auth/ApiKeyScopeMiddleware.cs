@@ -1,4 +1,6 @@
-namespace Veil.Edge.Pipeline;
+using Veil.Edge.Calls;
+
+namespace Veil.Edge.Auth;
 
 /// <summary>
 /// Holds a narrowed key to its scope, after the key check and before the subscription check: a key

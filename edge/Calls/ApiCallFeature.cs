@@ -1,11 +1,11 @@
 using Veil.Subscriptions.V1;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Calls;
 
 /// <summary>
 /// What the edge knows about one API call as it moves through the pipeline: set by
-/// <see cref="ApiCallMiddleware"/> on API routes only, filled in by the auth steps, read by the
-/// transforms (and by rate limiting and usage once they join the pipeline).
+/// <see cref="ApiCallMiddleware"/> on API routes only, filled in by the key and entitlement steps,
+/// read by the later steps, the transforms and metering.
 /// </summary>
 internal sealed class ApiCallFeature(string apiId, long startTimestamp)
 {
@@ -22,7 +22,7 @@ internal sealed class ApiCallFeature(string apiId, long startTimestamp)
     public string? ConsumerId { get; set; }
 
     /// <summary>The key's narrowing (APIs, read-only); null when the key may call anything its account may.</summary>
-    public Auth.ApiKeyScope? KeyScope { get; set; }
+    public ApiKeyScope? KeyScope { get; set; }
 
     public string? SubscriptionId { get; set; }
 

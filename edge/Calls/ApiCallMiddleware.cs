@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
-using Veil.Edge.Routing;
-using Veil.Edge.Usage;
 using Veil.ServiceDefaults.Security;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Calls;
 
 /// <summary>
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
@@ -16,9 +14,9 @@ namespace Veil.Edge.Pipeline;
 /// (<see cref="ApiMethods"/>; any other method is answered 405 here, before any check, forward or
 /// metering), then starts the call's <see cref="ApiCallFeature"/>, and when the call ends tags
 /// <c>http.server.request.duration</c> with the API and outcome and hands the call to metering
-/// (<see cref="UsageRecorder"/>, when metering is on).
+/// (<see cref="IApiCallRecorder"/>, when metering is on).
 /// </summary>
-internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMiddleware> logger, UsageRecorder? usage = null)
+internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMiddleware> logger, IApiCallRecorder? usage = null)
 {
     public const string ApiIdTag = "veil.api_id";
     public const string OutcomeTag = "veil.outcome";

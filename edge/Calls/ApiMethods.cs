@@ -1,4 +1,4 @@
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Calls;
 
 /// <summary>
 /// The methods an API call may use: the ones usage meters, each under one spelling. HTTP methods

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Calls;
 
 /// <summary>
 /// Ids made on the request path without a system call. <see cref="Guid.NewGuid"/> reads the

@@ -1,38 +1,22 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.WebUtilities;
+using System.Globalization;
 
-namespace Veil.Edge.Pipeline;
-
-/// <summary>A ready-made <c>application/problem+json</c> answer: the body is serialized once.</summary>
-internal sealed class Problem
-{
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    public Problem(int status, string detail, string? type = null)
-    {
-        Status = status;
-        Body = JsonSerializer.SerializeToUtf8Bytes(new ProblemDetails
-        {
-            Type = type ?? $"https://veil.dev/problems/{status}",
-            Title = ReasonPhrases.GetReasonPhrase(status),
-            Status = status,
-            Detail = detail,
-        }, Json);
-    }
-
-    public int Status { get; }
-
-    public byte[] Body { get; }
-}
+namespace Veil.Edge.Calls;
 
 /// <summary>
-/// Every error the edge itself answers. Bodies are constant (no trace id, no echo of the request),
-/// so e.g. all invalid keys get byte-identical answers; the request id travels in X-Request-Id.
+/// Every error the edge itself answers, and the one way it writes them (<see cref="WriteAsync"/>).
+/// Bodies are constant (no trace id, no echo of the request), so e.g. all invalid keys get
+/// byte-identical answers; the request id travels in X-Request-Id. Only the quota problem says more:
+/// the quota and when it resets, which are the subscription's own terms.
 /// </summary>
 internal static class Problems
 {
+    /// <summary>The <c>X-Content-Type-Options</c> value on every answer of the edge's.</summary>
+    public const string NoSniff = "nosniff";
+
+    /// <summary>The <c>type</c> of the quota-exhausted problem.</summary>
+    public const string QuotaExhaustedType = "https://veil.dev/problems/quota-exhausted";
+
     private const string ProblemJson = "application/problem+json";
     private const string KeyScopeType = "https://veil.dev/problems/key-scope";
 
@@ -75,6 +59,14 @@ internal static class Problems
     public static readonly Problem UpstreamAddressNotAllowed = new(StatusCodes.Status502BadGateway,
         "Upstream address not allowed: the API's upstream resolves only to loopback, private, link-local or other non-public addresses, which the edge does not call.");
 
+    private static readonly Dictionary<string, Problem> ByLimit = new(StringComparer.Ordinal)
+    {
+        ["ip"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this client address (ip limit); retry after the time in Retry-After."),
+        ["key"] = new(StatusCodes.Status429TooManyRequests, "Too many requests with this API key (key limit); retry after the time in Retry-After."),
+        ["consumer"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this account across its keys (consumer limit); retry after the time in Retry-After."),
+        ["plan"] = new(StatusCodes.Status429TooManyRequests, "Too many requests for this subscription's plan (plan limit); retry after the time in Retry-After."),
+    };
+
     private static readonly ConcurrentDictionary<int, Problem> ByStatus = new()
     {
         [StatusCodes.Status502BadGateway] = new(StatusCodes.Status502BadGateway, "The API's upstream could not be reached."),
@@ -89,6 +81,15 @@ internal static class Problems
         ByStatus.GetOrAdd(status is >= 400 and <= 599 ? status : StatusCodes.Status502BadGateway,
             static s => new Problem(s, "The request could not be forwarded."));
 
+    /// <summary>The 429 of a rate limit: <paramref name="limit"/> is <c>ip</c>, <c>key</c>, <c>consumer</c> or <c>plan</c>.</summary>
+    public static Problem RateLimited(string limit) => ByLimit[limit];
+
+    /// <summary>The 429 of an exhausted hard quota, naming the quota and when the cycle resets.</summary>
+    public static Problem QuotaExhausted(long monthlyQuota, DateTimeOffset reset) => new(StatusCodes.Status429TooManyRequests,
+        string.Create(CultureInfo.InvariantCulture,
+            $"The subscription has used its quota of {monthlyQuota} calls for this billing cycle; it resets at {reset.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}."),
+        QuotaExhaustedType, "Quota exhausted");
+
     public static Task WriteAsync(HttpContext context, Problem problem)
     {
         var response = context.Response;
@@ -96,7 +97,7 @@ internal static class Problems
         response.ContentType = ProblemJson;
         response.ContentLength = problem.Body.Length;
         response.Headers.CacheControl = "no-store";
-        response.Headers.XContentTypeOptions = EdgeResponseTransform.NoSniff;
+        response.Headers.XContentTypeOptions = NoSniff;
         if (problem.Status == StatusCodes.Status401Unauthorized)
         {
             response.Headers.WWWAuthenticate = "Bearer realm=\"veil\"";

@@ -1,4 +1,4 @@
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Calls;
 
 /// <summary>
 /// Gives every request an id: the client's <c>X-Request-Id</c> when it is a sane token (1–128 of

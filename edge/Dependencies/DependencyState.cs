@@ -1,13 +1,6 @@
 using Grpc.Core;
 
-namespace Veil.Edge.Auth;
-
-/// <summary>Raised when identity or subscriptions cannot answer; the pipeline turns it into a 503.</summary>
-internal sealed class DependencyUnavailableException(string service, Exception inner)
-    : Exception($"{service} is unavailable.", inner)
-{
-    public string Service { get; } = service;
-}
+namespace Veil.Edge.Dependencies;
 
 /// <summary>
 /// Tracks whether one dependency answers, so its outage and its recovery are each logged once

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Veil.Edge.Auth;
+namespace Veil.Edge.Dependencies;
 
 /// <summary>
 /// A small time-bounded cache of remote answers with single flight: however many requests ask for

@@ -1,6 +1,6 @@
 using Grpc.Core;
 
-namespace Veil.Edge;
+namespace Veil.Edge.Dependencies;
 
 /// <summary>Recognises the host stopping under a background call or stream.</summary>
 internal static class Stopping

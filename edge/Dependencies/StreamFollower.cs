@@ -1,6 +1,6 @@
 using Grpc.Core;
 
-namespace Veil.Edge;
+namespace Veil.Edge.Dependencies;
 
 /// <summary>
 /// Follows one server stream for the edge's whole life — catalog's gateway config, identity's and

@@ -1,11 +1,9 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Veil.Edge.Dependencies;
 using Veil.Subscriptions.V1;
 
-namespace Veil.Edge.Auth;
-
-/// <summary>An active subscription that lets a consumer call an API, and its plan.</summary>
-internal sealed record Entitlement(string SubscriptionId, string PlanId, Plan? Plan, Google.Protobuf.WellKnownTypes.Timestamp? SubscriptionStart = null);
+namespace Veil.Edge.Entitlement;
 
 /// <summary>
 /// Asks subscriptions whether a consumer may call an API, through the same 1 s single-flight cache

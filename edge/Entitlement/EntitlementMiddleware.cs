@@ -1,6 +1,7 @@
-using Veil.Edge.Auth;
+using Veil.Edge.Calls;
+using Veil.Edge.Dependencies;
 
-namespace Veil.Edge.Pipeline;
+namespace Veil.Edge.Entitlement;
 
 /// <summary>
 /// Lets an authenticated consumer through only with an active subscription to the API (403

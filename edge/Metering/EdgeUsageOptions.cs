@@ -1,8 +1,11 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
-/// <summary>Metering at the edge: the <c>Edge:Usage</c> section (see docs/usage-and-billing.md, "The edge spool").</summary>
+/// <summary>
+/// Metering at the edge: the <c>Edge:Usage</c> section (see docs/usage-and-billing.md, "The edge
+/// spool"). The quota step reads its own keys of the same section (<c>QuotaOptions</c>).
+/// </summary>
 public sealed class EdgeUsageOptions
 {
     /// <summary>The configuration section.</summary>
@@ -69,12 +72,4 @@ public sealed class EdgeUsageOptions
     /// <summary>How long a graceful stop keeps shipping what is spooled; the rest ships after the next start.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan StopShipTimeout { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>First wait before reconnecting the quota watch; doubled up to <see cref="QuotaWatchBackoffMax"/>.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
-    public TimeSpan QuotaWatchBackoffInitial { get; set; } = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>Longest wait between quota watch reconnects.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
-    public TimeSpan QuotaWatchBackoffMax { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -1,19 +1,20 @@
-using Grpc.Net.ClientFactory;
-using Microsoft.Extensions.Options;
-using Veil.Edge.Usage;
-using Veil.Usage.V1;
+using Veil.Edge.Calls;
+using Yarp.ReverseProxy.Transforms.Builder;
 
-namespace Microsoft.Extensions.Hosting;
+namespace Veil.Edge.Metering;
 
-/// <summary>Composition of the edge's metering: the spool, its shipper, the quota watch and the recorder the API call step drives and the quota step.</summary>
-public static class EdgeUsageExtensions
+/// <summary>
+/// Composition of the edge's metering: the recorder the call step drives (<see cref="IApiCallRecorder"/>),
+/// the response transform that counts bodies of unknown length, the spool and its shipper.
+/// </summary>
+internal static class MeteringExtensions
 {
     /// <summary>
     /// Registers metering (<c>Edge:Usage</c>): spool file <c>{Veil:DataDirectory}/edge-spool.db</c> unless
     /// <c>Edge:Usage:SpoolPath</c> says otherwise, the usage gRPC client (<c>http://_grpc.usage</c>).
-    /// Nothing is registered when <c>Edge:Usage:Enabled</c> is false.
+    /// Nothing but the options is registered when <c>Edge:Usage:Enabled</c> is false.
     /// </summary>
-    public static TBuilder AddEdgeUsage<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    public static TBuilder AddEdgeMetering<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
         services.AddOptions<EdgeUsageOptions>().BindConfiguration(EdgeUsageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart()
@@ -35,32 +36,13 @@ public static class EdgeUsageExtensions
         }
 
         services.AddSingleton<UsageSpool>();
-        services.AddSingleton<UsageRecorder>();
-        services.AddSingleton<Yarp.ReverseProxy.Transforms.Builder.ITransformProvider, UsageTransformProvider>();
+        services.AddSingleton<IApiCallRecorder, UsageRecorder>();
+        services.AddSingleton<ITransformProvider, UsageTransformProvider>();
         services.AddSingleton<UsageShipper>();
         services.AddSingleton<UsageMetrics>();
-        services.AddSingleton<QuotaWatcher>();
-        services.AddHostedService(sp => sp.GetRequiredService<QuotaWatcher>());
         services.AddHostedService<UsageSpoolService>();
         // No client retry policy: the shipper retries IngestEvents itself (one layer), with backoff.
         services.AddGrpcClient<UsageIngestClient>(o => o.Address = new Uri("http://_grpc.usage"));
-        services.AddGrpcClient<UsageService.UsageServiceClient>(o => o.Address = new Uri("http://_grpc.usage"))
-            // The quota watch is one long-lived stream: keep-alive pings notice a dead usage service.
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                KeepAlivePingDelay = TimeSpan.FromSeconds(20),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                ConnectTimeout = TimeSpan.FromSeconds(5),
-                EnableMultipleHttp2Connections = true,
-            });
         return builder;
     }
-
-    /// <summary>The quota step: after entitlement (it needs the subscription).</summary>
-    public static IApplicationBuilder UseQuotaEnforcement(this IApplicationBuilder pipeline) =>
-        Enabled(pipeline) ? pipeline.UseMiddleware<QuotaMiddleware>() : pipeline;
-
-    private static bool Enabled(IApplicationBuilder pipeline) =>
-        pipeline.ApplicationServices.GetRequiredService<IOptions<EdgeUsageOptions>>().Value.Enabled;
 }

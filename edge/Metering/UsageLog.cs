@@ -1,6 +1,6 @@
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
-/// <summary>Log messages of the edge's metering (EventIds 4600–4649).</summary>
+/// <summary>Log messages of the edge's metering (EventIds 4600–4609; the quota step has 4610–4619).</summary>
 internal static partial class UsageLog
 {
     [LoggerMessage(4600, LogLevel.Information, "Usage spool {Path} opened with {Depth} events waiting to ship")]
@@ -29,10 +29,4 @@ internal static partial class UsageLog
 
     [LoggerMessage(4607, LogLevel.Information, "Usage spool stopped: {Depth} events left to ship after the next start")]
     public static partial void SpoolStopped(ILogger logger, long depth);
-
-    [LoggerMessage(4610, LogLevel.Information, "Quota watch connected: {Count} exhausted hard-capped subscriptions (revision {Revision})")]
-    public static partial void QuotaWatchConnected(ILogger logger, int count, long revision);
-
-    [LoggerMessage(4611, LogLevel.Warning, "Quota watch lost ({Status}); keeping the last known {Count} exhausted subscriptions, next try in {Delay}")]
-    public static partial void QuotaWatchLost(ILogger logger, string status, int count, TimeSpan delay);
 }

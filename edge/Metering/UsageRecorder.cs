@@ -1,15 +1,12 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
-using Veil.Edge.Pipeline;
-using Veil.Edge.Routing;
+using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Transforms;
-using Yarp.ReverseProxy.Transforms.Builder;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
 /// <summary>
-/// Metering of API calls, driven by <see cref="Pipeline.ApiCallMiddleware"/>: counts the bytes in and
+/// Metering of API calls, driven by <see cref="ApiCallMiddleware"/> (as its <see cref="IApiCallRecorder"/>): counts the bytes in and
 /// out, and when the call is over hands one <see cref="UsageRecord"/> to the spool (never waiting):
 /// the call's own fields, and what it shares with other calls by reference, so that the request
 /// path allocates no event message (the spool writer encodes the shared part once per group).
@@ -17,13 +14,10 @@ namespace Veil.Edge.Usage;
 /// counting stream (<see cref="UnknownLengthResponseTransform"/>), so the common response keeps
 /// Kestrel's direct write path. Whether the call is billable follows <see cref="IsBillable"/>.
 /// </summary>
-internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
+internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time) : IApiCallRecorder
 {
-    /// <summary>What metering notes when an API call starts.</summary>
-    public readonly record struct Started(DateTimeOffset OccurredAt, CountingStream? RequestBody);
-
     /// <summary>Notes the call's start; a request body of unknown length is counted as it is read.</summary>
-    public Started Start(HttpContext context)
+    public IApiCallRecorder.Started Start(HttpContext context)
     {
         var request = context.Request;
         CountingStream? requestBody = null;
@@ -32,11 +26,11 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
             requestBody = new CountingStream(request.Body);
             request.Body = requestBody;
         }
-        return new Started(time.GetUtcNow(), requestBody);
+        return new IApiCallRecorder.Started(time.GetUtcNow(), requestBody);
     }
 
     /// <summary>Spools the call's event; <paramref name="failed"/> when the pipeline threw.</summary>
-    public void Record(HttpContext context, ApiRoute route, ApiCallFeature call, IForwarderErrorFeature? error, in Started started, bool failed)
+    public void Record(HttpContext context, ApiRoute route, ApiCallFeature call, IForwarderErrorFeature? error, in IApiCallRecorder.Started started, bool failed)
     {
         var request = context.Request;
         var response = context.Response;
@@ -89,103 +83,5 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time)
                 or ForwarderError.UpgradeResponseClient or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseDestination => true,
             _ => false,
         };
-    }
-}
-
-/// <summary>A pass-through stream that counts the bytes read or written through it.</summary>
-internal sealed class CountingStream(Stream inner) : Stream
-{
-    public long Count { get; private set; }
-
-    public Stream Inner => inner;
-
-    public override bool CanRead => inner.CanRead;
-    public override bool CanSeek => false;
-    public override bool CanWrite => inner.CanWrite;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush() => inner.Flush();
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
-
-    public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer));
-
-    public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Counted(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken));
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        Counted(await inner.ReadAsync(buffer, cancellationToken));
-
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        inner.Write(buffer, offset, count);
-        Count += count;
-    }
-
-    public override void Write(ReadOnlySpan<byte> buffer)
-    {
-        inner.Write(buffer);
-        Count += buffer.Length;
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        // Counted before the write completes: a write that then fails was still attempted, which is
-        // all bytes_out promises.
-        Count += buffer.Length;
-        return inner.WriteAsync(buffer, cancellationToken);
-    }
-
-    private int Counted(int read)
-    {
-        Count += read;
-        return read;
-    }
-}
-
-/// <summary>
-/// On API routes, after YARP copied the upstream's headers and before it copies the body: a body
-/// of unknown length (chunked) is written through a <see cref="CountingStream"/>, which
-/// <see cref="UsageRecorder"/> reads and unwraps.
-/// </summary>
-internal sealed class UnknownLengthResponseTransform : ResponseTransform
-{
-    public static readonly UnknownLengthResponseTransform Instance = new();
-
-    public override ValueTask ApplyAsync(ResponseTransformContext context)
-    {
-        var response = context.HttpContext.Response;
-        if (context.ProxyResponse is not null && response.ContentLength is null && response.Body is not CountingStream)
-        {
-            response.Body = new CountingStream(response.Body);
-        }
-        return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Adds <see cref="UnknownLengthResponseTransform"/> to API routes (those carrying an API id).</summary>
-internal sealed class UsageTransformProvider : ITransformProvider
-{
-    public void ValidateRoute(TransformRouteValidationContext context)
-    {
-    }
-
-    public void ValidateCluster(TransformClusterValidationContext context)
-    {
-    }
-
-    public void Apply(TransformBuilderContext context)
-    {
-        if (context.Route.Metadata?.ContainsKey(ApiRoutes.ApiIdKey) == true)
-        {
-            context.ResponseTransforms.Add(UnknownLengthResponseTransform.Instance);
-        }
     }
 }

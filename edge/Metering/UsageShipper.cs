@@ -1,9 +1,10 @@
 using Grpc.Core;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Veil.Edge.Dependencies;
 using Veil.Usage.V1;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
 /// <summary>
 /// Sends the spool's oldest events to usage in batches (<c>IngestEvents</c>, with a deadline) and

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Data;
 using Veil.Usage.V1;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
 /// <summary>
 /// The edge's durable usage spool. Requests hand their event to a bounded in-memory channel

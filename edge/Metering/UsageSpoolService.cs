@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Metering;
 
 /// <summary>
 /// Runs the spool's writer and the shipper. It stops in <see cref="StoppedAsync"/>, after every

@@ -1,21 +1,15 @@
 using System.Globalization;
-using System.Text.Json;
-using Microsoft.AspNetCore.Mvc;
-using Veil.Edge.Pipeline;
+using Veil.Edge.Calls;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Quota;
 
 /// <summary>
 /// After entitlement: a subscription in usage's last known set of exhausted hard-capped
 /// subscriptions gets 429 with the quota-exhausted problem and <c>Retry-After</c> until its cycle
 /// ends. Plans that allow overage always pass. Refused calls are not billable.
 /// </summary>
-internal sealed class QuotaMiddleware(RequestDelegate next, QuotaWatcher quotas, UsageMetrics metrics, TimeProvider time)
+internal sealed class QuotaMiddleware(RequestDelegate next, QuotaWatcher quotas, QuotaMetrics metrics, TimeProvider time)
 {
-    public const string Outcome = "quota_exhausted";
-    public const string ProblemType = "https://veil.dev/problems/quota-exhausted";
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     public Task InvokeAsync(HttpContext context)
     {
         var call = context.Features.Get<ApiCallFeature>();
@@ -32,23 +26,10 @@ internal sealed class QuotaMiddleware(RequestDelegate next, QuotaWatcher quotas,
             return next(context);
         }
 
-        call.Outcome = Outcome;
+        call.Outcome = Outcomes.QuotaExhausted;
         call.Billable = false;
-        metrics.QuotaRejected(call.ApiId);
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status429TooManyRequests;
-        response.ContentType = "application/problem+json";
-        response.Headers.CacheControl = "no-store";
-        response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling((reset - now).TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        var body = JsonSerializer.SerializeToUtf8Bytes(new ProblemDetails
-        {
-            Type = ProblemType,
-            Title = "Quota exhausted",
-            Status = StatusCodes.Status429TooManyRequests,
-            Detail = string.Create(CultureInfo.InvariantCulture,
-                $"The subscription has used its quota of {exhausted.MonthlyQuota} calls for this billing cycle; it resets at {reset.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}."),
-        }, Json);
-        response.ContentLength = body.Length;
-        return response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+        metrics.Rejected(call.ApiId);
+        context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling((reset - now).TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Problems.WriteAsync(context, Problems.QuotaExhausted(exhausted.MonthlyQuota, reset));
     }
 }

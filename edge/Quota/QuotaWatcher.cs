@@ -1,8 +1,9 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Veil.Edge.Dependencies;
 using Veil.Usage.V1;
 
-namespace Veil.Edge.Usage;
+namespace Veil.Edge.Quota;
 
 /// <summary>
 /// Follows usage's <c>WatchQuotaStates</c> stream: the set of hard-capped subscriptions whose cycle
@@ -10,7 +11,7 @@ namespace Veil.Edge.Usage;
 /// in force (a subscription still leaves it when its cycle ends) and the watch reconnects with
 /// exponential backoff.
 /// </summary>
-internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptions<EdgeUsageOptions> options, IOptions<EdgeOptions> edge,
+internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptions<QuotaOptions> options, IOptions<EdgeOptions> edge,
     ILogger<QuotaWatcher> logger) : BackgroundService
 {
     private volatile Dictionary<string, ExhaustedSubscription> _exhausted = new(StringComparer.Ordinal);
@@ -49,7 +50,7 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
                     failures = 0;
                     if (first)
                     {
-                        UsageLog.QuotaWatchConnected(logger, states.Exhausted.Count, states.Revision);
+                        QuotaLog.QuotaWatchConnected(logger, states.Exhausted.Count, states.Revision);
                     }
                 }
                 status = "stream ended";
@@ -66,7 +67,7 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
             failures++;
             var delay = options.Value.QuotaWatchBackoffInitial * Math.Pow(2, Math.Min(failures - 1, 20));
             delay = delay > options.Value.QuotaWatchBackoffMax ? options.Value.QuotaWatchBackoffMax : delay;
-            UsageLog.QuotaWatchLost(logger, status, _exhausted.Count, delay);
+            QuotaLog.QuotaWatchLost(logger, status, _exhausted.Count, delay);
             try
             {
                 await Task.Delay(delay, stoppingToken);
