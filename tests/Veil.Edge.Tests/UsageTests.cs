@@ -167,8 +167,13 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
             Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
             var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync(ct))!;
             Assert.Equal(Problems.QuotaExhaustedType, problem["type"]!.GetValue<string>());
+            Assert.Equal("Quota exhausted", problem["title"]!.GetValue<string>());
             Assert.Contains("resets at", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
             Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After until the cycle resets");
+            // Written by Problems.WriteAsync like every other problem of the edge's: not cached, not sniffed.
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.True(refused.Headers.CacheControl?.NoStore, "Cache-Control: no-store");
+            Assert.Equal("nosniff", Assert.Single(refused.Headers.GetValues("X-Content-Type-Options")));
         }
         Assert.True(admitted.Count >= quota, $"only {admitted.Count} of the quota's {quota} calls were admitted");
         // Over-admission: calls admitted after the quota was reached, all within the documented window.
