@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Veil.Edge.Auth;
+using Veil.Edge.Dependencies;
 using Veil.Edge.Routing;
 
 namespace Veil.Edge;
@@ -7,7 +7,7 @@ namespace Veil.Edge;
 /// <summary>
 /// The <c>Veil.Edge</c> meter: auth cache lookups, outbound auth calls and the config revision
 /// served. Tag values come from small fixed sets, never keys. API requests by API and outcome are
-/// the framework's <c>http.server.request.duration</c>, tagged by <see cref="Pipeline.ApiCallMiddleware"/>.
+/// the framework's <c>http.server.request.duration</c>, tagged by <see cref="Calls.ApiCallMiddleware"/>.
 /// Per-request counts are plain interlocked counters read by observable instruments at collection
 /// time, so a request pays no tag lookup.
 /// </summary>
@@ -57,31 +57,4 @@ internal sealed class EdgeMetrics
 
     public void AuthCall(string service, bool ok) =>
         _authCalls.Add(1, new KeyValuePair<string, object?>("service", service), new KeyValuePair<string, object?>("result", ok ? "ok" : "error"));
-}
-
-/// <summary>The edge's two auth caches.</summary>
-internal enum AuthCache
-{
-    ApiKey = 0,
-    Entitlement = 1,
-}
-
-/// <summary>Values of the <c>veil.outcome</c> tag on API requests' <c>http.server.request.duration</c>.</summary>
-internal static class Outcomes
-{
-    public const string Authorized = "authorized";
-    public const string Unauthenticated = "unauthenticated";
-    public const string Forbidden = "forbidden";
-    public const string Unavailable = "unavailable";
-    public const string UpstreamError = "upstream_error";
-
-    /// <summary>The SSRF guard refused every address of the upstream (502, nothing sent).</summary>
-    public const string UpstreamNotAllowed = "upstream_not_allowed";
-    public const string ClientAborted = "client_aborted";
-
-    /// <summary>A method the edge does not meter: 405 before any other step.</summary>
-    public const string MethodNotAllowed = "method_not_allowed";
-
-    /// <summary>Kestrel refused the request body while it was forwarded (over the size limit: 413).</summary>
-    public const string BadRequest = "bad_request";
 }

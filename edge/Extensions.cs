@@ -1,24 +1,19 @@
 using System.Diagnostics.Metrics;
-using System.Net.Http;
-using Grpc.Core;
-using Grpc.Net.Client.Configuration;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
-using Veil.Catalog.V1;
 using Veil.Edge;
 using Veil.Edge.Auth;
-using Veil.Edge.Pipeline;
+using Veil.Edge.Calls;
+using Veil.Edge.Dependencies;
+using Veil.Edge.Entitlement;
+using Veil.Edge.Forwarding;
+using Veil.Edge.Metering;
+using Veil.Edge.Quota;
 using Veil.Edge.RateLimiting;
 using Veil.Edge.Routing;
-using Veil.Identity.V1;
 using Veil.ServiceDefaults.Security;
-using Veil.Subscriptions.V1;
-using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.ServiceDiscovery;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -27,7 +22,10 @@ public static class EdgeExtensions
 {
     private const string HostingDiagnosticsCategory = "Microsoft.AspNetCore.Hosting.Diagnostics";
 
-    /// <summary>Registers the proxy, its routes from catalog, the auth clients and caches, and Kestrel limits.</summary>
+    /// <summary>
+    /// Registers the edge's host settings (options, Kestrel limits, metric views), what the steps
+    /// share, then each step's services in the order a request meets them.
+    /// </summary>
     public static TBuilder AddEdgeServices<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
@@ -59,72 +57,24 @@ public static class EdgeExtensions
             kestrel.AddServerHeader = false;
         });
 
+        // Shared by the steps that ask the fleet's services (Dependencies/): the Veil.Edge meter and
+        // the change streams by which identity and subscriptions push revocations and cancellations
+        // (the caches' TTL is the fallback).
         services.AddSingleton<EdgeMetrics>();
-        services.AddSingleton<GatewayRouteTable>();
-        services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<GatewayRouteTable>());
-        services.AddHostedService<GatewayConfigWatcher>();
-        services.AddHealthChecks().AddCheck<GatewayConfigHealthCheck>("gateway-config", tags: ["ready"]);
-
-        services.AddReverseProxy()
-            .AddTransforms<EdgeTransformProvider>()
-            .AddServiceDiscoveryDestinationResolver();
-        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<GatewayRouteTable>().Provider);
-        services.TryAddSingleton<IHostResolver>(DnsHostResolver.Instance);
-        services.AddSingleton<IForwarderHttpClientFactory, EdgeForwarderHttpClientFactory>();
-        LimitDiscoveryToManagementRoutes(services);
-
-        services.AddEdgeRateLimiting();
-        builder.AddEdgeUsage();
-        services.AddSingleton<ApiKeyValidator>();
-        services.AddSingleton<EntitlementChecker>();
-        // Revocations and cancellations pushed by identity and subscriptions; the caches' TTL is the fallback.
         services.AddSingleton<AuthChangeStreams>();
-        services.AddHostedService<KeyChangeWatcher>();
-        services.AddHostedService<SubscriptionChangeWatcher>();
         services.AddHealthChecks().AddCheck<AuthChangeHealthCheck>("auth-change-streams");
-        // One retry on Unavailable, inside the call's deadline; both RPCs are reads. The mesh and the
-        // caller do not retry these on top.
-        var retry = new ServiceConfig
-        {
-            MethodConfigs =
-            {
-                new MethodConfig
-                {
-                    Names = { MethodName.Default },
-                    RetryPolicy = new RetryPolicy
-                    {
-                        MaxAttempts = 2,
-                        InitialBackoff = TimeSpan.FromMilliseconds(100),
-                        MaxBackoff = TimeSpan.FromMilliseconds(500),
-                        BackoffMultiplier = 2,
-                        RetryableStatusCodes = { StatusCode.Unavailable },
-                    },
-                },
-            },
-        };
-        // Each of these channels carries one long-lived watch stream (WatchKeyChanges,
-        // WatchSubscriptionChanges, WatchGatewayConfig): keep-alive pings notice a dead service (or a
-        // silently dropped connection) and end the stream, so its watcher reconnects.
-        services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
-            .ConfigureChannel(o => o.ServiceConfig = retry)
-            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
-        services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
-            .ConfigureChannel(o => o.ServiceConfig = retry)
-            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
-        services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
-            .ConfigurePrimaryHttpMessageHandler(WatchHandler);
+
+        var proxy = services.AddReverseProxy();
+        proxy.AddEdgeRouting();                  // Routing/: API routes from catalog, management routes
+        services.AddEdgeRateLimiting();          // RateLimiting/: the IP limit, then key, consumer and plan limits
+        services.AddEdgeAuth();                  // Auth/: API keys from identity, key scopes
+        services.AddEdgeEntitlement();           // Entitlement/: subscriptions from subscriptions
+        builder.AddEdgeQuota();                  // Quota/: exhausted hard quotas from usage
+        // Forwarding/: transforms and the upstream client; the SSRF guard spares only the fleet's own clusters.
+        proxy.AddEdgeForwarding(isFleetCluster: ManagementRoutes.IsManagementCluster);
+        builder.AddEdgeMetering();               // Metering/: one usage event per call, spooled and shipped to usage
         return builder;
     }
-
-    private static SocketsHttpHandler WatchHandler() => new()
-    {
-        KeepAlivePingDelay = TimeSpan.FromSeconds(20),
-        KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-        ConnectTimeout = TimeSpan.FromSeconds(5),
-        // A watch holds one HTTP/2 stream for ever; unary calls must never queue behind the stream limit.
-        EnableMultipleHttp2Connections = true,
-    };
 
     /// <summary>
     /// Serves <c>GET /_veil/edge</c> (routing table revision, watch state) on the management
@@ -151,18 +101,19 @@ public static class EdgeExtensions
         _ = VeilServiceDefaultsExtensions.ManagementPort(app.Configuration) ?? throw new InvalidOperationException(
             $"The edge needs a management endpoint: set Kestrel:Endpoints:{VeilServiceDefaultsExtensions.ManagementEndpointName}:Url (e.g. http://+:8081).");
         app.UseExceptionHandler();
-        app.UseMiddleware<RequestIdMiddleware>();
+        app.UseMiddleware<RequestIdMiddleware>();                     // Calls/
 
+        // Routing/ picks the route (the table catalog's watch fills); then, in request order:
         app.MapReverseProxy(pipeline =>
         {
-            pipeline.UseMiddleware<ApiCallMiddleware>();
-            pipeline.UseIpRateLimit();
-            pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>();
-            pipeline.UseMiddleware<ApiKeyScopeMiddleware>();
-            pipeline.UseMiddleware<EntitlementMiddleware>();
-            pipeline.UseConsumerRateLimits();
-            pipeline.UseQuotaEnforcement();
-            pipeline.UseSessionAffinity();
+            pipeline.UseMiddleware<ApiCallMiddleware>();              // Calls/: 405, ApiCallFeature, outcome tag, metering
+            pipeline.UseIpRateLimit();                                // RateLimiting/
+            pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>(); // Auth/
+            pipeline.UseMiddleware<ApiKeyScopeMiddleware>();          // Auth/
+            pipeline.UseMiddleware<EntitlementMiddleware>();          // Entitlement/
+            pipeline.UseConsumerRateLimits();                         // RateLimiting/
+            pipeline.UseQuotaEnforcement();                           // Quota/
+            pipeline.UseSessionAffinity();                            // YARP, then Forwarding/'s transforms and client
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();
         }).ConfigureEndpoints(static (endpoint, route) =>
@@ -198,53 +149,4 @@ public static class EdgeExtensions
                 // An instrument a later runtime adds: dropped until someone checks its tags.
                 : MetricStreamConfiguration.Drop
             : null;
-
-    private static void LimitDiscoveryToManagementRoutes(IServiceCollection services)
-    {
-        var discovery = services.LastOrDefault(d => d.ServiceType == typeof(IDestinationResolver))
-            ?? throw new InvalidOperationException("AddServiceDiscoveryDestinationResolver registered no IDestinationResolver.");
-        services.Remove(discovery);
-        services.AddSingleton<IDestinationResolver>(sp => new ManagementDestinationResolver(discovery switch
-        {
-            { ImplementationInstance: IDestinationResolver instance } => instance,
-            { ImplementationFactory: { } factory } => (IDestinationResolver)factory(sp),
-            { ImplementationType: { } type } => (IDestinationResolver)ActivatorUtilities.CreateInstance(sp, type),
-            _ => throw new InvalidOperationException("Unexpected IDestinationResolver registration."),
-        }));
-    }
-}
-
-/// <summary>What <c>GET /_veil/edge</c> reports.</summary>
-internal sealed record EdgeStatus(long? Revision, int ApiRoutes, bool WatchConnected, DateTimeOffset? AppliedAt,
-    bool KeyChangesConnected, bool SubscriptionChangesConnected);
-
-/// <summary>Ready once a catalog config is served; degraded (still serving management routes) before.</summary>
-internal sealed class GatewayConfigHealthCheck(GatewayRouteTable table) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(table.ServedRevision >= 0
-            ? HealthCheckResult.Healthy($"Serving gateway config revision {table.ServedRevision}.")
-            : HealthCheckResult.Degraded("No gateway config from catalog yet; serving management routes only."));
-}
-
-/// <summary>
-/// YARP's upstream client with a bounded connect time, so a dead upstream is a quick 502, and on
-/// every cluster but the management ones the SSRF guard: the handler connects only to the global
-/// unicast addresses the upstream's name resolves to (<see cref="GuardedConnect"/>), unless
-/// <see cref="EdgeOptions.AllowPrivateUpstreams"/>.
-/// </summary>
-internal sealed class EdgeForwarderHttpClientFactory(ILogger<ForwarderHttpClientFactory> logger, IOptions<EdgeOptions> options, IHostResolver resolver)
-    : ForwarderHttpClientFactory(logger)
-{
-    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
-    {
-        base.ConfigureHandler(context, handler);
-        handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
-        // Management clusters reach the fleet's own services, on private addresses by design; every
-        // other cluster is a provider's upstream (fail closed: a new kind of cluster is guarded).
-        if (!ManagementRoutes.IsManagementCluster(context.ClusterId))
-        {
-            handler.ConnectCallback = GuardedConnect.Create(resolver, options.Value.AllowPrivateUpstreams);
-        }
-    }
 }

@@ -1,52 +1,14 @@
 using System.Buffers.Binary;
-using System.Collections.Frozen;
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Veil.Edge.Calls;
+using Veil.Edge.Dependencies;
 using Veil.Identity.V1;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Edge.Auth;
-
-/// <summary>Who is behind a valid API key, and what the key may call (null: anything the account may).</summary>
-internal sealed record ApiKeyIdentity(string KeyId, string AccountId, ApiKeyScope? Scope);
-
-/// <summary>
-/// A key's narrowing, built once when identity's answer is cached: the APIs it may call (null: all
-/// of the account's subscriptions) and whether only GET, HEAD and OPTIONS are allowed.
-/// </summary>
-internal sealed class ApiKeyScope(FrozenSet<string>? apiIds, bool readOnly)
-{
-    public FrozenSet<string>? ApiIds { get; } = apiIds;
-
-    public bool ReadOnly { get; } = readOnly;
-
-    /// <summary>The scope of identity's answer; null when the key is not narrowed at all.</summary>
-    public static ApiKeyScope? From(ValidateApiKeyResponse response) =>
-        response.ApiIds.Count == 0 && !response.ReadOnly
-            ? null
-            : new ApiKeyScope(response.ApiIds.Count == 0 ? null : response.ApiIds.ToFrozenSet(StringComparer.Ordinal), response.ReadOnly);
-}
-
-/// <summary>Identity's answer about a key: its owner when valid; otherwise whether it merely expired.</summary>
-internal sealed class ApiKeyCheck
-{
-    public static readonly ApiKeyCheck Invalid = new(null, expired: false);
-    public static readonly ApiKeyCheck Expired = new(null, expired: true);
-
-    public ApiKeyCheck(ApiKeyIdentity? identity, bool expired = false)
-    {
-        Identity = identity;
-        IsExpired = expired;
-    }
-
-    /// <summary>Set when the key is valid.</summary>
-    public ApiKeyIdentity? Identity { get; }
-
-    /// <summary>True when the key exists, is not revoked, and its expiry has passed.</summary>
-    public bool IsExpired { get; }
-}
 
 /// <summary>
 /// Asks identity whether an API key is valid, through a 1 s single-flight cache: a warm key costs no

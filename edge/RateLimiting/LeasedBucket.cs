@@ -4,69 +4,6 @@ using System.Globalization;
 namespace Veil.Edge.RateLimiting;
 
 /// <summary>
-/// One limit as the edge applies it: rate and burst, the lease size L, the local fallback at
-/// <c>limit / N</c>, and its ready-made <c>RateLimit-Policy</c> header value. Immutable; a bucket
-/// gets a new one when its plan changes.
-/// </summary>
-internal sealed class LimitSpec
-{
-    public LimitSpec(string name, long quota, long windowSeconds, long burst, RateLimitingOptions options)
-    {
-        Name = name;
-        Quota = quota;
-        WindowSeconds = windowSeconds;
-        Burst = burst;
-        Rate = (double)quota / windowSeconds;
-        LeaseSize = Math.Clamp((long)Math.Ceiling(Rate * options.LeaseWindow.TotalSeconds), Math.Min(options.MinLease, burst), burst);
-        LowWater = LeaseSize / 2;
-        LocalRate = Rate / options.EdgeCount;
-        LocalBurst = Math.Max(1, burst / options.EdgeCount);
-        Policy = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";q={quota};w={windowSeconds}");
-    }
-
-    /// <summary><c>ip</c>, <c>key</c>, <c>consumer</c> or <c>plan</c>.</summary>
-    public string Name { get; }
-    public long Quota { get; }
-    public long WindowSeconds { get; }
-    public long Burst { get; }
-    public double Rate { get; }
-    /// <summary>L: the most unspent leased tokens this edge holds for one bucket (the accuracy bound's L).</summary>
-    public long LeaseSize { get; }
-    /// <summary>A renewal is sent when the held tokens fall to this level (ahead of need).</summary>
-    public long LowWater { get; }
-    public double LocalRate { get; }
-    public long LocalBurst { get; }
-    public string Policy { get; }
-
-    public bool SameLimits(long quota, long windowSeconds, long burst) => Quota == quota && WindowSeconds == windowSeconds && Burst == burst;
-}
-
-/// <summary>What one bucket said about one request.</summary>
-internal enum TakeResult
-{
-    /// <summary>A token was spent (from a lease, or from the local bucket when <see cref="Decision.Local"/>).</summary>
-    Taken,
-    /// <summary>No token: the request is limited.</summary>
-    Empty,
-    /// <summary>Cold bucket: its first lease is on the way; wait for <see cref="LeasedBucket.Pending"/> (bounded).</summary>
-    Wait,
-}
-
-/// <summary>The outcome of one bucket for one request; a struct so the hot path allocates nothing.</summary>
-internal struct Decision
-{
-    public TakeResult Result;
-    /// <summary>Decided by the local fallback bucket (degraded), not by a lease.</summary>
-    public bool Local;
-    /// <summary>Expiry of the lease the token came from (to refund it into the same lease); 0 for local tokens.</summary>
-    public long LeaseExpiry;
-    /// <summary>Tokens this client may still expect (the header's <c>r</c>).</summary>
-    public long Remaining;
-    /// <summary>Seconds until the limit is fully restored, or until the next token when limited (header's <c>t</c>, Retry-After).</summary>
-    public long ResetSeconds;
-}
-
-/// <summary>
 /// One token bucket as one edge sees it: the unspent tokens of up to two leases (each with its own
 /// monotonic expiry, counted from the send of the AcquireLease that granted it), the renewal state,
 /// and a local token bucket at <c>limit / N</c> used only in degraded mode. Every method holds the

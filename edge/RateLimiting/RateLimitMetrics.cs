@@ -62,11 +62,3 @@ internal sealed class RateLimitMetrics
         _renewalDuration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tag);
     }
 }
-
-/// <summary>Outcome tag values of <c>veil.edge.ratelimit.decisions</c>.</summary>
-internal static class RateLimitOutcomes
-{
-    public const string Allowed = "allowed";
-    public const string Limited = "limited";
-    public const string Degraded = "degraded";
-}

@@ -63,6 +63,3 @@ internal static class RateLimitingExtensions
     private static bool Valid(LimitOptions? limit) =>
         limit is { Quota: >= 1, Burst: >= 1 } && limit.Window >= TimeSpan.FromSeconds(1) && limit.Window.Ticks % TimeSpan.TicksPerSecond == 0;
 }
-
-/// <summary>Marker: the rate-limit gauges exist.</summary>
-internal sealed class RateLimitGauges;

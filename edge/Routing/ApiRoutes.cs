@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.RegularExpressions;
 using Veil.Catalog.V1;
+using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -15,9 +16,6 @@ namespace Veil.Edge.Routing;
 /// </summary>
 internal static partial class ApiRoutes
 {
-    /// <summary>Metadata key holding the API id on API routes (and nowhere else).</summary>
-    public const string ApiIdKey = "Veil.ApiId";
-
     /// <summary>Metadata key holding the API's provider account id (usage events carry it).</summary>
     public const string ProviderIdKey = "Veil.ProviderId";
 
@@ -68,7 +66,7 @@ internal static partial class ApiRoutes
             Match = new RouteMatch { Path = "/" + source.Slug + "/{**rest}" },
             Metadata = new Dictionary<string, string>
             {
-                [ApiIdKey] = source.ApiId,
+                [ApiRoute.ApiIdKey] = source.ApiId,
                 ["Veil.Slug"] = source.Slug,
                 [VersionKey] = source.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 [ProviderIdKey] = source.ProviderId,
@@ -92,7 +90,7 @@ internal static partial class ApiRoutes
     /// </summary>
     public static ApiRoute? Describe(RouteConfig route)
     {
-        if (route.Metadata is not { } metadata || !metadata.TryGetValue(ApiIdKey, out var apiId))
+        if (route.Metadata is not { } metadata || !metadata.TryGetValue(ApiRoute.ApiIdKey, out var apiId))
         {
             return null;
         }
@@ -107,6 +105,3 @@ internal static partial class ApiRoutes
     [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", RegexOptions.CultureInvariant)]
     private static partial Regex SlugPattern();
 }
-
-/// <summary>Endpoint metadata of an API route: what usage events and metrics say about it.</summary>
-internal sealed record ApiRoute(string ApiId, string ProviderId, long ConfigVersion, string Template);

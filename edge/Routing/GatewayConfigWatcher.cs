@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.V1;
+using Veil.Edge.Dependencies;
 
 namespace Veil.Edge.Routing;
 

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
-using Veil.Edge.Pipeline;
+using Veil.Edge.Auth;
+using Veil.Edge.Calls;
+using Veil.Edge.Forwarding;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Edge.Tests;
@@ -24,7 +26,7 @@ public sealed class ApiKeyReaderTests
     public void IsVeilCredential_BearerJwt_TrueOnlyForVeilsIssuer(string payload, bool veil)
     {
         IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer " + Jwt(payload) };
-        Assert.Equal(veil, ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
+        Assert.Equal(veil, VeilCredentials.IsVeilCredential(headers.Authorization, Issuer));
         Assert.Null(ApiKeyReader.Read(headers)); // a session token is never an API key
     }
 
@@ -34,7 +36,7 @@ public sealed class ApiKeyReaderTests
     [InlineData("Basic dmVpbC1pZGVudGl0eQ==")]
     [InlineData("Bearer opaque-provider-token")]
     public void IsVeilCredential_OtherAuthorization_False(string value) =>
-        Assert.False(ApiKeyReader.IsVeilCredential(value, Issuer));
+        Assert.False(VeilCredentials.IsVeilCredential(value, Issuer));
 
     [Fact]
     public void Read_HeaderAndDifferentBearerKey_ReturnsSomethingMalformed()
@@ -79,7 +81,7 @@ public sealed class ApiKeyReaderTests
     {
         IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer " + Key };
         Assert.Equal(Key, ApiKeyReader.Read(headers));
-        Assert.True(ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
+        Assert.True(VeilCredentials.IsVeilCredential(headers.Authorization, Issuer));
     }
 
     [Fact]
@@ -87,7 +89,7 @@ public sealed class ApiKeyReaderTests
     {
         IHeaderDictionary headers = new HeaderDictionary { ["Authorization"] = "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig" };
         Assert.Null(ApiKeyReader.Read(headers));
-        Assert.False(ApiKeyReader.IsVeilCredential(headers.Authorization, Issuer));
+        Assert.False(VeilCredentials.IsVeilCredential(headers.Authorization, Issuer));
     }
 
     [Fact]

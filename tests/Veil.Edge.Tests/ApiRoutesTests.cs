@@ -1,4 +1,5 @@
 using Veil.Catalog.V1;
+using Veil.Edge.Calls;
 using Veil.Edge.Routing;
 
 namespace Veil.Edge.Tests;
@@ -13,7 +14,7 @@ public sealed class ApiRoutesTests
     {
         Assert.True(ApiRoutes.TryCreate(Route(), TimeSpan.FromSeconds(30), out var route, out var cluster, out _));
         Assert.Equal("/weather/{**rest}", route.Match.Path);
-        Assert.Equal("api_1", route.Metadata![ApiRoutes.ApiIdKey]);
+        Assert.Equal("api_1", route.Metadata![ApiRoute.ApiIdKey]);
         Assert.True(route.Order > ManagementRoutes.Order);
         Assert.Contains(route.Transforms!, t => t.TryGetValue("PathRemovePrefix", out var prefix) && prefix == "/weather");
         Assert.Equal(TimeSpan.FromMilliseconds(300), cluster.HttpRequest!.ActivityTimeout);

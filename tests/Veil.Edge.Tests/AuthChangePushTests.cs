@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
-using Veil.Edge.Auth;
+using Veil.Edge.Dependencies;
 using Veil.Testing;
 
 namespace Veil.Edge.Tests;

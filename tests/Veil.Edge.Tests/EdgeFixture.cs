@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Veil.Edge.Auth;
+using Veil.Edge.Entitlement;
 using Veil.Catalog.Grpc;
 using Veil.Identity.Grpc;
 using Veil.ServiceDefaults.Security;

@@ -1,4 +1,4 @@
-using Veil.Edge.Pipeline;
+using Veil.Edge.Calls;
 
 namespace Veil.Edge.Tests;
 

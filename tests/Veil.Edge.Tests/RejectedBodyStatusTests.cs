@@ -1,5 +1,5 @@
 using Microsoft.AspNetCore.Http;
-using Veil.Edge.Pipeline;
+using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Tests;

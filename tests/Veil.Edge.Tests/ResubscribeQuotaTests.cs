@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
-using Veil.Edge.Usage;
+using Veil.Edge.Calls;
 using Veil.Testing;
 
 namespace Veil.Edge.Tests;
@@ -52,7 +52,7 @@ public sealed class ResubscribeQuotaTests(UsageFixture fixture) : IClassFixture<
         {
             using var response = await http.SendAsync(UsageFixture.Get(api.Slug, consumer.Key), ct);
             return response.StatusCode == HttpStatusCode.TooManyRequests &&
-                (await response.Content.ReadAsStringAsync(ct)).Contains(QuotaMiddleware.ProblemType, StringComparison.Ordinal);
+                (await response.Content.ReadAsStringAsync(ct)).Contains(Problems.QuotaExhaustedType, StringComparison.Ordinal);
         }, TimeSpan.FromSeconds(10), "the resumed subscription is still out of quota");
 
         // Cancel, then subscribe to a bigger plan: a new subscription in the same cycle, whose quota
@@ -113,7 +113,7 @@ public sealed class ResubscribeQuotaTests(UsageFixture fixture) : IClassFixture<
             {
                 Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
                 var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!;
-                Assert.Equal(QuotaMiddleware.ProblemType, problem["type"]!.GetValue<string>());
+                Assert.Equal(Problems.QuotaExhaustedType, problem["type"]!.GetValue<string>());
                 return admitted;
             }
             admitted.Add(clock.Elapsed);

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
-using Veil.Edge.Auth;
+using Veil.Edge.Dependencies;
 
 namespace Veil.Edge.Tests;
 

@@ -1,6 +1,6 @@
 using System.Net;
-using Veil.Edge.Pipeline;
-using Veil.Edge.Usage;
+using Veil.Edge.Calls;
+using Veil.Edge.Metering;
 using Veil.ServiceDefaults.Security;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -38,7 +38,7 @@ public sealed class UsageBillableRuleTests
     public void IsBillable_StepRefusedOrNotEntitled_IsNotBillable()
     {
         Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Billable = false }, null));
-        Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Outcome = QuotaMiddleware.Outcome }, null));
+        Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { SubscriptionId = "sub_1", Outcome = Outcomes.QuotaExhausted }, null));
         Assert.False(UsageRecorder.IsBillable(new ApiCallFeature("api_1", 0) { ConsumerId = "acc_1" }, null));
         Assert.False(UsageRecorder.IsBillable(null, null));
     }

@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
-using Veil.Edge.Usage;
+using Veil.Edge.Calls;
+using Veil.Edge.Metering;
 using Veil.Testing;
 using Veil.Usage.Grpc;
 
@@ -165,9 +166,14 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
         {
             Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
             var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync(ct))!;
-            Assert.Equal(QuotaMiddleware.ProblemType, problem["type"]!.GetValue<string>());
+            Assert.Equal(Problems.QuotaExhaustedType, problem["type"]!.GetValue<string>());
+            Assert.Equal("Quota exhausted", problem["title"]!.GetValue<string>());
             Assert.Contains("resets at", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
             Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After until the cycle resets");
+            // Written by Problems.WriteAsync like every other problem of the edge's: not cached, not sniffed.
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.True(refused.Headers.CacheControl?.NoStore, "Cache-Control: no-store");
+            Assert.Equal("nosniff", Assert.Single(refused.Headers.GetValues("X-Content-Type-Options")));
         }
         Assert.True(admitted.Count >= quota, $"only {admitted.Count} of the quota's {quota} calls were admitted");
         // Over-admission: calls admitted after the quota was reached, all within the documented window.
@@ -221,7 +227,7 @@ public sealed class UsageTests(UsageFixture fixture) : IClassFixture<UsageFixtur
 
         Assert.NotNull(refused);
         Assert.True(refused.Status == 429, $"refused with {refused.Status}: {refused.Body}");
-        Assert.Contains(QuotaMiddleware.ProblemType, refused.Body, StringComparison.Ordinal);
+        Assert.Contains(Problems.QuotaExhaustedType, refused.Body, StringComparison.Ordinal);
         Assert.True(admitted.Count >= quota, $"only {admitted.Count} of the quota's {quota} calls were admitted");
         var reached = admitted[quota - 1];
         Assert.DoesNotContain(admitted.Skip(quota), t => t - reached > QuotaWindow);

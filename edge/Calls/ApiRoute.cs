@@ -1,0 +1,12 @@
+namespace Veil.Edge.Calls;
+
+/// <summary>
+/// Endpoint metadata of an API route: what usage events and metrics say about it. Built by routing
+/// (<c>ApiRoutes.Describe</c>) once per catalog config; API routes also carry <see cref="ApiIdKey"/>
+/// in their route metadata, which is how the transforms tell API traffic from management traffic.
+/// </summary>
+internal sealed record ApiRoute(string ApiId, string ProviderId, long ConfigVersion, string Template)
+{
+    /// <summary>Metadata key holding the API id on API routes (and nowhere else).</summary>
+    public const string ApiIdKey = "Veil.ApiId";
+}

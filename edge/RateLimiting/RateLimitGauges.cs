@@ -1,0 +1,4 @@
+namespace Veil.Edge.RateLimiting;
+
+/// <summary>Marker: the rate-limit gauges exist.</summary>
+internal sealed class RateLimitGauges;
