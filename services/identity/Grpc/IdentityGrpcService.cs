@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Identity;
 using Veil.Identity.Data;
 using Veil.Identity.Security;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
@@ -93,7 +94,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var hash = await _limits.HashAsync(() => _passwords.Hash(request.Password), context.CancellationToken);
         var now = Now();
         var account = new AccountRecord(
-            Ids.New("acc"), email, displayName.Length > 0 ? displayName : email[..email.IndexOf('@')],
+            ResourceIds.New("acc"), email, displayName.Length > 0 ? displayName : email[..email.IndexOf('@')],
             Roles.ToClaim(request.Role), hash, now);
         if (!await _store.TryCreateAccountAsync(account, AuditActions.SignUp, context.CancellationToken))
         {
@@ -255,7 +256,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var lifetime = request.ExpiresInDays == 0 ? _keyOptions.DefaultLifetime : TimeSpan.FromDays(request.ExpiresInDays);
         var key = ApiKeyFormat.Generate();
         var record = new ApiKeyRecord(
-            Ids.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
+            ResourceIds.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
             now, now + lifetime, RevokedAt: null, request.ApiIds.Distinct(StringComparer.Ordinal).ToArray(), request.ReadOnly);
         if (!await _store.TryCreateApiKeyAsync(record, _keyHasher.Hash(key), _options.MaxApiKeysPerAccount, context.CancellationToken))
         {
@@ -338,7 +339,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var (outcome, old, next) = await _store.RotateApiKeyAsync(caller.AccountId, request.KeyId, now, now + overlap,
             old => old with
             {
-                Id = Ids.New("key"),
+                Id = ResourceIds.New("key"),
                 Prefix = ApiKeyFormat.DisplayPrefix(secret),
                 CreatedAt = now,
                 // The successor lives as long as its predecessor was meant to, within today's bound.
@@ -552,7 +553,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var refreshToken = TokenIssuer.NewRefreshToken();
         var sessionExpiresAt = _tokens.SessionExpiry(now);
         var refreshExpiresAt = _tokens.RefreshExpiry(now) is var sliding && sliding < sessionExpiresAt ? sliding : sessionExpiresAt;
-        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), Ids.New("fam"), account.Id, now, refreshExpiresAt,
+        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), ResourceIds.New("fam"), account.Id, now, refreshExpiresAt,
             sessionExpiresAt, cancellationToken);
         return _tokens.CreateSession(account, refreshToken, refreshExpiresAt, now);
     }
