@@ -402,7 +402,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             AccountId = found.AccountId,
             Role = Roles.FromClaim(found.Role),
             Scopes = { found.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
-            ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(found.ExpiresAtMs)),
+            ExpireTime = UnixMs.ToTimestamp(found.ExpiresAtMs),
             ApiIds = { found.ApiIds.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ReadOnly = found.ReadOnly,
         };
@@ -466,7 +466,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
                     AccountId = k.AccountId,
                     Name = k.Name,
                     Prefix = k.Prefix,
-                    ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(k.ExpiresAtMs)),
+                    ExpireTime = UnixMs.ToTimestamp(k.ExpiresAtMs),
                 }),
             },
             NextPageToken = more
@@ -480,18 +480,12 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     /// <summary>A required window bound in Unix ms, or a violation on <paramref name="field"/> (then null).</summary>
     private static long? WindowBound(FieldViolations errors, Timestamp? value, string field)
     {
-        // Years 1970 to 9000: anything else is a typo.
         if (value is null)
         {
             errors.Add(field, "Required.");
             return null;
         }
-        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add(field, "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
+        return UnixMs.FromRequest(errors, field, value);
     }
 
     /// <summary>
