@@ -130,34 +130,4 @@ internal static class BillingValidation
         }
         return (start, end);
     }
-
-    /// <summary>The (period start, id) cursor of a <c>next_page_token</c> of <paramref name="list"/>; null for the first page.</summary>
-    public static (long, string)? KeysetToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 2) is not [var at, var id])
-        {
-            return null;
-        }
-        if (long.TryParse(at, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-        {
-            return (value, id);
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
-    /// <summary>The sequence cursor of a <c>next_page_token</c> of <paramref name="list"/>; null for the first page.</summary>
-    public static long? SequenceToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 1) is not [var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
-        {
-            return sequence;
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
 }

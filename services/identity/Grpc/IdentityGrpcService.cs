@@ -272,18 +272,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.KeysManage);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        (long, string)? after = null;
-        if (PageToken.Decode(errors, request.PageToken, nameof(ListApiKeys), 2) is [var createdAt, var id])
-        {
-            if (long.TryParse(createdAt, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var at))
-            {
-                after = (at, id);
-            }
-            else
-            {
-                errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-            }
-        }
+        var after = PageToken.DecodeNumberAndId(errors, request.PageToken, nameof(ListApiKeys));
         errors.ThrowIfAny();
 
         var (keys, more) = await _store.ListApiKeysAsync(caller.AccountId, pageSize, after, context.CancellationToken);

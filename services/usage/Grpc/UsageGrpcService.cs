@@ -234,7 +234,7 @@ public sealed class UsageGrpcService(
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var before = IdToken(errors, request.PageToken, nameof(ListWebhookDeliveries));
+        var before = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListWebhookDeliveries));
         errors.ThrowIfAny();
 
         var rows = await store.ListDeliveriesAsync(caller.AccountId, pageSize + 1, before, context.CancellationToken);
@@ -265,7 +265,7 @@ public sealed class UsageGrpcService(
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var before = IdToken(errors, request.PageToken, nameof(ListQuarantinedEvents));
+        var before = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListQuarantinedEvents));
         errors.ThrowIfAny();
 
         var rows = await store.ListQuarantineAsync(pageSize + 1, before, context.CancellationToken);
@@ -348,33 +348,11 @@ public sealed class UsageGrpcService(
 
     private static string Name(Granularity granularity) => granularity.ToString().ToUpperInvariant();
 
-    private static long? IdToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 1) is not [var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-        {
-            return id;
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
-    private static (string, long)? CycleToken(FieldViolations errors, string token)
-    {
-        if (PageToken.Decode(errors, token, nameof(ListCycleUsage), 2) is not [var subscriptionId, var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var start))
-        {
-            return (subscriptionId, start);
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
+    private static (string, long)? CycleToken(FieldViolations errors, string token) =>
+        PageToken.Decode(errors, token, nameof(ListCycleUsage), 2) is [var subscriptionId, var key] &&
+        PageToken.Number(errors, key, NumberStyles.AllowLeadingSign) is { } start
+            ? (subscriptionId, start)
+            : null;
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
