@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Globalization;
 using System.Text.Json;
 
 namespace Veil.ServiceDefaults.Grpc;
@@ -48,6 +49,9 @@ public static class PageToken
     /// <summary>Longest token accepted; real ones are far shorter.</summary>
     private const int MaxLength = 1024;
 
+    /// <summary>The <c>page_token</c> violation for a token that is not this list's.</summary>
+    public const string Mismatch = "Not a next_page_token from this list; omit it to start from the first page.";
+
     /// <summary>The token resuming <paramref name="list"/> after the item whose sort keys are <paramref name="cursor"/>.</summary>
     public static string Encode(string list, params string[] cursor) =>
         Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new Payload(Version, list, cursor), PagingJson.Default.Payload));
@@ -66,9 +70,35 @@ public static class PageToken
         var cursor = TryDecode(token, list, cursorLength);
         if (cursor is null)
         {
-            errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
+            errors.Add("page_token", Mismatch);
         }
         return cursor;
+    }
+
+    /// <summary>
+    /// The cursor of a list ordered by one whole-number key (a row id or sequence), as
+    /// <see cref="Encode"/> wrote it with <see cref="CultureInfo.InvariantCulture"/>: null for the
+    /// first page, or with a violation on <c>page_token</c>.
+    /// </summary>
+    public static long? DecodeNumber(FieldViolations errors, string token, string list) =>
+        Decode(errors, token, list, 1) is [var key] && Number(errors, key, NumberStyles.None) is { } number ? number : null;
+
+    /// <summary>
+    /// The cursor of a list ordered by a signed number (a time in Unix ms) then an id: null for the
+    /// first page, or with a violation on <c>page_token</c>.
+    /// </summary>
+    public static (long Number, string Id)? DecodeNumberAndId(FieldViolations errors, string token, string list) =>
+        Decode(errors, token, list, 2) is [var key, var id] && Number(errors, key, NumberStyles.AllowLeadingSign) is { } number ? (number, id) : null;
+
+    /// <summary>A number key of a decoded cursor; null with a violation on <c>page_token</c> when it is not one.</summary>
+    public static long? Number(FieldViolations errors, string key, NumberStyles styles)
+    {
+        if (long.TryParse(key, styles, CultureInfo.InvariantCulture, out var number))
+        {
+            return number;
+        }
+        errors.Add("page_token", Mismatch);
+        return null;
     }
 
     private static string[]? TryDecode(string token, string list, int cursorLength)

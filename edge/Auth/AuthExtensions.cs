@@ -14,8 +14,8 @@ internal static class AuthExtensions
     {
         services.AddSingleton<ApiKeyValidator>();
         services.AddHostedService<KeyChangeWatcher>();
-        services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
-            .ConfigureChannel(o => o.ServiceConfig = DependencyChannels.ReadRetry())
+        services.AddVeilGrpcClient<IdentityService.IdentityServiceClient>("identity")
+            .RetryUnavailable(DependencyChannels.ReadAttempts)
             .ConfigurePrimaryHttpMessageHandler(DependencyChannels.WatchHandler);
         return services;
     }

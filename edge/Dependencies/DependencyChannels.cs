@@ -1,6 +1,4 @@
 using System.Net.Http;
-using Grpc.Core;
-using Grpc.Net.Client.Configuration;
 
 namespace Veil.Edge.Dependencies;
 
@@ -8,27 +6,10 @@ namespace Veil.Edge.Dependencies;
 internal static class DependencyChannels
 {
     /// <summary>
-    /// One retry on Unavailable, inside the call's deadline, for clients whose unary calls are reads
-    /// (ValidateApiKey, CheckEntitlement). The mesh and the caller do not retry these on top.
+    /// Attempts in all (one retry on Unavailable, inside the call's deadline) for clients whose unary
+    /// calls are reads (ValidateApiKey, CheckEntitlement). The mesh and the caller do not retry these on top.
     /// </summary>
-    public static ServiceConfig ReadRetry() => new()
-    {
-        MethodConfigs =
-        {
-            new MethodConfig
-            {
-                Names = { MethodName.Default },
-                RetryPolicy = new RetryPolicy
-                {
-                    MaxAttempts = 2,
-                    InitialBackoff = TimeSpan.FromMilliseconds(100),
-                    MaxBackoff = TimeSpan.FromMilliseconds(500),
-                    BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable },
-                },
-            },
-        },
-    };
+    public const int ReadAttempts = 2;
 
     /// <summary>
     /// The handler of a channel that carries one long-lived watch stream (WatchGatewayConfig,

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Veil.ServiceDefaults.Retry;
 
 namespace Veil.Edge.Dependencies;
 
@@ -31,7 +32,8 @@ internal abstract class StreamFollower<TMessage>(EdgeOptions options, TimeProvid
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var backoff = options.WatchBackoffInitial;
+        var backoff = new Backoff(options.WatchBackoffInitial, options.WatchBackoffMax);
+        var failures = 0;
         var everConnected = false;
         var reportedDown = false;
 
@@ -50,7 +52,7 @@ internal abstract class StreamFollower<TMessage>(EdgeOptions options, TimeProvid
                     {
                         connected = everConnected = true;
                         reportedDown = false;
-                        backoff = options.WatchBackoffInitial;
+                        failures = 0;
                         Connected(message);
                     }
                 }
@@ -78,10 +80,9 @@ internal abstract class StreamFollower<TMessage>(EdgeOptions options, TimeProvid
                 Lost(status, everConnected, error);
             }
 
-            // Jitter keeps a fleet of edges from reconnecting in lockstep after a service restart.
-            var delay = backoff / 2 + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds / 2);
+            // Jittered: a fleet of edges must not reconnect in lockstep after a service restart (Backoff).
+            var delay = backoff.Jittered(++failures);
             Retrying(status, delay);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.WatchBackoffMax.Ticks));
             try
             {
                 await Task.Delay(delay, time, stoppingToken);

@@ -15,8 +15,8 @@ internal static class EntitlementExtensions
     {
         services.AddSingleton<EntitlementChecker>();
         services.AddHostedService<SubscriptionChangeWatcher>();
-        services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
-            .ConfigureChannel(o => o.ServiceConfig = DependencyChannels.ReadRetry())
+        services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions")
+            .RetryUnavailable(DependencyChannels.ReadAttempts)
             .ConfigurePrimaryHttpMessageHandler(DependencyChannels.WatchHandler);
         return services;
     }

@@ -42,7 +42,7 @@ internal static class MeteringExtensions
         services.AddSingleton<UsageMetrics>();
         services.AddHostedService<UsageSpoolService>();
         // No client retry policy: the shipper retries IngestEvents itself (one layer), with backoff.
-        services.AddGrpcClient<UsageIngestClient>(o => o.Address = new Uri("http://_grpc.usage"));
+        services.AddVeilGrpcClient<UsageIngestClient>("usage");
         return builder;
     }
 }

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Veil.Edge.Dependencies;
+using Veil.ServiceDefaults.Retry;
 using Veil.Usage.V1;
 
 namespace Veil.Edge.Metering;
@@ -38,7 +39,7 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             {
                 failures++;
                 metrics.ShipFailed();
-                var delay = Backoff(failures);
+                var delay = new Backoff(_options.ShipBackoffInitial, _options.ShipBackoffMax).Delay(failures);
                 UsageLog.ShipFailed(logger, _options.ShipBatchSize, ex is RpcException rpc ? rpc.StatusCode.ToString() : "spool error", spool.Depth, delay);
                 try
                 {
@@ -120,11 +121,5 @@ internal sealed class UsageShipper(UsageSpool spool, UsageIngestClient usage, Us
             UsageLog.EventsQuarantined(logger, response.Quarantined);
         }
         return batch.Events;
-    }
-
-    private TimeSpan Backoff(int failures)
-    {
-        var delay = _options.ShipBackoffInitial * Math.Pow(2, Math.Min(failures - 1, 20));
-        return delay > _options.ShipBackoffMax ? _options.ShipBackoffMax : delay;
     }
 }

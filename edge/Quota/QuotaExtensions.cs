@@ -24,7 +24,7 @@ internal static class QuotaExtensions
         services.AddSingleton<QuotaWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<QuotaWatcher>());
         // The quota watch is one long-lived stream: keep-alive pings notice a dead usage service.
-        services.AddGrpcClient<UsageService.UsageServiceClient>(o => o.Address = new Uri("http://_grpc.usage"))
+        services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage")
             .ConfigurePrimaryHttpMessageHandler(DependencyChannels.WatchHandler);
         return builder;
     }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Edge.Dependencies;
+using Veil.ServiceDefaults.Retry;
 using Veil.Usage.V1;
 
 namespace Veil.Edge.Quota;
@@ -65,8 +66,7 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
             }
             _connected = false;
             failures++;
-            var delay = options.Value.QuotaWatchBackoffInitial * Math.Pow(2, Math.Min(failures - 1, 20));
-            delay = delay > options.Value.QuotaWatchBackoffMax ? options.Value.QuotaWatchBackoffMax : delay;
+            var delay = new Backoff(options.Value.QuotaWatchBackoffInitial, options.Value.QuotaWatchBackoffMax).Delay(failures);
             QuotaLog.QuotaWatchLost(logger, status, _exhausted.Count, delay);
             try
             {

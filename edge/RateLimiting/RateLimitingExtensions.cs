@@ -20,7 +20,7 @@ internal static class RateLimitingExtensions
         services.AddHostedService<LeaseRenewalService>();
         // One attempt per call, no retry policy: AcquireLease is not idempotent (a retry takes
         // tokens twice), and a failure means "degrade now" anyway.
-        services.AddGrpcClient<RateLimitService.RateLimitServiceClient>(o => o.Address = new Uri("http://_grpc.ratelimit"))
+        services.AddVeilGrpcClient<RateLimitService.RateLimitServiceClient>("ratelimit")
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
             {
                 ConnectTimeout = TimeSpan.FromSeconds(1),

@@ -23,7 +23,7 @@ internal static class RoutingExtensions
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<GatewayRouteTable>().Provider);
         proxy.AddServiceDiscoveryDestinationResolver();
         LimitDiscoveryToManagementRoutes(services);
-        services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
+        services.AddVeilGrpcClient<CatalogService.CatalogServiceClient>("catalog")
             .ConfigurePrimaryHttpMessageHandler(DependencyChannels.WatchHandler);
         return proxy;
     }

@@ -1,5 +1,3 @@
-using Grpc.Core;
-using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Billing.Data;
 using Veil.Billing.Invoicing;
@@ -47,10 +45,8 @@ internal static class Extensions
         // "_grpc." picks the gRPC endpoint from services:<name>:grpc:0. Billing only reads from both
         // (ListCycleUsage, GetPlan, ListSubscriptionsForBilling), so the clients may retry Unavailable within each call's deadline;
         // a job that still fails simply runs again at its next tick.
-        services.AddGrpcClient<UsageService.UsageServiceClient>(o => o.Address = new Uri("http://_grpc.usage"))
-            .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());
-        services.AddGrpcClient<SubscriptionService.SubscriptionServiceClient>(o => o.Address = new Uri("http://_grpc.subscriptions"))
-            .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());
+        services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage").RetryUnavailable();
+        services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions").RetryUnavailable();
         return builder;
     }
 
@@ -59,23 +55,4 @@ internal static class Extensions
         services.AddTransient<T>();
         services.AddSingleton<Func<T>>(provider => () => provider.GetRequiredService<T>());
     }
-
-    private static ServiceConfig RetryUnavailable() => new()
-    {
-        MethodConfigs =
-        {
-            new MethodConfig
-            {
-                Names = { MethodName.Default },
-                RetryPolicy = new RetryPolicy
-                {
-                    MaxAttempts = 3,
-                    InitialBackoff = TimeSpan.FromMilliseconds(100),
-                    MaxBackoff = TimeSpan.FromMilliseconds(500),
-                    BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable },
-                },
-            },
-        },
-    };
 }

@@ -53,7 +53,7 @@ internal sealed class IdentityStartup(
                 }
                 continue;
             }
-            var account = new AccountRecord(Ids.New("acc"), email, "Billing manager", VeilClaims.Roles.BillingManager,
+            var account = new AccountRecord(ResourceIds.New("acc"), email, "Billing manager", VeilClaims.Roles.BillingManager,
                 passwords.Hash(manager.Password!), time.GetUtcNow());
             if (await store.TryCreateAccountAsync(account, AuditActions.BillingManagerBootstrapped, cancellationToken))
             {
@@ -91,7 +91,7 @@ internal sealed class IdentityStartup(
         {
             return;
         }
-        var account = new AccountRecord(Ids.New("acc"), email, "Administrator", VeilClaims.Roles.Admin, passwords.Hash(admin.Password), time.GetUtcNow());
+        var account = new AccountRecord(ResourceIds.New("acc"), email, "Administrator", VeilClaims.Roles.Admin, passwords.Hash(admin.Password), time.GetUtcNow());
         if (await store.TryCreateAccountAsync(account, AuditActions.AdminBootstrapped, cancellationToken))
         {
             IdentityLog.AdminBootstrapped(logger, account.Id);

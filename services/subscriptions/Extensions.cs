@@ -1,5 +1,3 @@
-using Grpc.Core;
-using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Billing.V1;
 using Veil.Catalog.V1;
@@ -31,38 +29,14 @@ internal static class Extensions
 
         // "_grpc." picks catalog's gRPC endpoint from services:catalog:grpc:0. Only idempotent reads
         // (GetApi) go to catalog, so the client may retry Unavailable, within each call's deadline.
-        builder.Services.AddGrpcClient<CatalogService.CatalogServiceClient>(o => o.Address = new Uri("http://_grpc.catalog"))
-            .ConfigureChannel(o => o.ServiceConfig = new ServiceConfig
-            {
-                MethodConfigs =
-                {
-                    new MethodConfig
-                    {
-                        Names = { MethodName.Default },
-                        RetryPolicy = RetryUnavailable(),
-                    },
-                },
-            });
+        builder.Services.AddVeilGrpcClient<CatalogService.CatalogServiceClient>("catalog").RetryUnavailable();
 
         // Credit holds are enforced only where billing is part of the fleet. CheckCreditHold is a
         // read, so the client may retry Unavailable within the call's deadline.
         if (!string.IsNullOrWhiteSpace(builder.Configuration["services:billing:grpc:0"]))
         {
-            builder.Services.AddGrpcClient<BillingService.BillingServiceClient>(o => o.Address = new Uri("http://_grpc.billing"))
-                .ConfigureChannel(o => o.ServiceConfig = new ServiceConfig
-                {
-                    MethodConfigs = { new MethodConfig { Names = { MethodName.Default }, RetryPolicy = RetryUnavailable() } },
-                });
+            builder.Services.AddVeilGrpcClient<BillingService.BillingServiceClient>("billing").RetryUnavailable();
         }
         return builder;
     }
-
-    private static RetryPolicy RetryUnavailable() => new()
-    {
-        MaxAttempts = 3,
-        InitialBackoff = TimeSpan.FromMilliseconds(100),
-        MaxBackoff = TimeSpan.FromMilliseconds(500),
-        BackoffMultiplier = 2,
-        RetryableStatusCodes = { StatusCode.Unavailable },
-    };
 }

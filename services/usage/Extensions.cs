@@ -1,5 +1,3 @@
-using Grpc.Core;
-using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Veil.Identity.V1;
@@ -57,8 +55,7 @@ internal static class Extensions
         // "_grpc." picks the gRPC endpoint from services:identity:grpc:0. ListExpiringApiKeys only
         // reads, so the client may retry Unavailable within each page's deadline; a pass that still
         // fails runs again at the next interval.
-        services.AddGrpcClient<IdentityService.IdentityServiceClient>(o => o.Address = new Uri("http://_grpc.identity"))
-            .ConfigureChannel(o => o.ServiceConfig = RetryUnavailable());
+        services.AddVeilGrpcClient<IdentityService.IdentityServiceClient>("identity").RetryUnavailable();
         services.AddScoped<UsageGrpcService>();
         // A full batch (10,000 events of a few hundred bytes) is above gRPC's 4 MiB default.
         services.AddGrpc().AddServiceOptions<UsageGrpcService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
@@ -66,25 +63,6 @@ internal static class Extensions
 
         return builder;
     }
-
-    private static ServiceConfig RetryUnavailable() => new()
-    {
-        MethodConfigs =
-        {
-            new MethodConfig
-            {
-                Names = { MethodName.Default },
-                RetryPolicy = new RetryPolicy
-                {
-                    MaxAttempts = 3,
-                    InitialBackoff = TimeSpan.FromMilliseconds(100),
-                    MaxBackoff = TimeSpan.FromMilliseconds(500),
-                    BackoffMultiplier = 2,
-                    RetryableStatusCodes = { StatusCode.Unavailable },
-                },
-            },
-        },
-    };
 }
 
 /// <summary>Data-annotation rules of <see cref="UsageOptions"/>, nested webhook options included (source-generated).</summary>

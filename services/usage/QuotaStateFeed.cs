@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Grpc;
 using Veil.Usage.Data;
 using Veil.Usage.V1;
 
@@ -134,8 +135,8 @@ public sealed class QuotaStateFeed : BackgroundService
                     SubscriptionId = r.SubscriptionId,
                     ConsumerId = r.ConsumerId,
                     ApiId = r.ApiId,
-                    CycleStart = EventRules.FromMs(r.CycleStartMs),
-                    CycleEnd = EventRules.FromMs(r.CycleEndMs),
+                    CycleStart = UnixMs.ToTimestamp(r.CycleStartMs),
+                    CycleEnd = UnixMs.ToTimestamp(r.CycleEndMs),
                     Used = r.Used,
                     MonthlyQuota = r.MonthlyQuota,
                 }));

@@ -132,25 +132,7 @@ public sealed class ClockedHost<TEntryPoint>(TimeProvider? time, string? dataDir
     public CapturedLogs Logs { get; } = new();
 
     /// <summary>Runs SQL against the service's own database file, as the service left it.</summary>
-    public async Task<List<object?[]>> QueryAsync(string sql)
-    {
-        var database = Services.GetRequiredService<SqliteDatabase>();
-        await using var connection = await database.OpenAsync(Fleet.Ct);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        var rows = new List<object?[]>();
-        await using var reader = await command.ExecuteReaderAsync(Fleet.Ct);
-        while (await reader.ReadAsync(Fleet.Ct))
-        {
-            var row = new object?[reader.FieldCount];
-            for (var i = 0; i < row.Length; i++)
-            {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            }
-            rows.Add(row);
-        }
-        return rows;
-    }
+    public Task<List<object?[]>> QueryAsync(string sql) => Services.GetRequiredService<SqliteDatabase>().QueryAsync(sql);
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Veil.Testing;
 using YamlDotNet.RepresentationModel;
 
 namespace Veil.Deploy.Tests;
@@ -6,7 +7,7 @@ namespace Veil.Deploy.Tests;
 /// <summary>The repository on disk: the manifests in deploy/istio and the code they deploy.</summary>
 internal static partial class Repo
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => RepositoryRoot.Path;
 
     public static string ManifestDirectory => Path.Combine(Root, "deploy", "istio");
 
@@ -37,18 +38,6 @@ internal static partial class Repo
         var name = ServiceRegex().Match(text).Groups[1].Value;
         var rpcs = RpcRegex().Matches(text).Select(m => m.Groups[1].Value).ToHashSet();
         return ($"{package}.{name}", rpcs);
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Veil.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("Veil.slnx not found above " + AppContext.BaseDirectory);
     }
 
     private static List<Manifest> LoadManifests()

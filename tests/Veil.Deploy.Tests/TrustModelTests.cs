@@ -110,12 +110,13 @@ public sealed partial class TrustModelTests
     [Fact]
     public void CallerTable_IsTheGrpcClientsInTheCode()
     {
-        // Every "http://_grpc.<service>" client address, and every RPC of that service the caller invokes.
+        // Every client of a service (AddVeilGrpcClient<…>("<service>") or a "http://_grpc.<service>"
+        // address), and every RPC of that service the caller invokes.
         var actual = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var caller in Fleet.Workloads)
         {
             var code = string.Join('\n', Repo.Sources(caller));
-            foreach (var callee in GrpcAddressRegex().Matches(code).Select(m => m.Groups[1].Value).Distinct())
+            foreach (var callee in GrpcAddressRegex().Matches(code).Select(m => m.Groups["service"].Value).Distinct())
             {
                 foreach (var rpc in Repo.Proto(callee).Rpcs.Where(rpc => Regex.IsMatch(code, $@"\.{rpc}(Async)?\(")))
                 {
@@ -248,7 +249,7 @@ public sealed partial class TrustModelTests
         return expected;
     }
 
-    [GeneratedRegex("\"http://_grpc\\.(\\w+)\"")]
+    [GeneratedRegex(@"(?:""http://_grpc\.|AddVeilGrpcClient<[\w.]+>\("")(?<service>\w+)""")]
     private static partial Regex GrpcAddressRegex();
 
     [GeneratedRegex(@"//[^\n]*")]

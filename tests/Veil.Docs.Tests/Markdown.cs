@@ -1,13 +1,14 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Veil.Testing;
 
 namespace Veil.Docs.Tests;
 
 /// <summary>The documents under check: README.md and every Markdown file under docs/.</summary>
 internal static class Docs
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => RepositoryRoot.Path;
 
     public static IReadOnlyList<MarkdownFile> All { get; } = Load();
 
@@ -19,18 +20,6 @@ internal static class Docs
         var files = new List<string> { Path.Combine(Root, "README.md") };
         files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, "docs"), "*.md", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
         return files.Select(MarkdownFile.Read).ToList();
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Veil.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("Veil.slnx not found above " + AppContext.BaseDirectory);
     }
 }
 

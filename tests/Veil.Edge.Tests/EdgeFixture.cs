@@ -33,9 +33,10 @@ public sealed class EdgeFixture : IAsyncLifetime
 {
     private static readonly TimeSpan RouteWait = TimeSpan.FromSeconds(10);
 
-    public ServiceHost<IdentityGrpcService> Identity { get; } = new();
-    public ServiceHost<CatalogGrpcService> Catalog { get; } = new();
-    public ServiceHost<SubscriptionsGrpcService> Subscriptions { get; } = new();
+    public ControlPlane ControlPlane { get; } = new();
+    public ServiceHost<IdentityGrpcService> Identity => ControlPlane.Identity;
+    public ServiceHost<CatalogGrpcService> Catalog => ControlPlane.Catalog;
+    public ServiceHost<SubscriptionsGrpcService> Subscriptions => ControlPlane.Subscriptions;
     public ServiceHost<EdgeOptions> Edge { get; } = new();
     public ServiceHost<EdgeOptions> LongCacheEdge { get; } = new();
     public ServiceHost<EdgeOptions> IdentityDownEdge { get; } = new();
@@ -55,17 +56,7 @@ public sealed class EdgeFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
-        Identity.Start();
-        var authority = Identity.HttpUrl.ToString().TrimEnd('/');
-        Catalog.With("Veil:Auth:Authority", authority)
-            .With("services:identity:http:0", authority)
-            .With("Catalog:AllowPrivateUpstreams", "true")
-            .Start();
-        Subscriptions.With("Veil:Auth:Authority", authority)
-            .With("services:identity:http:0", authority)
-            .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
-            .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
-            .Start();
+        ControlPlane.Start();
 
         // Traces as with an OTLP endpoint configured: the traceparent test needs the edge's span.
         Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
@@ -76,18 +67,12 @@ public sealed class EdgeFixture : IAsyncLifetime
     }
 
     /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>
-    public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, bool allowPrivateUpstreams = true) => edge
+    public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, bool allowPrivateUpstreams = true) => ControlPlane.Wire(edge)
         .With("Edge:AllowPrivateUpstreams", allowPrivateUpstreams ? "true" : "false")
         .WithServices(services => services.AddSingleton<IHostResolver>(Resolver))
         // These tests are about routing, auth and transforms; rate limiting has its own tests and
         // would turn the bursts here into 429s.
-        .With("Edge:RateLimiting:Enabled", "false")
-        .With("services:identity:http:0", Identity.HttpUrl.ToString())
-        .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
-        .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
-        .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
-        .With("services:subscriptions:http:0", Subscriptions.HttpUrl.ToString())
-        .With("services:subscriptions:grpc:0", Subscriptions.GrpcUrl.ToString());
+        .With("Edge:RateLimiting:Enabled", "false");
 
     public async ValueTask DisposeAsync()
     {
@@ -96,9 +81,7 @@ public sealed class EdgeFixture : IAsyncLifetime
         await IdentityDownEdge.DisposeAsync();
         await LongCacheEdge.DisposeAsync();
         await Edge.DisposeAsync();
-        await Subscriptions.DisposeAsync();
-        await Catalog.DisposeAsync();
-        await Identity.DisposeAsync();
+        await ControlPlane.DisposeAsync();
         await Upstream.DisposeAsync();
     }
 

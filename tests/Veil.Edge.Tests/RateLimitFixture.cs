@@ -21,9 +21,10 @@ public sealed class RateLimitFixture : IAsyncLifetime
     public RedisServer Redis { get; private set; } = null!;
     public ServiceHost<RateLimitGrpcService> RedisRateLimit { get; } = new();
     public ServiceHost<RateLimitGrpcService> MemoryRateLimit { get; } = new();
-    public ServiceHost<IdentityGrpcService> Identity { get; } = new();
-    public ServiceHost<CatalogGrpcService> Catalog { get; } = new();
-    public ServiceHost<SubscriptionsGrpcService> Subscriptions { get; } = new();
+    public ControlPlane ControlPlane { get; } = new();
+    public ServiceHost<IdentityGrpcService> Identity => ControlPlane.Identity;
+    public ServiceHost<CatalogGrpcService> Catalog => ControlPlane.Catalog;
+    public ServiceHost<SubscriptionsGrpcService> Subscriptions => ControlPlane.Subscriptions;
     public ServiceHost<EdgeOptions> EdgeA { get; } = new();
     public ServiceHost<EdgeOptions> EdgeB { get; } = new();
     public ServiceHost<EdgeOptions> MemoryEdge { get; } = new();
@@ -40,17 +41,7 @@ public sealed class RateLimitFixture : IAsyncLifetime
             .With("RateLimit:Redis:BreakerBreakDuration", "00:00:00.500")
             .Start();
         MemoryRateLimit.Start();
-        Identity.Start();
-        var authority = Identity.HttpUrl.ToString().TrimEnd('/');
-        Catalog.With("Veil:Auth:Authority", authority)
-            .With("services:identity:http:0", authority)
-            .With("Catalog:AllowPrivateUpstreams", "true")
-            .Start();
-        Subscriptions.With("Veil:Auth:Authority", authority)
-            .With("services:identity:http:0", authority)
-            .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
-            .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
-            .Start();
+        ControlPlane.Start();
 
         foreach (var edge in new[] { EdgeA, EdgeB })
         {
@@ -64,18 +55,12 @@ public sealed class RateLimitFixture : IAsyncLifetime
         Wire(MemoryEdge, MemoryRateLimit).Start();
     }
 
-    private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, ServiceHost<RateLimitGrpcService> rateLimit) => edge
+    private ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, ServiceHost<RateLimitGrpcService> rateLimit) => ControlPlane.Wire(edge)
         // No usage service here: metering has its own tests (UsageFixture), and its spool would spend
         // shutdown trying to ship to an address nobody configured.
         .With("Edge:Usage:Enabled", "false")
         // The echo upstream listens on loopback, which the SSRF guard would refuse.
         .With("Edge:AllowPrivateUpstreams", "true")
-        .With("services:identity:http:0", Identity.HttpUrl.ToString())
-        .With("services:identity:grpc:0", Identity.GrpcUrl.ToString())
-        .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
-        .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
-        .With("services:subscriptions:http:0", Subscriptions.HttpUrl.ToString())
-        .With("services:subscriptions:grpc:0", Subscriptions.GrpcUrl.ToString())
         .With("services:ratelimit:grpc:0", rateLimit.GrpcUrl.ToString());
 
     public async ValueTask DisposeAsync()
@@ -83,9 +68,7 @@ public sealed class RateLimitFixture : IAsyncLifetime
         await MemoryEdge.DisposeAsync();
         await EdgeB.DisposeAsync();
         await EdgeA.DisposeAsync();
-        await Subscriptions.DisposeAsync();
-        await Catalog.DisposeAsync();
-        await Identity.DisposeAsync();
+        await ControlPlane.DisposeAsync();
         await MemoryRateLimit.DisposeAsync();
         await RedisRateLimit.DisposeAsync();
         await Upstream.DisposeAsync();

@@ -18,29 +18,21 @@ namespace Veil.Edge.Tests;
 /// </summary>
 public sealed class UsageFixture : IAsyncLifetime
 {
-    public ServiceHost<IdentityGrpcService> Identity { get; } = new();
-    public ServiceHost<CatalogGrpcService> Catalog { get; } = new();
-    public ServiceHost<SubscriptionsGrpcService> Subscriptions { get; } = new();
+    public ControlPlane ControlPlane { get; } = new();
+    public ServiceHost<IdentityGrpcService> Identity => ControlPlane.Identity;
+    public ServiceHost<CatalogGrpcService> Catalog => ControlPlane.Catalog;
+    public ServiceHost<SubscriptionsGrpcService> Subscriptions => ControlPlane.Subscriptions;
     public ServiceHost<UsageGrpcService> Usage { get; } = new();
     public ServiceHost<EdgeOptions> Edge { get; } = new();
     public EchoUpstream Upstream { get; private set; } = null!;
     private GrpcChannel _usageChannel = null!;
 
-    public string Authority => Identity.HttpUrl.ToString().TrimEnd('/');
+    public string Authority => ControlPlane.Authority;
 
     public async ValueTask InitializeAsync()
     {
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
-        Identity.Start();
-        Catalog.With("Veil:Auth:Authority", Authority)
-            .With("services:identity:http:0", Authority)
-            .With("Catalog:AllowPrivateUpstreams", "true")
-            .Start();
-        Subscriptions.With("Veil:Auth:Authority", Authority)
-            .With("services:identity:http:0", Authority)
-            .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
-            .With("services:catalog:http:0", Catalog.HttpUrl.ToString())
-            .Start();
+        ControlPlane.Start();
         ConfigureUsage(Usage).Start();
         Wire(Edge, Usage.GrpcUrl).Start();
         _usageChannel = Usage.CreateGrpcChannel();
@@ -62,14 +54,9 @@ public sealed class UsageFixture : IAsyncLifetime
     }
 
     /// <summary>The edge's configuration as environment variables (for an edge child process).</summary>
-    public Dictionary<string, string> EdgeSettings(Uri usageGrpc) => new()
+    public Dictionary<string, string> EdgeSettings(Uri usageGrpc) => new(ControlPlane.Endpoints().Select(e =>
+        KeyValuePair.Create(e.Key.Replace(":", "__", StringComparison.Ordinal), e.Value)))
     {
-        ["services__identity__http__0"] = Identity.HttpUrl.ToString(),
-        ["services__identity__grpc__0"] = Identity.GrpcUrl.ToString(),
-        ["services__catalog__http__0"] = Catalog.HttpUrl.ToString(),
-        ["services__catalog__grpc__0"] = Catalog.GrpcUrl.ToString(),
-        ["services__subscriptions__http__0"] = Subscriptions.HttpUrl.ToString(),
-        ["services__subscriptions__grpc__0"] = Subscriptions.GrpcUrl.ToString(),
         ["services__usage__grpc__0"] = usageGrpc.ToString(),
         // Retry quickly once usage is back, so the tests' bounds stay short.
         ["Edge__Usage__ShipBackoffMax"] = "00:00:00.500",
@@ -85,9 +72,7 @@ public sealed class UsageFixture : IAsyncLifetime
         _usageChannel.Dispose();
         await Edge.DisposeAsync();
         await Usage.DisposeAsync();
-        await Subscriptions.DisposeAsync();
-        await Catalog.DisposeAsync();
-        await Identity.DisposeAsync();
+        await ControlPlane.DisposeAsync();
         await Upstream.DisposeAsync();
     }
 

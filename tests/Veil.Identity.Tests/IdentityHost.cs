@@ -21,29 +21,8 @@ public sealed class IdentityHost(string? dataDirectory = null, TimeProvider? tim
     public IdentityService.IdentityServiceClient CreateClient(GrpcChannel channel) => new(channel);
 
     /// <summary>Rows of a SQL query against identity's own database file, as the service left them.</summary>
-    public async Task<List<object?[]>> QueryAsync(string sql, params (string Name, object Value)[] parameters)
-    {
-        var database = Services.GetRequiredService<SqliteDatabase>();
-        await using var connection = await database.OpenAsync(TestContext.Current.CancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-        var rows = new List<object?[]>();
-        await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
-        while (await reader.ReadAsync(TestContext.Current.CancellationToken))
-        {
-            var row = new object?[reader.FieldCount];
-            for (var i = 0; i < row.Length; i++)
-            {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            }
-            rows.Add(row);
-        }
-        return rows;
-    }
+    public Task<List<object?[]>> QueryAsync(string sql, params (string Name, object Value)[] parameters) =>
+        Services.GetRequiredService<SqliteDatabase>().QueryAsync(sql, parameters);
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

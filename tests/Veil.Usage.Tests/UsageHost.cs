@@ -59,25 +59,7 @@ public sealed class UsageHost : ServiceHost<UsageGrpcService>
         TimeSpan.FromSeconds(20), "the rollups catch up with the raw events");
 
     /// <summary>Rows of a SQL query against usage's own database file, as the service left them.</summary>
-    public async Task<List<object?[]>> QueryAsync(string sql)
-    {
-        var database = Services.GetRequiredService<SqliteDatabase>();
-        await using var connection = await database.OpenAsync(Api.Ct);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        var rows = new List<object?[]>();
-        await using var reader = await command.ExecuteReaderAsync(Api.Ct);
-        while (await reader.ReadAsync(Api.Ct))
-        {
-            var row = new object?[reader.FieldCount];
-            for (var i = 0; i < row.Length; i++)
-            {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            }
-            rows.Add(row);
-        }
-        return rows;
-    }
+    public Task<List<object?[]>> QueryAsync(string sql) => Services.GetRequiredService<SqliteDatabase>().QueryAsync(sql);
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Data;
 
@@ -72,7 +73,7 @@ public sealed partial class BillingStore
             }
         }
 
-        var adjustment = new AdjustmentRecord(NewId("adj"), accountId!, amountMinor, currency!, reason, 1, invoiceId, subscriptionId, apiId, null, actor, now,
+        var adjustment = new AdjustmentRecord(ResourceIds.New("adj"), accountId!, amountMinor, currency!, reason, 1, invoiceId, subscriptionId, apiId, null, actor, now,
             null, null);
         await ExecuteAsync(connection, transaction, """
             INSERT INTO adjustments (id, account_id, amount_minor, currency, reason, source, invoice_id, subscription_id, api_id, provider_id,

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Data;
 
@@ -210,7 +211,7 @@ public sealed partial class BillingStore
         CancellationToken cancellationToken)
     {
         var cycle = priced.Cycle;
-        var id = NewId("inv");
+        var id = ResourceIds.New("inv");
         await ExecuteAsync(connection, transaction, """
             INSERT INTO invoices (id, number, status, account_id, subscription_id, api_id, provider_id, plan_id, currency,
               period_start, period_end, billable_calls, base_price_minor, price_per_call_minor, overage_price_per_call_minor,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Data;
 
@@ -53,7 +54,7 @@ public sealed partial class BillingStore
 
         var reason = string.Create(CultureInfo.InvariantCulture,
             $"Reconciliation: {recountedCalls} billable calls recounted from the raw events for invoice period starting {DateTimeOffset.FromUnixTimeMilliseconds(invoice.PeriodStart):u}, {checked(invoice.BillableCalls + priorCalls)} billed so far");
-        var adjustment = new AdjustmentRecord(NewId("adj"), invoice.AccountId, difference, invoice.Currency, reason, 2, invoice.Id, invoice.SubscriptionId, invoice.ApiId,
+        var adjustment = new AdjustmentRecord(ResourceIds.New("adj"), invoice.AccountId, difference, invoice.Currency, reason, 2, invoice.Id, invoice.SubscriptionId, invoice.ApiId,
             runId, SystemActor, now, null, null);
         await ExecuteAsync(connection, transaction, """
             INSERT INTO adjustments (id, account_id, amount_minor, currency, reason, source, invoice_id, subscription_id, api_id, provider_id,

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Veil.ServiceDefaults.Data;
 
@@ -26,7 +25,6 @@ public sealed partial class BillingStore(SqliteDatabase database)
     /// <summary>The actor recorded for work nobody asked for (finalisation, reconciliation).</summary>
     public const string SystemActor = "system";
 
-    private const string IdAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     private const int Draft = 1;
     private const int Final = 2;
 
@@ -36,8 +34,6 @@ public sealed partial class BillingStore(SqliteDatabase database)
         i.monthly_quota, i.overage_allowed, i.subtotal_minor, i.adjustments_minor, i.total_minor, i.usage_as_of, i.computed_at,
         i.created_at, i.finalized_at, p.amount_minor, p.reference, p.paid_by, p.paid_at, i.quota_used_before
         """;
-
-    public static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>The invoice when <paramref name="accountId"/> is null (staff) or owns it; else null.</summary>
     public async Task<InvoiceRecord?> FindInvoiceAsync(string invoiceId, string? accountId, CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Rec
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = BillingValidation.KeysetToken(errors, request.PageToken, nameof(ListInvoices));
+        var after = PageToken.DecodeNumberAndId(errors, request.PageToken, nameof(ListInvoices));
         BillingValidation.OptionalId(errors, "account_id", request.AccountId);
         BillingValidation.OptionalId(errors, "subscription_id", request.SubscriptionId);
         BillingValidation.Status(errors, request.Status);
@@ -113,7 +113,7 @@ public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Rec
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer, VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListAdjustments));
+        var after = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListAdjustments));
         BillingValidation.OptionalId(errors, "account_id", request.AccountId);
         BillingValidation.OptionalId(errors, "invoice_id", request.InvoiceId);
         errors.ThrowIfAny();
@@ -215,7 +215,7 @@ public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Rec
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListReconciliationRuns));
+        var after = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListReconciliationRuns));
         errors.ThrowIfAny();
 
         var runs = await store.ListRunsAsync(null, pageSize + 1, after, context.CancellationToken);
@@ -234,7 +234,7 @@ public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Rec
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
         BillingValidation.OptionalId(errors, "account_id", request.AccountId);
-        var after = BillingValidation.SequenceToken(errors, request.PageToken, nameof(ListMoneyAudit));
+        var after = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListMoneyAudit));
         errors.ThrowIfAny();
 
         var entries = await store.ListAuditAsync(NullIfEmpty(request.AccountId), pageSize + 1, after, context.CancellationToken);

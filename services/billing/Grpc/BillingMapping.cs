@@ -1,6 +1,7 @@
 using System.Globalization;
 using Veil.Billing.Data;
 using Veil.Billing.V1;
+using Veil.ServiceDefaults.Grpc;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace Veil.Billing.Grpc;
@@ -11,7 +12,6 @@ namespace Veil.Billing.Grpc;
 /// </summary>
 internal static class BillingMapping
 {
-    public static Timestamp Ts(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
 
     public static Invoice ToProto(InvoiceRecord invoice)
     {
@@ -26,8 +26,8 @@ internal static class BillingMapping
             ProviderId = invoice.ProviderId,
             PlanId = invoice.PlanId,
             Currency = invoice.Currency,
-            PeriodStart = Ts(invoice.PeriodStart),
-            PeriodEnd = Ts(invoice.PeriodEnd),
+            PeriodStart = UnixMs.ToTimestamp(invoice.PeriodStart),
+            PeriodEnd = UnixMs.ToTimestamp(invoice.PeriodEnd),
             BillableCalls = invoice.BillableCalls,
             Terms = new PlanTerms
             {
@@ -41,12 +41,12 @@ internal static class BillingMapping
             SubtotalMinor = invoice.SubtotalMinor,
             AdjustmentsMinor = invoice.AdjustmentsMinor,
             TotalMinor = invoice.TotalMinor,
-            ComputeTime = Ts(invoice.ComputedAt),
-            FinalizeTime = invoice.FinalizedAt is { } finalized ? Ts(finalized) : null,
-            PaidTime = invoice.Payment is { } paid ? Ts(paid.PaidAt) : null,
+            ComputeTime = UnixMs.ToTimestamp(invoice.ComputedAt),
+            FinalizeTime = invoice.FinalizedAt is { } finalized ? UnixMs.ToTimestamp(finalized) : null,
+            PaidTime = invoice.Payment is { } paid ? UnixMs.ToTimestamp(paid.PaidAt) : null,
             PaidBy = invoice.Payment?.PaidBy ?? "",
             PaymentReference = invoice.Payment?.Reference ?? "",
-            CreateTime = Ts(invoice.CreatedAt),
+            CreateTime = UnixMs.ToTimestamp(invoice.CreatedAt),
         };
         proto.Lines.AddRange(invoice.Lines.Select(l => new InvoiceLine
         {
@@ -74,11 +74,11 @@ internal static class BillingMapping
         ApiId = adjustment.ApiId ?? "",
         AppliedInvoiceId = adjustment.AppliedInvoiceId ?? "",
         CreatedBy = adjustment.CreatedBy,
-        CreateTime = Ts(adjustment.CreatedAt),
+        CreateTime = UnixMs.ToTimestamp(adjustment.CreatedAt),
         ReconciliationRunId = adjustment.ReconciliationRunId ?? "",
     };
 
-    public static CreditHold ToProto(HoldRecord hold) => new() { Reason = hold.Reason, PlacedBy = hold.PlacedBy, PlaceTime = Ts(hold.PlacedAt) };
+    public static CreditHold ToProto(HoldRecord hold) => new() { Reason = hold.Reason, PlacedBy = hold.PlacedBy, PlaceTime = UnixMs.ToTimestamp(hold.PlacedAt) };
 
     public static ReconciliationRun ToProto(RunRecord run)
     {
@@ -88,9 +88,9 @@ internal static class BillingMapping
             Trigger = run.Trigger == 2 ? ReconciliationTrigger.Manual : ReconciliationTrigger.Schedule,
             RequestedBy = run.RequestedBy,
             Status = run.Status switch { 1 => ReconciliationStatus.Running, 2 => ReconciliationStatus.Succeeded, _ => ReconciliationStatus.Failed },
-            StartTime = Ts(run.StartedAt),
-            FinishTime = run.FinishedAt is { } finished ? Ts(finished) : null,
-            WindowStart = Ts(run.WindowStart),
+            StartTime = UnixMs.ToTimestamp(run.StartedAt),
+            FinishTime = run.FinishedAt is { } finished ? UnixMs.ToTimestamp(finished) : null,
+            WindowStart = UnixMs.ToTimestamp(run.WindowStart),
             InvoicesChecked = run.InvoicesChecked,
             DifferencesFound = run.DifferencesFound,
             AdjustmentsCreated = run.AdjustmentsCreated,
@@ -103,7 +103,7 @@ internal static class BillingMapping
     public static MoneyAuditEntry ToProto(AuditRecord e) => new()
     {
         Id = e.Id,
-        Time = Ts(e.At),
+        Time = UnixMs.ToTimestamp(e.At),
         Actor = e.Actor,
         Action = e.Action,
         AccountId = e.AccountId,

@@ -1,7 +1,6 @@
 using System.Globalization;
 using Veil.Billing.V1;
 using Veil.ServiceDefaults.Grpc;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace Veil.Billing.Grpc;
 
@@ -119,8 +118,8 @@ internal static class BillingValidation
     /// </summary>
     public static (long Start, long End) RevenueRange(FieldViolations errors, GetRevenueRequest request, long nowMs)
     {
-        var end = TimeField(errors, "end_time", request.EndTime) ?? nowMs;
-        var start = TimeField(errors, "start_time", request.StartTime) ?? end - (long)DefaultRevenueRange.TotalMilliseconds;
+        var end = UnixMs.FromRequest(errors, "end_time", request.EndTime) ?? nowMs;
+        var start = UnixMs.FromRequest(errors, "start_time", request.StartTime) ?? end - (long)DefaultRevenueRange.TotalMilliseconds;
         if (errors.IsEmpty && end <= start)
         {
             errors.Add("end_time", "Must be after start_time.");
@@ -130,50 +129,5 @@ internal static class BillingValidation
             errors.Add("start_time", "The range may span at most 5 years.");
         }
         return (start, end);
-    }
-
-    private static long? TimeField(FieldViolations errors, string field, Timestamp? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-        // Years 1970 to 9000: anything else is a typo, and keeps the arithmetic in range.
-        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add(field, "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
-    }
-
-    /// <summary>The (period start, id) cursor of a <c>next_page_token</c> of <paramref name="list"/>; null for the first page.</summary>
-    public static (long, string)? KeysetToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 2) is not [var at, var id])
-        {
-            return null;
-        }
-        if (long.TryParse(at, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-        {
-            return (value, id);
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
-    /// <summary>The sequence cursor of a <c>next_page_token</c> of <paramref name="list"/>; null for the first page.</summary>
-    public static long? SequenceToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 1) is not [var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
-        {
-            return sequence;
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
     }
 }

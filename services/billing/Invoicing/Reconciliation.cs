@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
+using Veil.ServiceDefaults.Data;
 
 namespace Veil.Billing.Invoicing;
 
@@ -31,7 +32,7 @@ public sealed class Reconciliation(BillingStore store, Func<UsageCycles> usageCy
         var now = Now;
         var dueBy = now - (long)o.FinalizationGrace.TotalMilliseconds;
         var windowStart = now - (long)o.ReconciliationLookback.TotalMilliseconds;
-        var runId = BillingStore.NewId("rec");
+        var runId = ResourceIds.New("rec");
         var stopwatch = Stopwatch.StartNew();
         await store.StartRunAsync(runId, manual ? 2 : 1, requestedBy, now, windowStart, cancellationToken);
 

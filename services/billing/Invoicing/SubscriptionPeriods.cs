@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Billing;
+using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.V1;
 
 namespace Veil.Billing.Invoicing;
@@ -34,7 +35,7 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
         var request = new ListSubscriptionsForBillingRequest
         {
             PageSize = PageSize,
-            CanceledAfter = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(0, canceledAfterMs))),
+            CanceledAfter = UnixMs.ToTimestamp(Math.Max(0, canceledAfterMs)),
         };
         do
         {
@@ -50,8 +51,8 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
                 plans.Plans.TryAdd(plan.Id, terms);
                 var subscription = item.Subscription;
                 page.Add(new ListedSubscription(subscription.Id, subscription.ConsumerId, subscription.ApiId, item.ProviderId, subscription.PlanId,
-                    ToMs(subscription.CreateTime), subscription.CancelTime is { } canceled ? ToMs(canceled) : null, terms,
-                    ToMs(subscription.CycleAnchorTime ?? subscription.CreateTime)));
+                    subscription.CreateTime.ToUnixMs(), subscription.CancelTime is { } canceled ? canceled.ToUnixMs() : null, terms,
+                    (subscription.CycleAnchorTime ?? subscription.CreateTime).ToUnixMs()));
             }
             yield return page;
             request.PageToken = response.NextPageToken;
@@ -78,6 +79,4 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
             period = BillingCycle.Containing(anchorMs, period.EndMs);
         }
     }
-
-    private static long ToMs(Timestamp timestamp) => timestamp.ToDateTimeOffset().ToUnixTimeMilliseconds();
 }

@@ -1,6 +1,6 @@
-using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Options;
 using Veil.Billing.Data;
+using Veil.ServiceDefaults.Grpc;
 using Veil.Usage.V1;
 
 namespace Veil.Billing.Invoicing;
@@ -21,8 +21,8 @@ public sealed class UsageCycles(UsageService.UsageServiceClient usage, IOptionsM
         var request = new ListCycleUsageRequest
         {
             SubscriptionId = subscriptionId ?? "",
-            CycleEndAfter = Ts(cycleEndAfterMs),
-            CycleStartBefore = cycleStartBeforeMs is { } before ? Ts(before) : null,
+            CycleEndAfter = UnixMs.ToTimestamp(cycleEndAfterMs),
+            CycleStartBefore = cycleStartBeforeMs is { } before ? UnixMs.ToTimestamp(before) : null,
             RecountFromEvents = recount,
             PageSize = 500,
         };
@@ -32,7 +32,7 @@ public sealed class UsageCycles(UsageService.UsageServiceClient usage, IOptionsM
             var response = await usage.ListCycleUsageAsync(request, deadline: DateTime.UtcNow + (timeout ?? options.CurrentValue.UsageTimeout),
                 cancellationToken: cancellationToken);
             yield return response.Cycles.Select(c => (new CycleInput(c.SubscriptionId, c.ConsumerId, c.ProviderId, c.ApiId, c.PlanId,
-                ToMs(c.CycleStart), ToMs(c.CycleEnd), c.BillableCalls, asOf, c.QuotaUsedBefore), c)).ToList();
+                c.CycleStart.ToUnixMs(), c.CycleEnd.ToUnixMs(), c.BillableCalls, asOf, c.QuotaUsedBefore), c)).ToList();
             request.PageToken = response.NextPageToken;
         }
         while (request.PageToken.Length > 0);
@@ -55,8 +55,4 @@ public sealed class UsageCycles(UsageService.UsageServiceClient usage, IOptionsM
         }
         return null;
     }
-
-    private static Timestamp Ts(long ms) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
-
-    private static long ToMs(Timestamp timestamp) => timestamp.ToDateTimeOffset().ToUnixTimeMilliseconds();
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Data;
@@ -29,8 +28,6 @@ public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool Versi
 /// </summary>
 public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
 {
-    private const string IdAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
     /// <summary>Ordering by slug with a keyset cursor keeps pages stable while APIs are added.</summary>
     private const string SelectCurrent = """
         SELECT a.id, a.slug, a.provider_id, a.current_version, a.created_at, a.updated_at,
@@ -39,8 +36,6 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
 
         """;
-
-    internal static string NewId() => "api_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>
     /// Stores a new API at version 1. <c>Change</c> is null when the slug is taken or, with
@@ -51,7 +46,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var api = new ApiRecord(NewId(), slug, providerId, 1, config, now, now);
+        var api = new ApiRecord(ResourceIds.New("api"), slug, providerId, 1, config, now, now);
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();

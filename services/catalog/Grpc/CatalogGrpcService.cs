@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
@@ -235,7 +234,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         // The API as it was when this version was current.
         Api = ToProto(api with { CurrentVersion = version.Version, Config = version.Config, UpdatedAt = version.CreatedAt }, visible: true),
         CreatedBy = version.CreatedBy,
-        CreateTime = ToTimestamp(version.CreatedAt),
+        CreateTime = UnixMs.ToTimestamp(version.CreatedAt),
     };
 
     public override async Task WatchGatewayConfig(WatchGatewayConfigRequest request, IServerStreamWriter<GatewayConfig> responseStream, ServerCallContext context)
@@ -287,11 +286,9 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         OpenapiDocument = visible ? api.Config.OpenApiDocument : "",
         TimeoutMs = api.Config.TimeoutMs,
         CurrentVersion = api.CurrentVersion,
-        CreateTime = ToTimestamp(api.CreatedAt),
-        UpdateTime = ToTimestamp(api.UpdatedAt),
+        CreateTime = UnixMs.ToTimestamp(api.CreatedAt),
+        UpdateTime = UnixMs.ToTimestamp(api.UpdatedAt),
     };
-
-    private static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
 
     private static void RequireApiId(FieldViolations errors, string apiId)
     {

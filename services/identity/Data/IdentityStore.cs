@@ -91,7 +91,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
                 VALUES (@id, @email, @display_name, @role, @password_hash, @created_at);
                 """, ct,
                 ("@id", account.Id), ("@email", account.Email), ("@display_name", account.DisplayName),
-                ("@role", account.Role), ("@password_hash", account.PasswordHash), ("@created_at", ToMs(account.CreatedAt)));
+                ("@role", account.Role), ("@password_hash", account.PasswordHash), ("@created_at", account.CreatedAt.ToUnixTimeMilliseconds()));
         }
         catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == UniqueViolation)
         {
@@ -144,7 +144,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             return null;
         }
         return new AccountRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-            reader.GetString(4), FromMs(reader.GetInt64(5)));
+            reader.GetString(4), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)));
     }
 
     // ---- sign-in back-off -----------------------------------------------------------------
@@ -157,7 +157,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         command.CommandText = "SELECT failures, last_failed_at FROM signin_failures WHERE email = @email;";
         command.Parameters.AddWithValue("@email", email);
         await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleRow, ct);
-        return await reader.ReadAsync(ct) ? (reader.GetInt32(0), FromMs(reader.GetInt64(1))) : (0, null);
+        return await reader.ReadAsync(ct) ? (reader.GetInt32(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))) : (0, null);
     }
 
     /// <summary>
@@ -169,11 +169,11 @@ internal sealed class IdentityStore(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
-        await ExecuteAsync(connection, tx, "DELETE FROM signin_failures WHERE last_failed_at < @before;", ct, ("@before", ToMs(pruneBefore)));
+        await ExecuteAsync(connection, tx, "DELETE FROM signin_failures WHERE last_failed_at < @before;", ct, ("@before", pruneBefore.ToUnixTimeMilliseconds()));
         await ExecuteAsync(connection, tx, """
             INSERT INTO signin_failures (email, failures, last_failed_at) VALUES (@email, 1, @now)
             ON CONFLICT (email) DO UPDATE SET failures = failures + 1, last_failed_at = @now;
-            """, ct, ("@email", email), ("@now", ToMs(now)));
+            """, ct, ("@email", email), ("@now", now.ToUnixTimeMilliseconds()));
         int failures;
         await using (var command = connection.CreateCommand())
         {
@@ -212,7 +212,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             INSERT INTO audit_log (occurred_at, action, account_id, target, detail)
             VALUES (@at, @action, @account_id, @target, @detail);
             """, ct,
-            ("@at", ToMs(at)), ("@action", action), ("@account_id", accountId), ("@target", target), ("@detail", detail));
+            ("@at", at.ToUnixTimeMilliseconds()), ("@action", action), ("@account_id", accountId), ("@target", target), ("@detail", detail));
 
     // ---- signing keys and secrets -----------------------------------------------------------
 
@@ -235,19 +235,19 @@ internal sealed class IdentityStore(SqliteDatabase database)
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
-                keys.Add(new SigningKeyRecord(reader.GetString(0), (byte[])reader.GetValue(1), FromMs(reader.GetInt64(2)),
-                    FromMs(reader.GetInt64(3)), reader.IsDBNull(4) ? null : FromMs(reader.GetInt64(4))));
+                keys.Add(new SigningKeyRecord(reader.GetString(0), (byte[])reader.GetValue(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4))));
             }
         }
         var changes = plan(keys);
         foreach (var key in changes.Add)
         {
             await ExecuteAsync(connection, tx, "INSERT INTO signing_keys (kid, private_key, created_at, activates_at) VALUES (@kid, @key, @at, @activates);", ct,
-                ("@kid", key.Kid), ("@key", key.PrivateKey), ("@at", ToMs(key.CreatedAt)), ("@activates", ToMs(key.ActivatesAt)));
+                ("@kid", key.Kid), ("@key", key.PrivateKey), ("@at", key.CreatedAt.ToUnixTimeMilliseconds()), ("@activates", key.ActivatesAt.ToUnixTimeMilliseconds()));
         }
         foreach (var (kid, retiredAt) in changes.Retire)
         {
-            await ExecuteAsync(connection, tx, "UPDATE signing_keys SET retired_at = @at WHERE kid = @kid;", ct, ("@kid", kid), ("@at", ToMs(retiredAt)));
+            await ExecuteAsync(connection, tx, "UPDATE signing_keys SET retired_at = @at WHERE kid = @kid;", ct, ("@kid", kid), ("@at", retiredAt.ToUnixTimeMilliseconds()));
         }
         foreach (var kid in changes.Delete)
         {
@@ -326,7 +326,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         }
         var value = create();
         await ExecuteAsync(connection, tx, "INSERT INTO secrets (name, value, created_at) VALUES (@name, @value, @at);", ct,
-            ("@name", name), ("@value", value), ("@at", ToMs(now)));
+            ("@name", name), ("@value", value), ("@at", now.ToUnixTimeMilliseconds()));
         tx.Commit();
         return (value, true);
     }
@@ -339,7 +339,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(ct);
         using var tx = connection.BeginTransaction();
-        await InsertRefreshTokenAsync(connection, tx, tokenHash, familyId, accountId, now, expiresAt, ToMs(sessionExpiresAt), ct);
+        await InsertRefreshTokenAsync(connection, tx, tokenHash, familyId, accountId, now, expiresAt, sessionExpiresAt.ToUnixTimeMilliseconds(), ct);
         tx.Commit();
     }
 
@@ -366,7 +366,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         }
         var revoked = await ExecuteAsync(connection, tx,
             "UPDATE refresh_tokens SET revoked_at = @now WHERE family_id = @family AND revoked_at IS NULL;", ct,
-            ("@now", ToMs(now)), ("@family", familyId));
+            ("@now", now.ToUnixTimeMilliseconds()), ("@family", familyId));
         if (revoked > 0)
         {
             await AuditAsync(connection, tx, now, AuditActions.SignedOut, accountId, familyId, $"revoked={revoked}", ct);
@@ -399,12 +399,12 @@ internal sealed class IdentityStore(SqliteDatabase database)
                 WHERE account_id = @account AND revoked_at IS NULL AND used_at IS NULL AND expires_at > @now;
                 """;
             command.Parameters.AddWithValue("@account", accountId);
-            command.Parameters.AddWithValue("@now", ToMs(now));
+            command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
             live = Convert.ToInt32(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
         }
         await ExecuteAsync(connection, tx,
             "UPDATE refresh_tokens SET revoked_at = @now WHERE account_id = @account AND revoked_at IS NULL;", ct,
-            ("@now", ToMs(now)), ("@account", accountId));
+            ("@now", now.ToUnixTimeMilliseconds()), ("@account", accountId));
         return live;
     }
 
@@ -441,7 +441,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
                 (reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetBoolean(3), reader.GetBoolean(4), reader.GetInt64(5));
         }
 
-        if (revoked || expiresAt <= ToMs(now) || sessionExpiresAt <= ToMs(now))
+        if (revoked || expiresAt <= now.ToUnixTimeMilliseconds() || sessionExpiresAt <= now.ToUnixTimeMilliseconds())
         {
             return (RefreshOutcome.Invalid, accountId, default);
         }
@@ -451,15 +451,15 @@ internal sealed class IdentityStore(SqliteDatabase database)
             // the thief, we cannot tell which, so every token of the family stops working.
             var revokedCount = await ExecuteAsync(connection, tx,
                 "UPDATE refresh_tokens SET revoked_at = @now WHERE family_id = @family AND revoked_at IS NULL;", ct,
-                ("@now", ToMs(now)), ("@family", familyId));
+                ("@now", now.ToUnixTimeMilliseconds()), ("@family", familyId));
             await AuditAsync(connection, tx, now, AuditActions.RefreshReuse, accountId, familyId, $"revoked={revokedCount}", ct);
             tx.Commit();
             return (RefreshOutcome.ReuseDetected, accountId, default);
         }
 
         await ExecuteAsync(connection, tx, "UPDATE refresh_tokens SET used_at = @now WHERE token_hash = @hash;", ct,
-            ("@now", ToMs(now)), ("@hash", presentedHash));
-        var next = nextExpiresAt <= FromMs(sessionExpiresAt) ? nextExpiresAt : FromMs(sessionExpiresAt);
+            ("@now", now.ToUnixTimeMilliseconds()), ("@hash", presentedHash));
+        var next = nextExpiresAt <= DateTimeOffset.FromUnixTimeMilliseconds(sessionExpiresAt) ? nextExpiresAt : DateTimeOffset.FromUnixTimeMilliseconds(sessionExpiresAt);
         await InsertRefreshTokenAsync(connection, tx, nextHash, familyId, accountId, now, next, sessionExpiresAt, ct);
         tx.Commit();
         return (RefreshOutcome.Rotated, accountId, next);
@@ -471,7 +471,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at, session_expires_at)
             VALUES (@hash, @family, @account, @now, @expires, @session_expires);
             """, ct,
-            ("@hash", tokenHash), ("@family", familyId), ("@account", accountId), ("@now", ToMs(now)), ("@expires", ToMs(expiresAt)),
+            ("@hash", tokenHash), ("@family", familyId), ("@account", accountId), ("@now", now.ToUnixTimeMilliseconds()), ("@expires", expiresAt.ToUnixTimeMilliseconds()),
             ("@session_expires", sessionExpiresAtMs));
 
     // ---- API keys -------------------------------------------------------------------------
@@ -490,7 +490,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             count.Transaction = tx;
             count.CommandText = "SELECT COUNT(*) FROM api_keys WHERE account_id = @account AND revoked_at IS NULL AND expires_at > @now;";
             count.Parameters.AddWithValue("@account", key.AccountId);
-            count.Parameters.AddWithValue("@now", ToMs(key.CreatedAt));
+            count.Parameters.AddWithValue("@now", key.CreatedAt.ToUnixTimeMilliseconds());
             if (Convert.ToInt64(await count.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) >= maxLiveKeys)
             {
                 return false;
@@ -539,7 +539,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         var next = successor(old);
         var shortened = oldExpiresAt < old.ExpiresAt ? oldExpiresAt : old.ExpiresAt;
         await ExecuteAsync(connection, tx, "UPDATE api_keys SET expires_at = @expires WHERE id = @id;", ct,
-            ("@expires", ToMs(shortened)), ("@id", keyId));
+            ("@expires", shortened.ToUnixTimeMilliseconds()), ("@id", keyId));
         await InsertApiKeyAsync(connection, tx, next, successorHash, ct);
         await AuditAsync(connection, tx, now, AuditActions.KeyRotated, accountId, keyId, $"successor={next.Id}", ct);
         tx.Commit();
@@ -572,7 +572,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
             VALUES (@id, @account, @name, @prefix, @hash, @scopes, @created, @expires, @api_ids, @read_only, @rotated_from);
             """, ct,
             ("@id", key.Id), ("@account", key.AccountId), ("@name", key.Name), ("@prefix", key.Prefix), ("@hash", keyHash),
-            ("@scopes", string.Join(' ', key.Scopes)), ("@created", ToMs(key.CreatedAt)), ("@expires", ToMs(key.ExpiresAt)),
+            ("@scopes", string.Join(' ', key.Scopes)), ("@created", key.CreatedAt.ToUnixTimeMilliseconds()), ("@expires", key.ExpiresAt.ToUnixTimeMilliseconds()),
             ("@api_ids", string.Join(' ', key.ApiIds)), ("@read_only", key.ReadOnly ? 1 : 0), ("@rotated_from", key.RotatedFrom));
         await AuditAsync(connection, tx, key.CreatedAt, AuditActions.KeyCreated, key.AccountId, key.Id, $"prefix={key.Prefix}", ct);
     }
@@ -670,7 +670,7 @@ internal sealed class IdentityStore(SqliteDatabase database)
         using var tx = connection.BeginTransaction();
         var changed = await ExecuteAsync(connection, tx,
             "UPDATE api_keys SET revoked_at = @now WHERE id = @id AND account_id = @account AND revoked_at IS NULL;", ct,
-            ("@now", ToMs(now)), ("@id", keyId), ("@account", accountId));
+            ("@now", now.ToUnixTimeMilliseconds()), ("@id", keyId), ("@account", accountId));
         if (changed > 0)
         {
             await AuditAsync(connection, tx, now, AuditActions.KeyRevoked, accountId, keyId, null, ct);
@@ -706,12 +706,12 @@ internal sealed class IdentityStore(SqliteDatabase database)
     private static ApiKeyRecord ReadApiKey(SqliteDataReader reader) => new(
         reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
         reader.GetString(4).Split(' ', StringSplitOptions.RemoveEmptyEntries),
-        FromMs(reader.GetInt64(5)), FromMs(reader.GetInt64(6)),
-        reader.IsDBNull(7) ? null : FromMs(reader.GetInt64(7)),
+        DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
+        reader.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
         reader.GetString(8).Split(' ', StringSplitOptions.RemoveEmptyEntries),
         reader.GetBoolean(9),
         reader.IsDBNull(10) ? null : reader.GetString(10),
-        reader.IsDBNull(11) ? null : FromMs(reader.GetInt64(11)));
+        reader.IsDBNull(11) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)));
 
     // ---- helpers --------------------------------------------------------------------------
 
@@ -727,8 +727,4 @@ internal sealed class IdentityStore(SqliteDatabase database)
         }
         return await command.ExecuteNonQueryAsync(ct);
     }
-
-    internal static long ToMs(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
-
-    internal static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Identity;
 using Veil.Identity.Data;
 using Veil.Identity.Security;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
@@ -93,7 +94,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var hash = await _limits.HashAsync(() => _passwords.Hash(request.Password), context.CancellationToken);
         var now = Now();
         var account = new AccountRecord(
-            Ids.New("acc"), email, displayName.Length > 0 ? displayName : email[..email.IndexOf('@')],
+            ResourceIds.New("acc"), email, displayName.Length > 0 ? displayName : email[..email.IndexOf('@')],
             Roles.ToClaim(request.Role), hash, now);
         if (!await _store.TryCreateAccountAsync(account, AuditActions.SignUp, context.CancellationToken))
         {
@@ -255,7 +256,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var lifetime = request.ExpiresInDays == 0 ? _keyOptions.DefaultLifetime : TimeSpan.FromDays(request.ExpiresInDays);
         var key = ApiKeyFormat.Generate();
         var record = new ApiKeyRecord(
-            Ids.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
+            ResourceIds.New("key"), account.Id, name, ApiKeyFormat.DisplayPrefix(key), Roles.ScopesOf(account.Role),
             now, now + lifetime, RevokedAt: null, request.ApiIds.Distinct(StringComparer.Ordinal).ToArray(), request.ReadOnly);
         if (!await _store.TryCreateApiKeyAsync(record, _keyHasher.Hash(key), _options.MaxApiKeysPerAccount, context.CancellationToken))
         {
@@ -271,18 +272,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.KeysManage);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        (long, string)? after = null;
-        if (PageToken.Decode(errors, request.PageToken, nameof(ListApiKeys), 2) is [var createdAt, var id])
-        {
-            if (long.TryParse(createdAt, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var at))
-            {
-                after = (at, id);
-            }
-            else
-            {
-                errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-            }
-        }
+        var after = PageToken.DecodeNumberAndId(errors, request.PageToken, nameof(ListApiKeys));
         errors.ThrowIfAny();
 
         var (keys, more) = await _store.ListApiKeysAsync(caller.AccountId, pageSize, after, context.CancellationToken);
@@ -338,7 +328,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var (outcome, old, next) = await _store.RotateApiKeyAsync(caller.AccountId, request.KeyId, now, now + overlap,
             old => old with
             {
-                Id = Ids.New("key"),
+                Id = ResourceIds.New("key"),
                 Prefix = ApiKeyFormat.DisplayPrefix(secret),
                 CreatedAt = now,
                 // The successor lives as long as its predecessor was meant to, within today's bound.
@@ -401,7 +391,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
             AccountId = found.AccountId,
             Role = Roles.FromClaim(found.Role),
             Scopes = { found.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
-            ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(found.ExpiresAtMs)),
+            ExpireTime = UnixMs.ToTimestamp(found.ExpiresAtMs),
             ApiIds = { found.ApiIds.Split(' ', StringSplitOptions.RemoveEmptyEntries) },
             ReadOnly = found.ReadOnly,
         };
@@ -465,7 +455,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
                     AccountId = k.AccountId,
                     Name = k.Name,
                     Prefix = k.Prefix,
-                    ExpireTime = Timestamp.FromDateTimeOffset(IdentityStore.FromMs(k.ExpiresAtMs)),
+                    ExpireTime = UnixMs.ToTimestamp(k.ExpiresAtMs),
                 }),
             },
             NextPageToken = more
@@ -479,18 +469,12 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
     /// <summary>A required window bound in Unix ms, or a violation on <paramref name="field"/> (then null).</summary>
     private static long? WindowBound(FieldViolations errors, Timestamp? value, string field)
     {
-        // Years 1970 to 9000: anything else is a typo.
         if (value is null)
         {
             errors.Add(field, "Required.");
             return null;
         }
-        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add(field, "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return value.ToDateTimeOffset().ToUnixTimeMilliseconds();
+        return UnixMs.FromRequest(errors, field, value);
     }
 
     /// <summary>
@@ -552,7 +536,7 @@ public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
         var refreshToken = TokenIssuer.NewRefreshToken();
         var sessionExpiresAt = _tokens.SessionExpiry(now);
         var refreshExpiresAt = _tokens.RefreshExpiry(now) is var sliding && sliding < sessionExpiresAt ? sliding : sessionExpiresAt;
-        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), Ids.New("fam"), account.Id, now, refreshExpiresAt,
+        await _store.InsertRefreshTokenAsync(TokenIssuer.HashRefreshToken(refreshToken), ResourceIds.New("fam"), account.Id, now, refreshExpiresAt,
             sessionExpiresAt, cancellationToken);
         return _tokens.CreateSession(account, refreshToken, refreshExpiresAt, now);
     }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Veil.ServiceDefaults.Billing;
 using Veil.ServiceDefaults.Data;
@@ -37,7 +36,6 @@ public sealed record ListCursor(long CreatedAt, long RowId);
 /// </summary>
 public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
 {
-    private const string IdAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     private const long Active = 1;
     private const long Canceled = 2;
     private const int SqliteConstraintUnique = 2067;
@@ -46,14 +44,12 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at, s.cycle_anchor";
     private const int SubscriptionColumnCount = 9;
 
-    private static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
-
     /// <summary>Stores a new plan; null when the API already has a plan of that name.</summary>
     public async Task<(PlanRecord? Plan, bool LimitReached)> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
         long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, long basePriceMinor, long overagePricePerCallMinor,
         int maxPlansPerApi, CancellationToken cancellationToken)
     {
-        var plan = new PlanRecord(NewId("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
+        var plan = new PlanRecord(ResourceIds.New("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
             currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds(), basePriceMinor, overagePricePerCallMinor);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
@@ -188,7 +184,7 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         }
         else
         {
-            subscription = new SubscriptionRecord(NewId("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true, now, null,
+            subscription = new SubscriptionRecord(ResourceIds.New("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true, now, null,
                 inPaidCycle ? previous!.CycleAnchor : now);
             command.CommandText = """
                 INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at, cycle_anchor)

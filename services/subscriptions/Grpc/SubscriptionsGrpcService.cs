@@ -248,7 +248,7 @@ public sealed class SubscriptionsGrpcService : SubscriptionService.SubscriptionS
             SubscriptionsValidation.MaxBillingPageSize);
         // Ids sort after "", so the first page starts there.
         var after = PageToken.Decode(errors, request.PageToken, nameof(ListSubscriptionsForBilling), 1)?[0] ?? "";
-        var canceledAfter = SubscriptionsValidation.CanceledAfter(errors, request.CanceledAfter);
+        var canceledAfter = UnixMs.FromRequest(errors, "canceled_after", request.CanceledAfter);
         errors.ThrowIfAny();
 
         var rows = await _store.ListForBillingAsync(after, canceledAfter, pageSize + 1, context.CancellationToken);

@@ -1,3 +1,4 @@
+using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
 using Veil.Subscriptions.V1;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
@@ -18,7 +19,7 @@ internal static class SubscriptionsMapping
         PricePerCallMinor = plan.PricePerCallMinor,
         Currency = plan.Currency,
         OverageAllowed = plan.OverageAllowed,
-        CreateTime = ToTimestamp(plan.CreatedAt),
+        CreateTime = UnixMs.ToTimestamp(plan.CreatedAt),
         BasePriceMinor = plan.BasePriceMinor,
         OveragePricePerCallMinor = plan.OveragePricePerCallMinor,
     };
@@ -30,9 +31,9 @@ internal static class SubscriptionsMapping
         ApiId = subscription.ApiId,
         PlanId = subscription.PlanId,
         Status = subscription.Active ? SubscriptionStatus.Active : SubscriptionStatus.Canceled,
-        CreateTime = ToTimestamp(subscription.CreatedAt),
-        CancelTime = subscription.CanceledAt is { } canceledAt ? ToTimestamp(canceledAt) : null,
-        CycleAnchorTime = ToTimestamp(subscription.CycleAnchor),
+        CreateTime = UnixMs.ToTimestamp(subscription.CreatedAt),
+        CancelTime = subscription.CanceledAt is { } canceledAt ? UnixMs.ToTimestamp(canceledAt) : null,
+        CycleAnchorTime = UnixMs.ToTimestamp(subscription.CycleAnchor),
     };
 
     /// <summary>A subscription with its plan and provider, as billing lists them.</summary>
@@ -51,6 +52,4 @@ internal static class SubscriptionsMapping
         ApiId = subscription.ApiId,
         Kind = kind,
     };
-
-    public static Timestamp ToTimestamp(long unixMs) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(unixMs));
 }

@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
 using Veil.Subscriptions.V1;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace Veil.Subscriptions.Grpc;
 
@@ -93,22 +92,6 @@ internal static partial class SubscriptionsValidation
         {
             errors.Add("api_id", "Required: the API's canonical id.");
         }
-    }
-
-    /// <summary>The <c>canceled_after</c> filter in Unix ms, or null when unset or out of range.</summary>
-    public static long? CanceledAfter(FieldViolations errors, Timestamp? at)
-    {
-        if (at is null)
-        {
-            return null;
-        }
-        // Years 1970 to 9000: anything else is a typo.
-        if (at.Seconds is < 0 or > 221_845_392_000 || at.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add("canceled_after", "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return at.ToDateTimeOffset().ToUnixTimeMilliseconds();
     }
 
     /// <summary>A list's next page token: the list's scope (API id, or "" for all) and its cursor; "" on the last page.</summary>

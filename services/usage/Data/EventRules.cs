@@ -139,8 +139,6 @@ internal static class EventRules
     /// <summary>True when <paramref name="eventId"/> can serve as the deduplication key.</summary>
     public static bool IsValidEventId(string eventId) => IsId(eventId, required: true);
 
-    public static Timestamp FromMs(long ms) => Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(ms));
-
     private static bool InRange(Timestamp t)
     {
         if (t.Seconds is < -62_135_596_800 or > 253_402_300_799)

@@ -43,7 +43,6 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     private const long MinuteMs = 60_000;
     private const long HourMs = 3_600_000;
     private const long DayMs = 86_400_000;
-    private const string IdAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
     private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -70,8 +69,6 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     /// <summary>Completes when events were committed since the last call (the roller's cue).</summary>
     public ValueTask<bool> WaitForNewEventsAsync(CancellationToken cancellationToken) =>
         _eventsCommitted.Reader.ReadAsync(cancellationToken);
-
-    internal static string NewId(string prefix) => prefix + "_" + RandomNumberGenerator.GetString(IdAlphabet, 20);
 
     /// <summary>
     /// Stores a batch: every countable event is inserted with <c>INSERT OR IGNORE</c> on its id
@@ -497,7 +494,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                         INSERT OR IGNORE INTO notifications (id, consumer_id, subscription_id, cycle_start, threshold_percent, payload, next_attempt_at, created_at)
                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7);
                         """);
-                    var id = NewId("ntf");
+                    var id = ResourceIds.New("ntf");
                     var payload = JsonSerializer.Serialize(new NotificationPayload(
                         id, "usage.quota.threshold_reached", DateTimeOffset.FromUnixTimeMilliseconds(now), threshold,
                         subscriptionId, terms.ConsumerId, terms.ApiId, terms.PlanId,

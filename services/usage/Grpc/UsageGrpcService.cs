@@ -81,8 +81,8 @@ public sealed class UsageGrpcService(
         var errors = new FieldViolations();
         var granularity = ParseGranularity(errors, request.Granularity);
         var (maxRange, defaultRange) = Ranges[granularity];
-        var endMs = TimeField(errors, "end_time", request.EndTime) ?? time.GetUtcNow().ToUnixTimeMilliseconds();
-        var startMs = TimeField(errors, "start_time", request.StartTime) ?? endMs - (long)defaultRange.TotalMilliseconds;
+        var endMs = UnixMs.FromRequest(errors, "end_time", request.EndTime) ?? time.GetUtcNow().ToUnixTimeMilliseconds();
+        var startMs = UnixMs.FromRequest(errors, "start_time", request.StartTime) ?? endMs - (long)defaultRange.TotalMilliseconds;
         if (errors.IsEmpty)
         {
             if (endMs <= startMs)
@@ -101,9 +101,9 @@ public sealed class UsageGrpcService(
         var response = new QueryUsageResponse
         {
             Granularity = Name(granularity),
-            StartTime = EventRules.FromMs(startMs),
-            EndTime = EventRules.FromMs(endMs),
-            Totals = new UsageBucket { StartTime = EventRules.FromMs(startMs) },
+            StartTime = UnixMs.ToTimestamp(startMs),
+            EndTime = UnixMs.ToTimestamp(endMs),
+            Totals = new UsageBucket { StartTime = UnixMs.ToTimestamp(startMs) },
         };
         if (ScopeOf(caller) is not { } scope)
         {
@@ -114,7 +114,7 @@ public sealed class UsageGrpcService(
         {
             response.Buckets.Add(new UsageBucket
             {
-                StartTime = EventRules.FromMs(row.StartMs),
+                StartTime = UnixMs.ToTimestamp(row.StartMs),
                 TotalCalls = row.Total,
                 BillableCalls = row.Billable,
                 BytesIn = row.BytesIn,
@@ -156,8 +156,8 @@ public sealed class UsageGrpcService(
                 ConsumerId = terms.ConsumerId,
                 ApiId = terms.ApiId,
                 PlanId = terms.PlanId,
-                CycleStart = EventRules.FromMs(cycle.StartMs),
-                CycleEnd = EventRules.FromMs(cycle.EndMs),
+                CycleStart = UnixMs.ToTimestamp(cycle.StartMs),
+                CycleEnd = UnixMs.ToTimestamp(cycle.EndMs),
                 Used = counts.Billable,
                 TotalCalls = counts.Total,
                 MonthlyQuota = terms.MonthlyQuota,
@@ -234,7 +234,7 @@ public sealed class UsageGrpcService(
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var before = IdToken(errors, request.PageToken, nameof(ListWebhookDeliveries));
+        var before = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListWebhookDeliveries));
         errors.ThrowIfAny();
 
         var rows = await store.ListDeliveriesAsync(caller.AccountId, pageSize + 1, before, context.CancellationToken);
@@ -245,7 +245,7 @@ public sealed class UsageGrpcService(
             SubscriptionId = d.SubscriptionId,
             ThresholdPercent = d.ThresholdPercent,
             Attempt = d.Attempt,
-            AttemptTime = EventRules.FromMs(d.AttemptedAtMs),
+            AttemptTime = UnixMs.ToTimestamp(d.AttemptedAtMs),
             Url = d.Url,
             StatusCode = d.StatusCode,
             Error = d.Error,
@@ -265,7 +265,7 @@ public sealed class UsageGrpcService(
         Caller.From(context).RequireRole(VeilClaims.Roles.BillingManager);
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize);
-        var before = IdToken(errors, request.PageToken, nameof(ListQuarantinedEvents));
+        var before = PageToken.DecodeNumber(errors, request.PageToken, nameof(ListQuarantinedEvents));
         errors.ThrowIfAny();
 
         var rows = await store.ListQuarantineAsync(pageSize + 1, before, context.CancellationToken);
@@ -275,7 +275,7 @@ public sealed class UsageGrpcService(
             Event = q.Event,
             Reason = q.Reason,
             Detail = q.Detail,
-            QuarantineTime = EventRules.FromMs(q.ReceivedAtMs),
+            QuarantineTime = UnixMs.ToTimestamp(q.ReceivedAtMs),
         }));
         if (rows.Count > pageSize)
         {
@@ -288,8 +288,8 @@ public sealed class UsageGrpcService(
     {
         var errors = new FieldViolations();
         var pageSize = Paging.PageSize(errors, request.PageSize, DefaultCyclePageSize, MaxCyclePageSize);
-        var endAfter = TimeField(errors, "cycle_end_after", request.CycleEndAfter);
-        var startBefore = TimeField(errors, "cycle_start_before", request.CycleStartBefore);
+        var endAfter = UnixMs.FromRequest(errors, "cycle_end_after", request.CycleEndAfter);
+        var startBefore = UnixMs.FromRequest(errors, "cycle_start_before", request.CycleStartBefore);
         var after = CycleToken(errors, request.PageToken);
         errors.ThrowIfAny();
 
@@ -303,8 +303,8 @@ public sealed class UsageGrpcService(
             ProviderId = c.Terms.ProviderId,
             ApiId = c.Terms.ApiId,
             PlanId = c.Terms.PlanId,
-            CycleStart = EventRules.FromMs(c.CycleStartMs),
-            CycleEnd = EventRules.FromMs(c.CycleEndMs),
+            CycleStart = UnixMs.ToTimestamp(c.CycleStartMs),
+            CycleEnd = UnixMs.ToTimestamp(c.CycleEndMs),
             TotalCalls = c.Total,
             BillableCalls = c.Billable,
             MonthlyQuota = c.Terms.MonthlyQuota,
@@ -348,55 +348,18 @@ public sealed class UsageGrpcService(
 
     private static string Name(Granularity granularity) => granularity.ToString().ToUpperInvariant();
 
-    private static long? TimeField(FieldViolations errors, string field, Timestamp? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-        // Years 1970 to 9000: anything else is a typo, and keeps the arithmetic in range.
-        if (value.Seconds is < 0 or > 221_845_392_000 || value.Nanos is < 0 or > 999_999_999)
-        {
-            errors.Add(field, "Must be a time between 1970 and 9000.");
-            return null;
-        }
-        return value.ToUnixMilliseconds();
-    }
-
-    private static long? IdToken(FieldViolations errors, string token, string list)
-    {
-        if (PageToken.Decode(errors, token, list, 1) is not [var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-        {
-            return id;
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
-
-    private static (string, long)? CycleToken(FieldViolations errors, string token)
-    {
-        if (PageToken.Decode(errors, token, nameof(ListCycleUsage), 2) is not [var subscriptionId, var value])
-        {
-            return null;
-        }
-        if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var start))
-        {
-            return (subscriptionId, start);
-        }
-        errors.Add("page_token", "Not a next_page_token from this list; omit it to start from the first page.");
-        return null;
-    }
+    private static (string, long)? CycleToken(FieldViolations errors, string token) =>
+        PageToken.Decode(errors, token, nameof(ListCycleUsage), 2) is [var subscriptionId, var key] &&
+        PageToken.Number(errors, key, NumberStyles.AllowLeadingSign) is { } start
+            ? (subscriptionId, start)
+            : null;
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     private static Webhook ToProto(WebhookRecord record) => new()
     {
         Url = record.Url,
-        CreateTime = EventRules.FromMs(record.CreatedAtMs),
-        UpdateTime = EventRules.FromMs(record.UpdatedAtMs),
+        CreateTime = UnixMs.ToTimestamp(record.CreatedAtMs),
+        UpdateTime = UnixMs.ToTimestamp(record.UpdatedAtMs),
     };
 }

@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Identity.V1;
+using Veil.ServiceDefaults.Data;
 using Veil.Usage.Data;
 
 namespace Veil.Usage.Webhooks;
@@ -114,7 +115,7 @@ public sealed class KeyExpiryNotifier(IServiceProvider services, UsageStore stor
 
     private static NewNotification Notice(ExpiringApiKey key, DateTimeOffset now)
     {
-        var id = UsageStore.NewId("ntf");
+        var id = ResourceIds.New("ntf");
         var expireTime = key.ExpireTime.ToDateTimeOffset();
         var payload = JsonSerializer.Serialize(new KeyExpiringPayload(
             id, EventType, now, key.AccountId, key.KeyId, key.Name, key.Prefix, expireTime,

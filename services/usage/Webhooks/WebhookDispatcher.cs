@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
+using Veil.ServiceDefaults.Retry;
 using Veil.ServiceDefaults.Security;
 using Veil.Usage.Data;
 
@@ -84,14 +85,6 @@ public sealed class WebhookDispatcher : BackgroundService
 
     /// <summary>Signals that the outbox has new notifications. Never blocks.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
-
-    /// <summary>Delay before attempt <paramref name="attempt"/> + 1: initial × 2^(attempt − 1), capped.</summary>
-    public static TimeSpan Backoff(int attempt, TimeSpan initial, TimeSpan max)
-    {
-        var factor = Math.Pow(2, Math.Min(attempt - 1, 30));
-        var delay = initial * factor;
-        return delay < max ? delay : max;
-    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -208,7 +201,7 @@ public sealed class WebhookDispatcher : BackgroundService
         else
         {
             status = NotificationStatus.Pending;
-            var delay = Backoff(attempt, _options.InitialBackoff, _options.MaxBackoff);
+            var delay = new Backoff(_options.InitialBackoff, _options.MaxBackoff).Delay(attempt);
             next = after + (long)Math.Ceiling(delay.TotalMilliseconds);
             _metrics.DeliveryAttempt("retry");
             UsageLog.WebhookAttemptFailed(_logger, notification.Id, attempt, statusCode, error, delay);
