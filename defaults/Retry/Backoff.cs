@@ -8,13 +8,14 @@ namespace Veil.ServiceDefaults.Retry;
 /// <remarks>
 /// Loops that a whole fleet runs against one service at once (every edge reconnecting its
 /// catalog, identity and subscriptions watches after that service restarts) use
-/// <see cref="Jittered"/>: jitter keeps a fleet of edges from reconnecting in lockstep after a
+/// <see cref="Jittered"/>, and so does the quota watch against usage: jitter keeps a fleet of edges
+/// from reconnecting in lockstep after a
 /// service restart, which would meet the fresh process with every edge in the same instant and
 /// again at each doubling. It is "equal jitter" — uniform in [delay/2, delay] — rather than full
 /// jitter ([0, delay]) on purpose: half the exponential wait stays a floor, so one edge never
 /// retries a service that is still down in a tight loop, while the fleet spreads over the other
-/// half. Loops whose delays are stored or asserted (webhook retry times, the shipper's and quota
-/// watch's waits) use <see cref="Delay"/> as is.
+/// half. Loops whose delays are stored or asserted (webhook retry times, the shipper's waits) use
+/// <see cref="Delay"/> as is.
 /// </remarks>
 /// <param name="Initial">The wait after the first failure.</param>
 /// <param name="Max">The longest wait; the doubling stops here.</param>

@@ -66,7 +66,8 @@ internal sealed class QuotaWatcher(UsageService.UsageServiceClient usage, IOptio
             }
             _connected = false;
             failures++;
-            var delay = new Backoff(options.Value.QuotaWatchBackoffInitial, options.Value.QuotaWatchBackoffMax).Delay(failures);
+            // Every edge reconnects to usage at once after it restarts: jittered, like the other watches.
+            var delay = new Backoff(options.Value.QuotaWatchBackoffInitial, options.Value.QuotaWatchBackoffMax).Jittered(failures);
             QuotaLog.QuotaWatchLost(logger, status, _exhausted.Count, delay);
             try
             {
