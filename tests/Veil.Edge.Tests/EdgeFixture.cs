@@ -29,7 +29,7 @@ namespace Veil.Edge.Tests;
 /// <see cref="Resolver"/>, where <see cref="LoopbackName"/> is a public-looking name for 127.0.0.1.
 /// Started once per test class; every test makes its own accounts, APIs and keys.
 /// </summary>
-public sealed class EdgeFixture : IAsyncLifetime
+public class EdgeFixture : IAsyncLifetime
 {
     private static readonly TimeSpan RouteWait = TimeSpan.FromSeconds(10);
 
@@ -57,10 +57,10 @@ public sealed class EdgeFixture : IAsyncLifetime
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
         Identity.Start();
         var authority = Identity.HttpUrl.ToString().TrimEnd('/');
-        Catalog.With("Veil:Auth:Authority", authority)
+        ConfigureCatalog(Catalog.With("Veil:Auth:Authority", authority)
             .With("services:identity:http:0", authority)
-            .With("Catalog:AllowPrivateUpstreams", "true")
-            .Start();
+            .With("Catalog:AllowPrivateUpstreams", "true"));
+        Catalog.Start();
         Subscriptions.With("Veil:Auth:Authority", authority)
             .With("services:identity:http:0", authority)
             .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())
@@ -73,6 +73,11 @@ public sealed class EdgeFixture : IAsyncLifetime
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
         Wire(StreamlessEdge).Start();
         Wire(GuardedEdge, allowPrivateUpstreams: false);
+    }
+
+    /// <summary>A subclass's changes to the catalog host before it starts (e.g. its clock).</summary>
+    protected virtual void ConfigureCatalog(ServiceHost<CatalogGrpcService> catalog)
+    {
     }
 
     /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>
