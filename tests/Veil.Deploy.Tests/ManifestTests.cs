@@ -172,7 +172,7 @@ public sealed partial class ManifestTests
         // The longest in-flight call (the default upstream timeout) plus the spool's last shipment
         // must fit in the host's stop budget, and that plus preStop in the pod's grace period.
         var upstream = Seconds(Repo.Read("edge", "EdgeOptions.cs"), "DefaultUpstreamTimeout");
-        var ship = Seconds(Repo.Read("edge", "Usage", "EdgeUsageOptions.cs"), "StopShipTimeout");
+        var ship = Seconds(Repo.Read("edge", "Metering", "EdgeUsageOptions.cs"), "StopShipTimeout");
         var edge = Workload.Named("edge");
         var shutdown = int.Parse(edge.Env["shutdownTimeoutSeconds"], System.Globalization.CultureInfo.InvariantCulture);
         var preStop = edge.Container["lifecycle"]["preStop"]["sleep"]["seconds"].Int ?? 0;
