@@ -14,6 +14,8 @@ namespace Veil.Edge.Forwarding;
 /// </summary>
 internal sealed class UpstreamPolicyTransform(UpstreamPolicy policy, TimeProvider time) : RequestTransform
 {
+    private readonly CallSignature.Keys _keys = new(policy.SigningKeys);
+
     public override ValueTask ApplyAsync(RequestTransformContext context)
     {
         var headers = context.ProxyRequest.Headers;
@@ -29,13 +31,13 @@ internal sealed class UpstreamPolicyTransform(UpstreamPolicy policy, TimeProvide
                 context.Query.Collection[name] = value;
             }
         }
-        if (policy.SigningKeys.Count > 0)
+        if (_keys.Count > 0)
         {
             var uri = RequestUtilities.MakeDestinationAddress(context.DestinationPrefix, context.Path, context.Query.QueryString);
             context.ProxyRequest.RequestUri = uri;
             var call = context.HttpContext.Features.Get<ApiCallFeature>();
             headers.TryAddWithoutValidation(CallSignature.HeaderName, CallSignature.Create(
-                policy.SigningKeys,
+                _keys,
                 time.GetUtcNow().ToUnixTimeSeconds(),
                 context.ProxyRequest.Method.Method,
                 uri.PathAndQuery,
