@@ -67,7 +67,7 @@ internal static class FleetExtensions
             .WithEnvironment("Kestrel__Endpoints__Grpc__Protocols", "Http2")
             .WithEnvironment("Veil__DataDirectory", fleet.DataDirectory)
             // The local fleet is a development run whatever the AppHost's own environment: without
-            // Veil:Secrets:Kek, identity and usage then seal their secrets with the key generated
+            // Veil:Secrets:Kek, identity, catalog and usage then seal their secrets with the key generated
             // into {data}/development.kek (outside Development they refuse to start without one).
             .WithEnvironment("DOTNET_ENVIRONMENT", "Development")
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Development")

@@ -8,9 +8,12 @@ namespace Veil.Edge.Forwarding;
 
 /// <summary>
 /// Adds <see cref="EdgeRequestTransform"/> to every route, management and API alike, and
-/// <see cref="EdgeResponseTransform"/> to API routes.
+/// <see cref="EdgeResponseTransform"/> to API routes; on an API route with an upstream policy,
+/// then an <see cref="UpstreamPolicyTransform"/> holding that policy. A route whose policy cannot
+/// be found fails the build, so YARP keeps serving the last good config rather than one that would
+/// send calls without their credential or signature.
 /// </summary>
-internal sealed class EdgeTransformProvider(IOptions<EdgeOptions> edge, IOptions<VeilAuthOptions> auth) : ITransformProvider
+internal sealed class EdgeTransformProvider(IOptions<EdgeOptions> edge, IOptions<VeilAuthOptions> auth, UpstreamPolicies policies, TimeProvider time) : ITransformProvider
 {
     private readonly EdgeRequestTransform _request = new(Encoding.UTF8.GetBytes(auth.Value.Issuer));
     private readonly EdgeResponseTransform _response = new(edge.Value.DropUpstreamSetCookie);
@@ -26,9 +29,15 @@ internal sealed class EdgeTransformProvider(IOptions<EdgeOptions> edge, IOptions
     public void Apply(TransformBuilderContext context)
     {
         context.RequestTransforms.Add(_request);
-        if (context.Route.Metadata?.ContainsKey(ApiRoute.ApiIdKey) == true)
+        if (context.Route.Metadata is { } metadata && metadata.TryGetValue(ApiRoute.ApiIdKey, out var apiId))
         {
             context.ResponseTransforms.Add(_response);
+            if (metadata.TryGetValue(UpstreamPolicies.MetadataKey, out var fingerprint))
+            {
+                var policy = policies.Find(apiId, fingerprint)
+                    ?? throw new InvalidOperationException($"No upstream policy {fingerprint} for API {apiId}: the route is not served without it.");
+                context.RequestTransforms.Add(new UpstreamPolicyTransform(policy, time));
+            }
         }
     }
 }

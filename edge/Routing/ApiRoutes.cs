@@ -25,9 +25,13 @@ internal static partial class ApiRoutes
     /// <summary>After the management routes and the edge's own endpoints (order 0).</summary>
     public const int Order = 100;
 
-    /// <summary>Builds the route and cluster, or says why the route cannot be served.</summary>
+    /// <summary>
+    /// Builds the route and cluster, or says why the route cannot be served. A route with an
+    /// upstream policy carries its <paramref name="policyFingerprint"/> (<see cref="UpstreamPolicies.MetadataKey"/>).
+    /// </summary>
     public static bool TryCreate(GatewayRoute source, TimeSpan defaultTimeout,
-        [NotNullWhen(true)] out RouteConfig? route, [NotNullWhen(true)] out ClusterConfig? cluster, [NotNullWhen(false)] out string? problem)
+        [NotNullWhen(true)] out RouteConfig? route, [NotNullWhen(true)] out ClusterConfig? cluster, [NotNullWhen(false)] out string? problem,
+        string? policyFingerprint = null)
     {
         route = null;
         cluster = null;
@@ -58,19 +62,24 @@ internal static partial class ApiRoutes
 
         var id = "api-" + source.ApiId;
         var timeout = source.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(source.TimeoutMs) : defaultTimeout;
+        var metadata = new Dictionary<string, string>
+        {
+            [ApiRoute.ApiIdKey] = source.ApiId,
+            ["Veil.Slug"] = source.Slug,
+            [VersionKey] = source.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [ProviderIdKey] = source.ProviderId,
+        };
+        if (policyFingerprint is not null)
+        {
+            metadata[UpstreamPolicies.MetadataKey] = policyFingerprint;
+        }
         route = new RouteConfig
         {
             RouteId = id,
             ClusterId = id,
             Order = Order,
             Match = new RouteMatch { Path = "/" + source.Slug + "/{**rest}" },
-            Metadata = new Dictionary<string, string>
-            {
-                [ApiRoute.ApiIdKey] = source.ApiId,
-                ["Veil.Slug"] = source.Slug,
-                [VersionKey] = source.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                [ProviderIdKey] = source.ProviderId,
-            },
+            Metadata = metadata,
         }.WithTransformPathRemovePrefix("/" + source.Slug);
         cluster = new ClusterConfig
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.V1;
+using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Configuration;
 
 namespace Veil.Edge.Routing;
@@ -19,6 +20,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
 
     private readonly InMemoryConfigProvider _provider = new(ManagementRoutes.Routes, ManagementRoutes.Clusters, ManagementOnlyRevision);
     private readonly EdgeOptions _options;
+    private readonly UpstreamPolicies _policies;
     private readonly TimeProvider _time;
     private readonly ILogger<GatewayRouteTable> _logger;
     private long _servedRevision = -1;
@@ -27,9 +29,10 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     private bool _watchConnected;
     private readonly ConditionalWeakTable<IReadOnlyList<RouteConfig>, Snapshot> _revisions = new();
 
-    public GatewayRouteTable(IOptions<EdgeOptions> options, TimeProvider time, ILogger<GatewayRouteTable> logger)
+    public GatewayRouteTable(IOptions<EdgeOptions> options, UpstreamPolicies policies, TimeProvider time, ILogger<GatewayRouteTable> logger)
     {
         _options = options.Value;
+        _policies = policies;
         _time = time;
         _logger = logger;
     }
@@ -53,7 +56,11 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
         set => Volatile.Write(ref _watchConnected, value);
     }
 
-    /// <summary>Replaces the API routes with those of <paramref name="config"/>; invalid routes are skipped and logged.</summary>
+    /// <summary>
+    /// Replaces the API routes with those of <paramref name="config"/>; invalid routes are skipped
+    /// and logged. Each route's upstream policy (credentials, signing keys) is built here, once per
+    /// snapshot, and published for forwarding before YARP sees the routes.
+    /// </summary>
     public void Apply(GatewayConfig config)
     {
         var routes = new List<RouteConfig>(ManagementRoutes.Routes.Count + config.Routes.Count);
@@ -61,9 +68,16 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
         routes.AddRange(ManagementRoutes.Routes);
         clusters.AddRange(ManagementRoutes.Clusters);
         var slugs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var policies = new Dictionary<(string, string), UpstreamPolicy>();
         foreach (var source in config.Routes)
         {
-            if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out var problem))
+            if (!UpstreamPolicy.TryCreate(source, out var policy, out var policyProblem))
+            {
+                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, policyProblem);
+                continue;
+            }
+            var fingerprint = policy.IsEmpty ? null : policy.Fingerprint;
+            if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out var problem, fingerprint))
             {
                 EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, problem);
                 continue;
@@ -75,7 +89,12 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
             }
             routes.Add(route);
             clusters.Add(cluster);
+            if (fingerprint is not null)
+            {
+                policies[(source.ApiId, fingerprint)] = policy;
+            }
         }
+        _policies.Publish(policies);
         EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
         _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count));
         _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));

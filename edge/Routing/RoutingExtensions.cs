@@ -1,4 +1,5 @@
 using Veil.Catalog.V1;
+using Veil.Edge.Calls;
 using Veil.Edge.Dependencies;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.ServiceDiscovery;
@@ -16,6 +17,7 @@ internal static class RoutingExtensions
     public static IReverseProxyBuilder AddEdgeRouting(this IReverseProxyBuilder proxy)
     {
         var services = proxy.Services;
+        services.AddSingleton<UpstreamPolicies>();
         services.AddSingleton<GatewayRouteTable>();
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<GatewayRouteTable>());
         services.AddHostedService<GatewayConfigWatcher>();

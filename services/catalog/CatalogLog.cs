@@ -12,6 +12,15 @@ internal static partial class CatalogLog
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Upstream of API {ApiId} rejected: {Reason}")]
     public static partial void UpstreamRejected(ILogger logger, string apiId, string reason);
 
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Signing secret of API {ApiId} rotated by {AccountId} (version {Version}); the previous one is sent until {OverlapEnd}")]
+    public static partial void SigningSecretRotated(ILogger logger, string apiId, string accountId, long version, DateTimeOffset overlapEnd);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "A signing-secret overlap ended; gateway revision {Revision} drops the previous secret")]
+    public static partial void SigningOverlapEnded(ILogger logger, long revision);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Could not publish the end of a signing-secret overlap; retrying in a minute")]
+    public static partial void SigningOverlapFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Gateway config watcher {EdgeId} connected")]
     public static partial void WatcherConnected(ILogger logger, string edgeId);
 

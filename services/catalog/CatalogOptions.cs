@@ -24,4 +24,12 @@ public sealed class CatalogOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
     public int MaxVersionsPerApi { get; set; } = 1000;
+
+    /// <summary>
+    /// How long a signing secret replaced by <c>RotateApiSigningSecret</c> is still sent (the edge
+    /// signs each call with both meanwhile), so the provider can switch its verifier without
+    /// refusing calls. Default 24 hours; 0 drops the previous secret at once.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan SigningSecretOverlap { get; set; } = TimeSpan.FromHours(24);
 }

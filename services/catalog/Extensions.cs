@@ -1,11 +1,15 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Catalog.Data;
+using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
 
 internal static class Extensions
 {
-    /// <summary>The catalog's own registrations: options, store, the gateway-config feed, metrics.</summary>
+    /// <summary>
+    /// The catalog's own registrations: options, the KEK that seals API secrets, store, the
+    /// gateway-config feed, the end of signing-secret overlaps, metrics.
+    /// </summary>
     public static IHostApplicationBuilder AddCatalogServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<CatalogOptions>()
@@ -13,7 +17,10 @@ internal static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.AddVeilSecretProtection();
+        builder.Services.AddSingleton<ApiSecrets>();
         builder.Services.AddSingleton<CatalogStore>();
+        builder.Services.AddHostedService<SigningOverlapExpiry>();
         builder.Services.AddSingleton<GatewayConfigFeed>();
         builder.Services.AddSingleton<CatalogMetrics>();
         return builder;

@@ -135,7 +135,7 @@ public sealed partial class ConfigurationTests
         }
         // Services that keep secrets in their database get the key-encryption key from a Secret,
         // required (they refuse to start without it outside Development).
-        foreach (var name in new[] { "identity", "usage" })
+        foreach (var name in new[] { "identity", "catalog", "usage" })
         {
             var kek = Workload.Named(name).Container["env"].Items.Single(e => e["name"].String == "Veil__Secrets__Kek");
             Assert.NotEqual("true", kek["valueFrom"]["secretKeyRef"]["optional"].String);

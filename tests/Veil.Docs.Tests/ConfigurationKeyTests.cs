@@ -18,7 +18,7 @@ public sealed partial class ConfigurationKeyTests
 {
     /// <summary>The assemblies whose options classes declare <c>const string SectionName</c>.</summary>
     private static readonly string[] Assemblies =
-        ["Veil.Edge", "Veil.Identity", "Veil.Catalog", "Veil.Subscriptions", "Veil.RateLimit", "Veil.Usage", "Veil.Billing", "Veil.ServiceDefaults"];
+        ["Veil.Edge", "Veil.Identity", "Veil.Catalog", "Veil.Subscriptions", "Veil.RateLimit", "Veil.Usage", "Veil.Billing", "Veil.ServiceDefaults", "Veil.Samples.Upstream"];
 
     /// <summary>Options bound from a section named in code rather than by a SectionName constant; <c>{name}</c> is any one segment.</summary>
     private static readonly (string Section, Type Options)[] OtherBindings =

@@ -19,14 +19,18 @@ public sealed class ControlPlane : IAsyncDisposable
     /// <summary>Identity's HTTP base URL without the trailing slash: the token authority.</summary>
     public string Authority => Identity.HttpUrl.ToString().TrimEnd('/');
 
-    /// <summary>Starts identity, then catalog and subscriptions trusting its tokens.</summary>
-    public void Start()
+    /// <summary>
+    /// Starts identity, then catalog and subscriptions trusting its tokens;
+    /// <paramref name="configureCatalog"/> changes the catalog host before it starts (e.g. its clock).
+    /// </summary>
+    public void Start(Action<ServiceHost<CatalogGrpcService>>? configureCatalog = null)
     {
         Identity.Start();
         Catalog.With("Veil:Auth:Authority", Authority)
             .With("services:identity:http:0", Authority)
-            .With("Catalog:AllowPrivateUpstreams", "true")
-            .Start();
+            .With("Catalog:AllowPrivateUpstreams", "true");
+        configureCatalog?.Invoke(Catalog);
+        Catalog.Start();
         Subscriptions.With("Veil:Auth:Authority", Authority)
             .With("services:identity:http:0", Authority)
             .With("services:catalog:grpc:0", Catalog.GrpcUrl.ToString())

@@ -29,7 +29,7 @@ namespace Veil.Edge.Tests;
 /// <see cref="Resolver"/>, where <see cref="LoopbackName"/> is a public-looking name for 127.0.0.1.
 /// Started once per test class; every test makes its own accounts, APIs and keys.
 /// </summary>
-public sealed class EdgeFixture : IAsyncLifetime
+public class EdgeFixture : IAsyncLifetime
 {
     private static readonly TimeSpan RouteWait = TimeSpan.FromSeconds(10);
 
@@ -56,7 +56,7 @@ public sealed class EdgeFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
-        ControlPlane.Start();
+        ControlPlane.Start(ConfigureCatalog);
 
         // Traces as with an OTLP endpoint configured: the traceparent test needs the edge's span.
         Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
@@ -64,6 +64,11 @@ public sealed class EdgeFixture : IAsyncLifetime
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
         Wire(StreamlessEdge).Start();
         Wire(GuardedEdge, allowPrivateUpstreams: false);
+    }
+
+    /// <summary>A subclass's changes to the catalog host before it starts (e.g. its clock).</summary>
+    protected virtual void ConfigureCatalog(ServiceHost<CatalogGrpcService> catalog)
+    {
     }
 
     /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>

@@ -5,8 +5,14 @@ using Veil.ServiceDefaults.Data;
 
 namespace Veil.Catalog.Data;
 
-/// <summary>The configurable part of an API; one immutable row of <c>api_versions</c>.</summary>
-public sealed record ApiConfig(string Name, string Description, string UpstreamUrl, int TimeoutMs, string OpenApiDocument);
+/// <summary>
+/// The configurable part of an API; one immutable row of <c>api_versions</c>. The policies
+/// (docs/policies.md) hold sealed secrets: <paramref name="Credentials"/> is the JSON of
+/// <see cref="StoredCredential"/>s, the signing secrets are sealed strings ('' for none), and
+/// <paramref name="PreviousSigningExpiresAt"/> (unix ms) ends the previous secret's overlap.
+/// </summary>
+public sealed record ApiConfig(string Name, string Description, string UpstreamUrl, int TimeoutMs, string OpenApiDocument,
+    string Credentials = "[]", string SigningSecret = "", string PreviousSigningSecret = "", long PreviousSigningExpiresAt = 0);
 
 /// <summary>An API with the config of its current version.</summary>
 public sealed record ApiRecord(string Id, string Slug, string ProviderId, long CurrentVersion, ApiConfig Config, long CreatedAt, long UpdatedAt);
@@ -26,12 +32,13 @@ public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool Versi
 /// transaction, and reads the resulting routing table inside that transaction so the snapshot
 /// published to watchers is exactly what was committed.
 /// </summary>
-public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
+public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, ApiSecrets secrets)
 {
     /// <summary>Ordering by slug with a keyset cursor keeps pages stable while APIs are added.</summary>
     private const string SelectCurrent = """
         SELECT a.id, a.slug, a.provider_id, a.current_version, a.created_at, a.updated_at,
-               v.name, v.description, v.upstream_url, v.timeout_ms, {0}
+               v.name, v.description, v.upstream_url, v.timeout_ms, {0},
+               v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at
         FROM apis a
         JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
 
@@ -42,11 +49,11 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
     /// <c>LimitReached</c>, when the provider already owns <paramref name="maxApisPerProvider"/> APIs
     /// (counted in the same immediate transaction, so concurrent creations cannot overshoot).
     /// </summary>
-    public async Task<(ApiChange? Change, bool LimitReached)> CreateAsync(string slug, string providerId, ApiConfig config, int maxApisPerProvider,
+    public async Task<(ApiChange? Change, bool LimitReached)> CreateAsync(string id, string slug, string providerId, ApiConfig config, int maxApisPerProvider,
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var api = new ApiRecord(ResourceIds.New("api"), slug, providerId, 1, config, now, now);
+        var api = new ApiRecord(id, slug, providerId, 1, config, now, now);
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
@@ -84,7 +91,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
     /// does not exist or <paramref name="ownerId"/> (null for admins) does not own it, or, with
     /// <c>LimitReached</c>, when it already has <paramref name="maxVersions"/> versions.
     /// </summary>
-    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiConfig, ApiConfig> change, long maxVersions, CancellationToken cancellationToken)
+    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiRecord, ApiConfig> change, long maxVersions, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
@@ -93,7 +100,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         {
             return null;
         }
-        var config = change(current.Config);
+        var config = change(current);
         if (config == current.Config)
         {
             // Nothing changed: no version, no revision, nothing for the edge to apply.
@@ -175,7 +182,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            SELECT version, name, description, upstream_url, timeout_ms, '', created_by, created_at
+            SELECT version, name, description, upstream_url, timeout_ms, '', created_by, created_at,
+                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at
             FROM api_versions
             WHERE api_id = @id AND (@before IS NULL OR version < @before)
             ORDER BY version DESC
@@ -212,7 +220,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            SELECT version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at
+            SELECT version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at,
+                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at
             FROM api_versions WHERE api_id = @id AND version = @version;
             """;
         Bind(command, ("@id", api.Id), ("@version", version));
@@ -222,7 +231,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
 
     private static ApiVersionRecord ReadVersion(SqliteDataReader reader) => new(
         reader.GetInt64(0),
-        new ApiConfig(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetString(5)),
+        new ApiConfig(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetString(5),
+            reader.GetString(8), reader.GetString(9), reader.GetString(10), reader.GetInt64(11)),
         reader.GetString(6),
         reader.GetInt64(7));
 
@@ -235,20 +245,54 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         return await ReadGatewayConfigAsync(connection, transaction, revision, cancellationToken);
     }
 
-    private static async Task<GatewayConfig> BumpRevisionAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
+    /// <summary>
+    /// The earliest end of a signing-secret overlap still to come among the current versions
+    /// (unix ms), or null: when it passes, the gateway config changes without a new version.
+    /// </summary>
+    public async Task<long?> NextSigningOverlapEndAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT MIN(v.previous_signing_secret_expires_at)
+            FROM apis a
+            JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
+            WHERE v.previous_signing_secret <> '' AND v.previous_signing_secret_expires_at > @now;
+            """;
+        Bind(command, ("@now", time.GetUtcNow().ToUnixTimeMilliseconds()));
+        return await command.ExecuteScalarAsync(cancellationToken) is long next ? next : null;
+    }
+
+    /// <summary>A new gateway revision with no config change: an overlap ended, so the edges drop a previous signing secret.</summary>
+    public async Task<GatewayConfig> BumpRevisionAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        var gateway = await BumpRevisionAsync(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return gateway;
+    }
+
+    private async Task<GatewayConfig> BumpRevisionAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
     {
         var revision = await ScalarAsync(connection, transaction,
             "UPDATE gateway_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision;", cancellationToken);
         return await ReadGatewayConfigAsync(connection, transaction, revision, cancellationToken);
     }
 
-    private static async Task<GatewayConfig> ReadGatewayConfigAsync(SqliteConnection connection, SqliteTransaction transaction, long revision, CancellationToken cancellationToken)
+    /// <summary>
+    /// The routing table with each API's policies, secrets opened for the edges: credentials in
+    /// clear and the signing keys, the previous one only until its overlap ends (catalog's clock).
+    /// </summary>
+    private async Task<GatewayConfig> ReadGatewayConfigAsync(SqliteConnection connection, SqliteTransaction transaction, long revision, CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var config = new GatewayConfig { Revision = revision };
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            SELECT a.id, a.slug, v.upstream_url, v.timeout_ms, a.current_version, a.provider_id
+            SELECT a.id, a.slug, v.upstream_url, v.timeout_ms, a.current_version, a.provider_id,
+                   v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at
             FROM apis a
             JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
             ORDER BY a.slug;
@@ -256,7 +300,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            config.Routes.Add(new GatewayRoute
+            var route = new GatewayRoute
             {
                 ApiId = reader.GetString(0),
                 Slug = reader.GetString(1),
@@ -264,7 +308,17 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
                 TimeoutMs = reader.GetInt32(3),
                 Version = reader.GetInt64(4),
                 ProviderId = reader.GetString(5),
-            });
+            };
+            route.UpstreamCredentials.AddRange(secrets.Open(route.ApiId, reader.GetString(6)));
+            if (reader.GetString(7) is { Length: > 0 } current)
+            {
+                route.SigningKeys.Add(Google.Protobuf.ByteString.CopyFrom(secrets.OpenSigningKey(route.ApiId, current)));
+                if (reader.GetString(8) is { Length: > 0 } previous && reader.GetInt64(9) > now)
+                {
+                    route.SigningKeys.Add(Google.Protobuf.ByteString.CopyFrom(secrets.OpenSigningKey(route.ApiId, previous)));
+                }
+            }
+            config.Routes.Add(route);
         }
         return config;
     }
@@ -289,18 +343,22 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time)
         Slug: reader.GetString(1),
         ProviderId: reader.GetString(2),
         CurrentVersion: reader.GetInt64(3),
-        Config: new ApiConfig(reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetInt32(9), reader.GetString(10)),
+        Config: new ApiConfig(reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetInt32(9), reader.GetString(10),
+            reader.GetString(11), reader.GetString(12), reader.GetString(13), reader.GetInt64(14)),
         CreatedAt: reader.GetInt64(4),
         UpdatedAt: reader.GetInt64(5));
 
     private static Task InsertVersionAsync(SqliteConnection connection, SqliteTransaction transaction, string apiId, long version, ApiConfig config, string createdBy, long now, CancellationToken cancellationToken) =>
         ExecuteAsync(connection, transaction, """
-            INSERT INTO api_versions (api_id, version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at)
-            VALUES (@api_id, @version, @name, @description, @upstream_url, @timeout_ms, @openapi_document, @created_by, @now);
+            INSERT INTO api_versions (api_id, version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at,
+                                      upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at)
+            VALUES (@api_id, @version, @name, @description, @upstream_url, @timeout_ms, @openapi_document, @created_by, @now,
+                    @credentials, @signing_secret, @previous_signing_secret, @previous_expires_at);
             """, cancellationToken,
             ("@api_id", apiId), ("@version", version), ("@name", config.Name), ("@description", config.Description),
             ("@upstream_url", config.UpstreamUrl), ("@timeout_ms", config.TimeoutMs), ("@openapi_document", config.OpenApiDocument),
-            ("@created_by", createdBy), ("@now", now));
+            ("@created_by", createdBy), ("@now", now), ("@credentials", config.Credentials), ("@signing_secret", config.SigningSecret),
+            ("@previous_signing_secret", config.PreviousSigningSecret), ("@previous_expires_at", config.PreviousSigningExpiresAt));
 
     private static string SearchText(string slug, ApiConfig config) =>
         string.Join('\n', slug, config.Name, config.Description).ToLowerInvariant();

@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
 using Veil.Catalog.V1;
+using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
@@ -19,15 +20,20 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
     private const string PageTokenMismatch = "Not a next_page_token from this list; omit it to start from the first page.";
 
     private readonly CatalogStore _store;
+    private readonly ApiSecrets _secrets;
+    private readonly TimeProvider _time;
     private readonly GatewayConfigFeed _feed;
     private readonly CatalogMetrics _metrics;
     private readonly IOptionsMonitor<CatalogOptions> _options;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<CatalogGrpcService> _logger;
 
-    public CatalogGrpcService(CatalogStore store, GatewayConfigFeed feed, CatalogMetrics metrics, IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
+    public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, CatalogMetrics metrics,
+        IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
     {
         _store = store;
+        _secrets = secrets;
+        _time = time;
         _feed = feed;
         _metrics = metrics;
         _options = options;
@@ -48,11 +54,14 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         ApiValidation.UpstreamUrl(errors, request.UpstreamUrl, _options.CurrentValue.AllowPrivateUpstreams);
         var timeoutMs = ApiValidation.TimeoutMs(errors, request.TimeoutMs);
         ApiValidation.OpenApiDocument(errors, request.OpenapiDocument);
+        ApiValidation.UpstreamCredentials(errors, request.UpstreamCredentials, "upstream_credentials");
         errors.ThrowIfAny();
 
-        var config = new ApiConfig(request.Name, request.Description, request.UpstreamUrl, timeoutMs, request.OpenapiDocument);
+        var id = ResourceIds.New("api");
+        var config = new ApiConfig(request.Name, request.Description, request.UpstreamUrl, timeoutMs, request.OpenapiDocument,
+            _secrets.Seal(id, request.UpstreamCredentials));
         var maxApis = _options.CurrentValue.MaxApisPerProvider;
-        var (created, limitReached) = await _store.CreateAsync(request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
+        var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
         if (limitReached)
         {
             throw RpcErrors.FailedPrecondition(
@@ -96,19 +105,25 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         {
             ApiValidation.OpenApiDocument(errors, request.OpenapiDocument);
         }
+        if (request.UpstreamCredentials is { } credentials)
+        {
+            ApiValidation.UpstreamCredentials(errors, credentials.Items, "upstream_credentials.items");
+        }
         errors.ThrowIfAny();
 
         var change = await _store.UpdateAsync(
             request.ApiId,
             caller.IsAdmin ? null : caller.AccountId,
             caller.AccountId,
-            current => current with
+            api => api.Config with
             {
-                Name = request.HasName ? request.Name : current.Name,
-                Description = request.HasDescription ? request.Description : current.Description,
-                UpstreamUrl = request.HasUpstreamUrl ? request.UpstreamUrl : current.UpstreamUrl,
-                TimeoutMs = request.HasTimeoutMs ? timeoutMs : current.TimeoutMs,
-                OpenApiDocument = request.HasOpenapiDocument ? request.OpenapiDocument : current.OpenApiDocument,
+                Name = request.HasName ? request.Name : api.Config.Name,
+                Description = request.HasDescription ? request.Description : api.Config.Description,
+                UpstreamUrl = request.HasUpstreamUrl ? request.UpstreamUrl : api.Config.UpstreamUrl,
+                TimeoutMs = request.HasTimeoutMs ? timeoutMs : api.Config.TimeoutMs,
+                OpenApiDocument = request.HasOpenapiDocument ? request.OpenapiDocument : api.Config.OpenApiDocument,
+                // Unmentioned credentials are copied into the new version; a list replaces them all.
+                Credentials = request.UpstreamCredentials is { } replacement ? _secrets.Seal(api.Id, replacement.Items) : api.Config.Credentials,
             },
             _options.CurrentValue.MaxVersionsPerApi,
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
@@ -127,6 +142,47 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             CatalogLog.ApiUpdated(_logger, change.Api.Id, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
         }
         return new UpdateApiResponse { Api = ToProto(change.Api, visible: true) };
+    }
+
+    public override async Task<RotateApiSigningSecretResponse> RotateApiSigningSecret(RotateApiSigningSecretRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
+        {
+            throw ApiNotFound(request.ApiId);
+        }
+        caller.RequireScope(VeilClaims.Scopes.ApiWrite);
+        var errors = new FieldViolations();
+        RequireApiId(errors, request.ApiId);
+        errors.ThrowIfAny();
+
+        var secret = ApiSecrets.NewSigningSecret();
+        var overlapEnd = _time.GetUtcNow() + _options.CurrentValue.SigningSecretOverlap;
+        var change = await _store.UpdateAsync(
+            request.ApiId,
+            caller.IsAdmin ? null : caller.AccountId,
+            caller.AccountId,
+            // The current secret becomes the previous one (an older previous one is dropped: two at most).
+            api => api.Config with
+            {
+                SigningSecret = _secrets.SealSigningSecret(api.Id, secret),
+                PreviousSigningSecret = api.Config.SigningSecret,
+                PreviousSigningExpiresAt = api.Config.SigningSecret.Length > 0 ? overlapEnd.ToUnixTimeMilliseconds() : 0,
+            },
+            _options.CurrentValue.MaxVersionsPerApi,
+            context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
+
+        Activity.Current?.SetTag("veil.api_id", change.Api.Id);
+        if (change.VersionLimitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
+                "(Catalog:MaxVersionsPerApi); its signing secret cannot be rotated.");
+        }
+        _feed.Publish(change.Gateway!);
+        _metrics.ConfigChanged("rotate_signing_secret");
+        CatalogLog.SigningSecretRotated(_logger, change.Api.Id, caller.AccountId, change.Api.CurrentVersion, overlapEnd);
+        return new RotateApiSigningSecretResponse { Api = ToProto(change.Api, visible: true), SigningSecret = secret };
     }
 
     public override async Task<GetApiResponse> GetApi(GetApiRequest request, ServerCallContext context)
@@ -227,7 +283,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         return new GetApiVersionResponse { Version = ToProto(result.Api, result.Version) };
     }
 
-    private static ApiVersion ToProto(ApiRecord api, ApiVersionRecord version) => new()
+    private ApiVersion ToProto(ApiRecord api, ApiVersionRecord version) => new()
     {
         ApiId = api.Id,
         Version = version.Version,
@@ -274,7 +330,23 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
     private static bool CanSeeConfig(Caller? caller, ApiRecord api) =>
         caller is not null && (caller.IsAdmin || caller.AccountId == api.ProviderId);
 
-    private static Api ToProto(ApiRecord api, bool visible) => new()
+    private Api ToProto(ApiRecord api, bool visible)
+    {
+        var proto = ToProtoWithoutPolicies(api, visible);
+        proto.SignedCalls = api.Config.SigningSecret.Length > 0;
+        if (visible)
+        {
+            // Values are write-only: reads show the hints taken when they were set.
+            proto.UpstreamCredentials.AddRange(ApiSecrets.Masked(api.Config.Credentials));
+            if (api.Config.PreviousSigningSecret.Length > 0 && api.Config.PreviousSigningExpiresAt > _time.GetUtcNow().ToUnixTimeMilliseconds())
+            {
+                proto.PreviousSigningSecretExpireTime = UnixMs.ToTimestamp(api.Config.PreviousSigningExpiresAt);
+            }
+        }
+        return proto;
+    }
+
+    private static Api ToProtoWithoutPolicies(ApiRecord api, bool visible) => new()
     {
         Id = api.Id,
         Slug = api.Slug,
