@@ -26,6 +26,8 @@ done
 
 bin() { echo "$1/bin/Release/net10.0/$2.dll"; }
 export DOTNET_TC_CallCountingDelayMs=0 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning
+# Production refuses to start without a key-encryption key: one for this run's throw-away data.
+export Veil__Secrets__Kek=$(head -c 32 /dev/urandom | base64)
 start() { # name dll env...
   local name=$1 dll=$2; shift 2
   env "$@" dotnet "$dll" --contentRoot "$PWD/${dll%%/bin/*}" >"$WORK/$name.log" 2>&1 &
