@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -22,7 +19,8 @@ public sealed class UpstreamOptions
 
 /// <summary>
 /// Verifies Veil's signature on every call (docs/policies.md, "Signed calls"), so a direct caller
-/// forging the <c>X-Veil-*</c> headers is refused. The check is the C# snippet of the docs.
+/// forging the <c>X-Veil-*</c> headers is refused. The check is <see cref="VeilSignature"/>, the
+/// C# snippet of the docs.
 /// </summary>
 public static class SignedCalls
 {
@@ -45,7 +43,7 @@ public static class SignedCalls
             var headers = context.Request.Headers;
             // The raw request target: path and query exactly as received, as the edge signed them.
             var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? (path + context.Request.QueryString).ToString();
-            if (!Verify(secret, headers["X-Veil-Signature"].FirstOrDefault(), context.Request.Method, target,
+            if (!VeilSignature.Verify(secret, headers["X-Veil-Signature"].FirstOrDefault(), context.Request.Method, target,
                     headers["X-Veil-Consumer"].ToString(), headers["X-Veil-Subscription"].ToString(), headers["X-Veil-Plan"].ToString(),
                     headers["X-Request-Id"].ToString(), time.GetUtcNow()))
             {
@@ -57,23 +55,5 @@ public static class SignedCalls
             await next(context);
         });
         return app;
-    }
-
-    /// <summary>The docs' C# verification snippet (docs/policies.md).</summary>
-    public static bool Verify(string secret, string? header, string method, string target,
-        string consumer, string subscription, string plan, string requestId, DateTimeOffset now)
-    {
-        var parts = (header ?? "").Split(',');
-        if (!parts[0].StartsWith("t=", StringComparison.Ordinal) ||
-            !long.TryParse(parts[0].AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var t) ||
-            Math.Abs(now.ToUnixTimeSeconds() - t) > 300)
-        {
-            return false;
-        }
-        var canonical = string.Join('\n', parts[0][2..], method, target, consumer, subscription, plan, requestId);
-        var expected = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(
-            HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(canonical))));
-        return parts.Skip(1).Any(p => p.StartsWith("v1=", StringComparison.Ordinal) &&
-            CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(p[3..]), expected));
     }
 }

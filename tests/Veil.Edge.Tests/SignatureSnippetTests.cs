@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Veil.Samples.Upstream;
 using Veil.Testing;
 
 namespace Veil.Edge.Tests;
@@ -21,9 +22,9 @@ public sealed partial class SignatureSnippetTests(EdgeFixture fleet) : IClassFix
     [Fact]
     public void CSharpSnippet_IsTheTestedVerifier()
     {
-        var file = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "Veil.Edge.Tests", "VeilSignature.cs"))
+        var file = File.ReadAllText(Path.Combine(RepositoryRoot(), "samples", "upstream", "VeilSignature.cs"))
             .Replace("\r\n", "\n", StringComparison.Ordinal)
-            .Replace("namespace Veil.Edge.Tests;\n\n", "", StringComparison.Ordinal)
+            .Replace("namespace Veil.Samples.Upstream;\n\n", "", StringComparison.Ordinal)
             .TrimEnd('\n');
         Assert.Equal(file, Block("csharp"));
     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using Veil.Samples.Upstream;
 using Microsoft.Extensions.Time.Testing;
 using Veil.Catalog.Grpc;
 using Veil.Testing;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Veil.Edge.Tests;
+namespace Veil.Samples.Upstream;
 
 public static class VeilSignature
 {
