@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
 using Veil.Catalog.V1;
+using Veil.ServiceDefaults.Security;
 
 namespace Veil.Edge.Calls;
 
@@ -76,23 +77,18 @@ internal sealed class UpstreamPolicy
             switch (credential.Location)
             {
                 case "" or "header":
-                    if (!credential.Name.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c)) ||
-                        credential.Name.StartsWith("X-Veil-", StringComparison.OrdinalIgnoreCase) ||
-                        credential.Name.Equals(VeilCredentials.HeaderName, StringComparison.OrdinalIgnoreCase) ||
-                        credential.Name.Equals(RequestIdMiddleware.HeaderName, StringComparison.OrdinalIgnoreCase) ||
-                        credential.Name.Equals("Host", StringComparison.OrdinalIgnoreCase) ||
-                        credential.Name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+                    if (!UpstreamCredentialNames.IsHeaderToken(credential.Name) || UpstreamCredentialNames.IsReservedHeader(credential.Name))
                     {
                         problem = "an upstream credential header name is invalid or reserved";
                         return false;
                     }
                     headers.Add(new(credential.Name, credential.Value));
                     break;
-                case "query":
+                case "query" when UpstreamCredentialNames.IsQueryName(credential.Name):
                     query.Add(new(credential.Name, credential.Value));
                     break;
                 default:
-                    problem = "an upstream credential has an unknown location";
+                    problem = "an upstream credential has an unknown location or an invalid query name";
                     return false;
             }
         }

@@ -1,5 +1,6 @@
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Grpc;
+using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog.Grpc;
 
@@ -9,20 +10,6 @@ internal static partial class ApiValidation
     public const int MaxCredentials = 10;
     public const int MaxCredentialValueLength = 4096;
     public const int MaxCredentialNameLength = 256;
-
-    /// <summary>
-    /// Headers a credential may not set: hop-by-hop headers (they end at the next hop), the message
-    /// framing ones, and those the edge itself states or strips (the consumer's key, the request id,
-    /// trace context, the client-address and original-URL headers).
-    /// </summary>
-    private static readonly HashSet<string> ReservedHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Host", "Expect", "X-Api-Key", "X-Request-Id", "traceparent", "tracestate",
-        "Forwarded", "X-Real-IP", "X-Client-IP", "True-Client-IP", "CF-Connecting-IP",
-    };
-
-    private static readonly string[] ReservedHeaderPrefixes = ["X-Veil-", "X-Forwarded-", "X-Original-", "Content-"];
 
     /// <summary>
     /// The credentials' rules: at most <see cref="MaxCredentials"/>; location "header" (or empty)
@@ -59,15 +46,15 @@ internal static partial class ApiValidation
             {
                 errors.Add(at + ".name", $"Must be at most {MaxCredentialNameLength} characters.");
             }
-            else if (isHeader && !name.All(IsTokenChar))
+            else if (isHeader && !UpstreamCredentialNames.IsHeaderToken(name))
             {
                 errors.Add(at + ".name", "Not a valid header name: use letters, digits and !#$%&'*+-.^_`|~ (no spaces, colons or line breaks).");
             }
-            else if (isHeader && (ReservedHeaders.Contains(name) || ReservedHeaderPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase))))
+            else if (isHeader && UpstreamCredentialNames.IsReservedHeader(name))
             {
                 errors.Add(at + ".name", $"'{name}' is reserved: hop-by-hop, message framing and Veil's own headers (X-Veil-*, X-Api-Key, X-Request-Id, X-Forwarded-*, Host, Content-*, …) cannot carry a credential.");
             }
-            else if (!isHeader && !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~'))
+            else if (!isHeader && !UpstreamCredentialNames.IsQueryName(name))
             {
                 errors.Add(at + ".name", "Not a valid query parameter name: use letters, digits and - _ . ~ only.");
             }
@@ -99,7 +86,4 @@ internal static partial class ApiValidation
             }
         }
     }
-
-    /// <summary>RFC 9110 tchar.</summary>
-    private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c);
 }
