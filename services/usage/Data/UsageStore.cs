@@ -472,7 +472,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 {
                     continue;
                 }
-                siblings ??= new FastStatement(connection, $"{OtherSubscriptionsBillableSql};");
+                siblings ??= new FastStatement(connection, OtherSubscriptionsBillableSql);
                 var after = own + siblings.Bind(1, terms.ConsumerId).Bind(2, terms.ApiId).Bind(3, start).Bind(4, subscriptionId).ExecuteScalar()!.Value;
                 var before = after - sums.Billable;
                 // A subscription's first billable calls of a cycle another one already used: its
@@ -520,10 +520,10 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     /// Billable calls of the consumer (?1) to the API (?2) in the cycle starting at ?3 under its
     /// subscriptions other than ?4: what they add to that subscription's quota count.
     /// </summary>
-    internal const string OtherSubscriptionsBillableSql = """
+    private const string OtherSubscriptionsBillableSql = """
         SELECT COALESCE(SUM(c.billable_calls), 0)
         FROM subscriptions s JOIN cycles c ON c.subscription_id = s.subscription_id AND c.cycle_start = ?3
-        WHERE s.consumer_id = ?1 AND s.api_id = ?2 AND s.subscription_id <> ?4
+        WHERE s.consumer_id = ?1 AND s.api_id = ?2 AND s.subscription_id <> ?4;
         """;
 
     private static long SafeMs(Google.Protobuf.WellKnownTypes.Timestamp t) =>
