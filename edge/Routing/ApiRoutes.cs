@@ -4,6 +4,7 @@ using Veil.Catalog.V1;
 using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Veil.Edge.Routing;
@@ -52,11 +53,38 @@ internal static partial class ApiRoutes
             problem = "the slug is reserved by the edge";
             return false;
         }
-        if (!Uri.TryCreate(source.UpstreamUrl, UriKind.Absolute, out var upstream) ||
-            (upstream.Scheme != Uri.UriSchemeHttp && upstream.Scheme != Uri.UriSchemeHttps) ||
-            !string.IsNullOrEmpty(upstream.Query) || !string.IsNullOrEmpty(upstream.Fragment) || !string.IsNullOrEmpty(upstream.UserInfo))
+        var destinations = new Dictionary<string, DestinationConfig>(StringComparer.Ordinal);
+        if (source.Policies?.Targets is { Items.Count: > 0 } targets)
+        {
+            for (var i = 0; i < targets.Items.Count; i++)
+            {
+                if (!TryParseUpstream(targets.Items[i].Url, out var target) || targets.Items[i].Weight is < 0 or > 100)
+                {
+                    problem = $"target {i} is not an absolute http(s) URL without query, fragment or user info with a weight of 0 to 100";
+                    return false;
+                }
+                destinations[TargetId(i)] = new()
+                {
+                    Address = target.AbsoluteUri,
+                    Metadata = new Dictionary<string, string>
+                    {
+                        [WeightKey] = Math.Max(1, targets.Items[i].Weight).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    },
+                };
+            }
+        }
+        else if (TryParseUpstream(source.UpstreamUrl, out var upstream))
+        {
+            destinations["upstream"] = new() { Address = upstream.AbsoluteUri };
+        }
+        else
         {
             problem = "the upstream URL is not an absolute http(s) URL without query, fragment or user info";
+            return false;
+        }
+        if (!TryLoadBalancingPolicy(source.Policies?.Targets?.LoadBalancing ?? "", out var loadBalancing))
+        {
+            problem = "the load-balancing policy is unknown";
             return false;
         }
 
@@ -84,13 +112,39 @@ internal static partial class ApiRoutes
         cluster = new ClusterConfig
         {
             ClusterId = id,
-            // Literal destination id: upstreams never go through service discovery, so a provider
-            // cannot point an API at an internal service by its discovery name.
-            Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = upstream.AbsoluteUri } },
+            // Literal destination ids ("upstream", or "t0", "t1", … for targets): upstreams never go
+            // through service discovery, so a provider cannot point an API at an internal service by
+            // its discovery name.
+            Destinations = destinations,
+            LoadBalancingPolicy = loadBalancing,
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
         };
         problem = null;
         return true;
+    }
+
+    /// <summary>Destination metadata key holding a target's weight (1 to 100).</summary>
+    public const string WeightKey = "Veil.Weight";
+
+    /// <summary>The destination id of target <paramref name="index"/>: never its address (metrics and logs name it).</summary>
+    public static string TargetId(int index) => "t" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static bool TryParseUpstream(string url, [NotNullWhen(true)] out Uri? upstream) =>
+        Uri.TryCreate(url, UriKind.Absolute, out upstream) &&
+        (upstream.Scheme == Uri.UriSchemeHttp || upstream.Scheme == Uri.UriSchemeHttps) &&
+        string.IsNullOrEmpty(upstream.Query) && string.IsNullOrEmpty(upstream.Fragment) && string.IsNullOrEmpty(upstream.UserInfo);
+
+    /// <summary>Catalog's load-balancing names as YARP's policies (docs/policies.md).</summary>
+    private static bool TryLoadBalancingPolicy(string name, [NotNullWhen(true)] out string? policy)
+    {
+        policy = name switch
+        {
+            "" or "round_robin" => LoadBalancingPolicies.RoundRobin,
+            "least_requests" => LoadBalancingPolicies.LeastRequests,
+            "power_of_two_choices" => LoadBalancingPolicies.PowerOfTwoChoices,
+            _ => null,
+        };
+        return policy is not null;
     }
 
     /// <summary>

@@ -96,43 +96,42 @@ internal static partial class ApiValidation
     /// Names that merely resolve to private addresses are the edge's to refuse at connect time
     /// (see docs/catalog.md).
     /// </summary>
-    public static void UpstreamUrl(FieldViolations errors, string value, bool allowPrivate)
+    public static void UpstreamUrl(FieldViolations errors, string value, bool allowPrivate, string field = "upstream_url")
     {
-        const string Field = "upstream_url";
         if (string.IsNullOrWhiteSpace(value))
         {
-            errors.Add(Field, "Required.");
+            errors.Add(field, "Required.");
             return;
         }
         if (value.Length > MaxUpstreamUrlLength)
         {
-            errors.Add(Field, $"Must be at most {MaxUpstreamUrlLength} characters.");
+            errors.Add(field, $"Must be at most {MaxUpstreamUrlLength} characters.");
             return;
         }
         if (value != value.Trim() || !Uri.TryCreate(value, UriKind.Absolute, out var uri))
         {
-            errors.Add(Field, "Must be an absolute URL, e.g. https://api.example.com/v1.");
+            errors.Add(field, "Must be an absolute URL, e.g. https://api.example.com/v1.");
             return;
         }
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
         {
-            errors.Add(Field, "The scheme must be http or https.");
+            errors.Add(field, "The scheme must be http or https.");
         }
         if (string.IsNullOrEmpty(uri.Host))
         {
-            errors.Add(Field, "A host is required.");
+            errors.Add(field, "A host is required.");
         }
         if (!string.IsNullOrEmpty(uri.UserInfo) || RawAuthority(value).Contains('@', StringComparison.Ordinal))
         {
-            errors.Add(Field, "Credentials in the URL are not allowed; upstream credentials are stored separately.");
+            errors.Add(field, "Credentials in the URL are not allowed; upstream credentials are stored separately.");
         }
         if (value.Contains('#', StringComparison.Ordinal))
         {
-            errors.Add(Field, "A fragment (#…) is not allowed.");
+            errors.Add(field, "A fragment (#…) is not allowed.");
         }
         if (!allowPrivate && PrivateNetworks.IsPrivateHost(uri))
         {
-            errors.Add(Field, "The upstream must be a public host: a name under a public top-level domain (e.g. api.example.com) or a global unicast address. " +
+            errors.Add(field, "The upstream must be a public host: a name under a public top-level domain (e.g. api.example.com) or a global unicast address. " +
                 "Loopback, private, link-local and other special-purpose addresses, localhost, and internal names (single labels such as 'identity', " +
                 "cluster names such as 'identity.veil', .internal, .local) are not allowed.");
         }

@@ -48,18 +48,29 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             .RequireScope(VeilClaims.Scopes.ApiWrite);
 
         var errors = new FieldViolations();
+        var allowPrivate = _options.CurrentValue.AllowPrivateUpstreams;
+        var policies = StoredPolicies.Normalize(request.Policies?.Clone() ?? new ApiPolicies());
+        var firstTarget = policies.Targets?.Items.FirstOrDefault()?.Url;
         ApiValidation.Slug(errors, request.Slug);
         ApiValidation.Name(errors, request.Name);
         ApiValidation.Description(errors, request.Description);
-        ApiValidation.UpstreamUrl(errors, request.UpstreamUrl, _options.CurrentValue.AllowPrivateUpstreams);
+        if (firstTarget is null)
+        {
+            ApiValidation.UpstreamUrl(errors, request.UpstreamUrl, allowPrivate);
+        }
+        else if (request.UpstreamUrl.Length > 0 && request.UpstreamUrl != firstTarget)
+        {
+            errors.Add("upstream_url", "Leave it empty when policies.targets has items: it shows the first target's url.");
+        }
         var timeoutMs = ApiValidation.TimeoutMs(errors, request.TimeoutMs);
         ApiValidation.OpenApiDocument(errors, request.OpenapiDocument);
         ApiValidation.UpstreamCredentials(errors, request.UpstreamCredentials, "upstream_credentials");
+        ApiValidation.Policies(errors, request.Policies, "policies", allowPrivate);
         errors.ThrowIfAny();
 
         var id = ResourceIds.New("api");
-        var config = new ApiConfig(request.Name, request.Description, request.UpstreamUrl, timeoutMs, request.OpenapiDocument,
-            _secrets.Seal(id, request.UpstreamCredentials));
+        var config = new ApiConfig(request.Name, request.Description, firstTarget ?? request.UpstreamUrl, timeoutMs, request.OpenapiDocument,
+            _secrets.Seal(id, request.UpstreamCredentials), Policies: StoredPolicies.Write(policies));
         var maxApis = _options.CurrentValue.MaxApisPerProvider;
         var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
         if (limitReached)
@@ -109,6 +120,12 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         {
             ApiValidation.UpstreamCredentials(errors, credentials.Items, "upstream_credentials.items");
         }
+        ApiValidation.Policies(errors, request.Policies, "policies", _options.CurrentValue.AllowPrivateUpstreams);
+        var newFirstTarget = request.Policies?.Targets?.Items.FirstOrDefault()?.Url;
+        if (newFirstTarget is not null && request.HasUpstreamUrl && request.UpstreamUrl != newFirstTarget)
+        {
+            errors.Add("upstream_url", "Leave it out when policies.targets has items: it shows the first target's url.");
+        }
         errors.ThrowIfAny();
 
         var change = await _store.UpdateAsync(
@@ -117,13 +134,17 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             caller.AccountId,
             api => api.Config with
             {
+                UpstreamUrl = UpstreamUrlAfter(request, api, newFirstTarget),
                 Name = request.HasName ? request.Name : api.Config.Name,
                 Description = request.HasDescription ? request.Description : api.Config.Description,
-                UpstreamUrl = request.HasUpstreamUrl ? request.UpstreamUrl : api.Config.UpstreamUrl,
                 TimeoutMs = request.HasTimeoutMs ? timeoutMs : api.Config.TimeoutMs,
                 OpenApiDocument = request.HasOpenapiDocument ? request.OpenapiDocument : api.Config.OpenApiDocument,
                 // Unmentioned credentials are copied into the new version; a list replaces them all.
                 Credentials = request.UpstreamCredentials is { } replacement ? _secrets.Seal(api.Id, replacement.Items) : api.Config.Credentials,
+                // Each policy part the request sets replaces that part; the others are copied.
+                Policies = request.Policies is { } change
+                    ? StoredPolicies.Write(StoredPolicies.Merge(StoredPolicies.Read(api.Config.Policies), change))
+                    : api.Config.Policies,
             },
             _options.CurrentValue.MaxVersionsPerApi,
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
@@ -327,6 +348,27 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         }
     }
 
+    /// <summary>
+    /// The upstream_url of the new version: the first target's when the request sets targets, the
+    /// request's own otherwise, refused when the API keeps targets (its upstreams are the targets).
+    /// </summary>
+    private static string UpstreamUrlAfter(UpdateApiRequest request, ApiRecord api, string? newFirstTarget)
+    {
+        if (newFirstTarget is not null)
+        {
+            return newFirstTarget;
+        }
+        if (!request.HasUpstreamUrl || request.UpstreamUrl == api.Config.UpstreamUrl)
+        {
+            return api.Config.UpstreamUrl;
+        }
+        var targetsKept = request.Policies?.Targets is null && StoredPolicies.Read(api.Config.Policies).Targets?.Items.Count > 0;
+        return targetsKept
+            ? throw RpcErrors.InvalidArgument("upstream_url",
+                "The API's upstreams are its policies.targets (upstream_url shows the first): change the targets instead, or set policies.targets to {} to use upstream_url alone.")
+            : request.UpstreamUrl;
+    }
+
     private static bool CanSeeConfig(Caller? caller, ApiRecord api) =>
         caller is not null && (caller.IsAdmin || caller.AccountId == api.ProviderId);
 
@@ -342,6 +384,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             {
                 proto.PreviousSigningSecretExpireTime = UnixMs.ToTimestamp(api.Config.PreviousSigningExpiresAt);
             }
+            proto.Policies = StoredPolicies.Read(api.Config.Policies);
         }
         return proto;
     }
