@@ -20,8 +20,11 @@ internal static partial class EdgeLog
     [LoggerMessage(4004, LogLevel.Information, "Applying gateway config revision {Revision}: {RouteCount} API routes")]
     public static partial void ConfigApplying(ILogger logger, long revision, int routeCount);
 
-    [LoggerMessage(4005, LogLevel.Warning, "Skipping route of API {ApiId} (slug '{Slug}'): {Reason}")]
-    public static partial void RouteSkipped(ILogger logger, string apiId, string slug, string reason);
+    [LoggerMessage(4005, LogLevel.Error, "Not serving API {ApiId} (slug '{Slug}'): its config version {Version} cannot be applied ({Reason}) and no earlier version was")]
+    public static partial void RouteSkipped(ILogger logger, string apiId, string slug, long version, string reason);
+
+    [LoggerMessage(4008, LogLevel.Error, "Config version {Version} of API {ApiId} cannot be applied ({Reason}); still serving its version {Served}")]
+    public static partial void RouteKeptPrevious(ILogger logger, string apiId, long version, string reason, long served);
 
     [LoggerMessage(4006, LogLevel.Error, "The proxy rejected gateway config revision {Revision}; still serving revision {Served}")]
     public static partial void ConfigRejected(ILogger logger, long revision, long served, Exception exception);

@@ -31,6 +31,10 @@ internal sealed class EdgeMetrics
             "The catalog gateway-config revision this edge serves (0 before the first one).");
         meter.CreateObservableGauge("veil.edge.config.routes", () => routes.ServedApiRouteCount, "{route}",
             "API routes this edge serves.");
+        meter.CreateObservableCounter("veil.edge.config.rejected", () => routes.RejectedRouteVersions, "{version}",
+            "API config versions this edge could not apply (each counted once): it keeps serving the API's last good version, if any.");
+        meter.CreateObservableGauge("veil.edge.config.stale_routes", () => routes.StaleApiRoutes, "{route}",
+            "APIs served at an earlier config version because their current one could not be applied.");
         meter.CreateObservableGauge("veil.edge.auth.change_stream.connected",
             () => changeStreams.All.Select(s => new Measurement<int>(s.Connected ? 1 : 0, new KeyValuePair<string, object?>("service", s.Service))),
             "{stream}", "1 while the change stream from identity (key revocations) or subscriptions (cancellations) is connected; " +

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,12 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     private long _appliedAtUnixMs;
     private bool _watchConnected;
     private readonly ConditionalWeakTable<IReadOnlyList<RouteConfig>, Snapshot> _revisions = new();
+    private readonly Lock _applyGate = new();
+    // The route each API last applied from, and the versions already reported as not applicable.
+    private Dictionary<string, BuiltRoute> _lastGood = new(StringComparer.Ordinal);
+    private readonly HashSet<(string ApiId, long Version)> _reported = [];
+    private long _rejectedRouteVersions;
+    private int _staleApiRoutes;
 
     public GatewayRouteTable(IOptions<EdgeOptions> options, UpstreamPolicies policies, TimeProvider time, ILogger<GatewayRouteTable> logger)
     {
@@ -56,48 +63,91 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
         set => Volatile.Write(ref _watchConnected, value);
     }
 
+    /// <summary>API config versions this edge could not apply, each counted once.</summary>
+    public long RejectedRouteVersions => Interlocked.Read(ref _rejectedRouteVersions);
+
+    /// <summary>APIs the last snapshot serves at an earlier version, because their current one could not be applied.</summary>
+    public int StaleApiRoutes => Volatile.Read(ref _staleApiRoutes);
+
     /// <summary>
-    /// Replaces the API routes with those of <paramref name="config"/>; invalid routes are skipped
-    /// and logged. Each route's upstream policy (credentials, signing keys) is built here, once per
-    /// snapshot, and published for forwarding before YARP sees the routes.
+    /// Replaces the API routes with those of <paramref name="config"/>. Each route's upstream
+    /// policy (credentials, signing keys) is built here, once per snapshot, and published for
+    /// forwarding before YARP sees the routes. A route this edge cannot apply (catalog validated
+    /// it, so this means a catalog newer than the edge, or a bug) keeps its last good version, or
+    /// is not served when it never had one; either way it is logged and counted once per version.
     /// </summary>
     public void Apply(GatewayConfig config)
     {
-        var routes = new List<RouteConfig>(ManagementRoutes.Routes.Count + config.Routes.Count);
-        var clusters = new List<ClusterConfig>(ManagementRoutes.Clusters.Count + config.Routes.Count);
-        routes.AddRange(ManagementRoutes.Routes);
-        clusters.AddRange(ManagementRoutes.Clusters);
-        var slugs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var policies = new Dictionary<(string, string), UpstreamPolicy>();
-        foreach (var source in config.Routes)
+        lock (_applyGate)
         {
-            if (!UpstreamPolicy.TryCreate(source, out var policy, out var policyProblem))
+            var routes = new List<RouteConfig>(ManagementRoutes.Routes.Count + config.Routes.Count);
+            var clusters = new List<ClusterConfig>(ManagementRoutes.Clusters.Count + config.Routes.Count);
+            routes.AddRange(ManagementRoutes.Routes);
+            clusters.AddRange(ManagementRoutes.Clusters);
+            var slugs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var policies = new Dictionary<(string, string), UpstreamPolicy>();
+            var good = new Dictionary<string, BuiltRoute>(StringComparer.Ordinal);
+            var stale = 0;
+            foreach (var source in config.Routes)
             {
-                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, policyProblem);
-                continue;
+                if (!TryBuild(source, out var built, out var problem))
+                {
+                    var kept = _lastGood.GetValueOrDefault(source.ApiId);
+                    if (_reported.Add((source.ApiId, source.Version)))
+                    {
+                        Interlocked.Increment(ref _rejectedRouteVersions);
+                        if (kept is null)
+                        {
+                            EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, source.Version, problem);
+                        }
+                        else
+                        {
+                            EdgeLog.RouteKeptPrevious(_logger, source.ApiId, source.Version, problem, kept.Version);
+                        }
+                    }
+                    if (kept is null)
+                    {
+                        continue;
+                    }
+                    built = kept;
+                    stale++;
+                }
+                if (!slugs.Add(built.Slug))
+                {
+                    EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, source.Version, "another API has the same slug");
+                    continue;
+                }
+                good[source.ApiId] = built;
+                routes.Add(built.Route);
+                clusters.Add(built.Cluster);
+                if (built.Policy is not null)
+                {
+                    policies[(source.ApiId, built.Policy.Fingerprint)] = built.Policy;
+                }
             }
-            var fingerprint = policy.IsEmpty ? null : policy.Fingerprint;
-            if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out var problem, fingerprint))
-            {
-                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, problem);
-                continue;
-            }
-            if (!slugs.Add(source.Slug))
-            {
-                EdgeLog.RouteSkipped(_logger, source.ApiId, source.Slug, "another API has the same slug");
-                continue;
-            }
-            routes.Add(route);
-            clusters.Add(cluster);
-            if (fingerprint is not null)
-            {
-                policies[(source.ApiId, fingerprint)] = policy;
-            }
+            _lastGood = good;
+            Volatile.Write(ref _staleApiRoutes, stale);
+            _policies.Publish(policies);
+            EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
+            _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count));
+            _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));
         }
-        _policies.Publish(policies);
-        EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
-        _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count));
-        _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));
+    }
+
+    private bool TryBuild(GatewayRoute source, [NotNullWhen(true)] out BuiltRoute? built, [NotNullWhen(false)] out string? problem)
+    {
+        built = null;
+        if (!UpstreamPolicy.TryCreate(source, out var policy, out problem))
+        {
+            return false;
+        }
+        var applied = policy.IsEmpty ? null : policy;
+        if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out problem, applied?.Fingerprint))
+        {
+            return false;
+        }
+        built = new BuiltRoute(source.Version, source.Slug, route, cluster, applied);
+        return true;
     }
 
     void IConfigChangeListener.ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs)
@@ -133,4 +183,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     }
 
     private sealed record Snapshot(long Revision, int ApiRoutes);
+
+    /// <summary>One API's route as built from one of its config versions.</summary>
+    private sealed record BuiltRoute(long Version, string Slug, RouteConfig Route, ClusterConfig Cluster, UpstreamPolicy? Policy);
 }
