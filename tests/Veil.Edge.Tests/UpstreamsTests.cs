@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Veil.Testing;
 
 namespace Veil.Edge.Tests;
@@ -42,6 +44,35 @@ public sealed class UpstreamsTests(UpstreamsFixture fixture) : IClassFixture<Ups
             observe?.Invoke(node);
             return node["state"]!.GetValue<string>() == state;
         }, Bound, $"target {target} becomes {state}");
+    }
+
+    /// <summary>One observation of <c>veil.edge.upstream.healthy</c> on <paramref name="edge"/>, by (API id, target id).</summary>
+    private static Dictionary<(string ApiId, string Target), int> HealthyGauge(ServiceHost<EdgeOptions> edge)
+    {
+        var scope = edge.Services.GetRequiredService<IMeterFactory>();
+        var values = new Dictionary<(string, string), int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "veil.edge.upstream.healthy" && ReferenceEquals(instrument.Meter.Scope, scope))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            var named = new Dictionary<string, string>();
+            foreach (var tag in tags)
+            {
+                named[tag.Key] = tag.Value?.ToString() ?? "";
+            }
+            Assert.Equal(["veil.api_id", "veil.target"], named.Keys.Order(StringComparer.Ordinal).ToArray());
+            Assert.DoesNotContain(named.Values, v => v.Contains("127.0.0.1", StringComparison.Ordinal));
+            values[(named["veil.api_id"], named["veil.target"])] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return values;
     }
 
     [Fact]
@@ -172,6 +203,11 @@ public sealed class UpstreamsTests(UpstreamsFixture fixture) : IClassFixture<Ups
         Assert.Equal("failure", t1["lastProbeResult"]!.GetValue<string>());
         Assert.Equal(500, t1["lastProbeStatusCode"]!.GetValue<int>());
         Assert.True(t1["consecutiveFailures"]!.GetValue<int>() >= 2);
+
+        // The same states as metrics, by API and target id, with no address in any tag.
+        var gauge = HealthyGauge(fixture.Edge);
+        Assert.Equal(1, gauge[(api.ApiId, "t0")]);
+        Assert.Equal(0, gauge[(api.ApiId, "t1")]);
 
         // Another provider, the API's own consumer, and an unknown API: one 404 for all.
         using var http = fixture.Edge.CreateRestClient();
