@@ -66,7 +66,7 @@ internal static class Problems
 
     /// <summary>An edge-served management path called without a valid Veil access token.</summary>
     public static readonly Problem SignInRequired = new(StatusCodes.Status401Unauthorized,
-        "A valid access token is required: send it as 'Authorization: Bearer <access token>' (POST /v1/auth/login).");
+        "A valid access token is required: send it as 'Authorization: Bearer <access token>' (POST /v1/auth/signin).");
 
     /// <summary>An API the caller may not see, or that this edge does not serve: one answer for both.</summary>
     public static readonly Problem ApiNotFound = new(StatusCodes.Status404NotFound, "The API was not found.");
