@@ -13,6 +13,7 @@ using Veil.Edge.Metering;
 using Veil.Edge.Quota;
 using Veil.Edge.RateLimiting;
 using Veil.Edge.Routing;
+using Veil.Edge.Upstreams;
 using Veil.ServiceDefaults.Security;
 
 namespace Microsoft.Extensions.Hosting;
@@ -70,6 +71,7 @@ public static class EdgeExtensions
         services.AddEdgeAuth();                  // Auth/: API keys from identity, key scopes
         services.AddEdgeEntitlement();           // Entitlement/: subscriptions from subscriptions
         builder.AddEdgeQuota();                  // Quota/: exhausted hard quotas from usage
+        proxy.AddEdgeUpstreams();                // Upstreams/: weighted round robin, active health checks
         // Forwarding/: transforms and the upstream client; the SSRF guard spares only the fleet's own clusters.
         proxy.AddEdgeForwarding(isFleetCluster: ManagementRoutes.IsManagementCluster);
         builder.AddEdgeMetering();               // Metering/: one usage event per call, spooled and shipped to usage
@@ -102,6 +104,8 @@ public static class EdgeExtensions
             $"The edge needs a management endpoint: set Kestrel:Endpoints:{VeilServiceDefaultsExtensions.ManagementEndpointName}:Url (e.g. http://+:8081).");
         app.UseExceptionHandler();
         app.UseMiddleware<RequestIdMiddleware>();                     // Calls/
+        // Upstreams/: each target's health on this edge, before the route that sends /v1/apis/… to catalog.
+        app.MapApiHealth(order: ManagementRoutes.Order - 1);
 
         // Routing/ picks the route (the table catalog's watch fills); then, in request order:
         app.MapReverseProxy(pipeline =>
@@ -114,7 +118,7 @@ public static class EdgeExtensions
             pipeline.UseConsumerRateLimits();                         // RateLimiting/
             pipeline.UseQuotaEnforcement();                           // Quota/
             pipeline.UseSessionAffinity();                            // YARP, then Forwarding/'s transforms and client
-            pipeline.UseLoadBalancing();
+            pipeline.UseLoadBalancing();                              // Upstreams/' weighted round robin, over healthy targets
             pipeline.UsePassiveHealthChecks();
         }).ConfigureEndpoints(static (endpoint, route) =>
         {

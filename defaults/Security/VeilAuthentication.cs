@@ -29,6 +29,46 @@ public sealed class VeilAuthOptions
 /// <summary>JWT bearer authentication against identity's published signing keys.</summary>
 public static class VeilAuthenticationExtensions
 {
+    /// <summary>How often the signing keys are refetched: well within identity's one-hour publish-ahead.</summary>
+    public static readonly TimeSpan SigningKeyRefresh = TimeSpan.FromMinutes(10);
+
+    /// <summary>Identity's HTTP base URL: <c>Veil:Auth:Authority</c>, else service discovery, else localhost.</summary>
+    public static string AuthorityOf(VeilAuthOptions options, IConfiguration configuration) =>
+        (options.Authority ?? configuration["services:identity:http:0"] ?? "http://localhost:5101").TrimEnd('/');
+
+    /// <summary>
+    /// Identity's OpenID metadata with the signing keys read from identity's own JWKS address (the
+    /// metadata's jwks_uri is the public address, through the edge), refetched every <see cref="SigningKeyRefresh"/>.
+    /// </summary>
+    public static ConfigurationManager<OpenIdConnectConfiguration> SigningKeys(string authority, TimeSpan timeout, TimeSpan refreshInterval)
+    {
+        var requireHttps = authority.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        return new ConfigurationManager<OpenIdConnectConfiguration>(
+            authority + "/.well-known/openid-configuration",
+            new AuthorityJwksRetriever(authority + "/.well-known/jwks.json"),
+            new HttpDocumentRetriever(new HttpClient { Timeout = timeout, MaxResponseContentBufferSize = 1024 * 1024 })
+            {
+                RequireHttps = requireHttps,
+            })
+        {
+            RefreshInterval = refreshInterval,
+            AutomaticRefreshInterval = SigningKeyRefresh,
+        };
+    }
+
+    /// <summary>What every validator checks in a Veil access token (the keys come from <see cref="SigningKeys"/>).</summary>
+    public static TokenValidationParameters AccessTokenValidation(VeilAuthOptions options) => new()
+    {
+        ValidIssuer = options.Issuer,
+        ValidAudience = options.Audience,
+        ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+        // Only access tokens (RFC 9068): a JWT of another type signed by the same keys is refused.
+        ValidTypes = [VeilClaims.AccessTokenType],
+        ClockSkew = options.ClockSkew,
+        NameClaimType = VeilClaims.Subject,
+        RoleClaimType = VeilClaims.Role,
+    };
+
     /// <summary>
     /// Validates Veil access tokens (ES256, <c>kid</c>, header <c>typ</c> <c>at+jwt</c>, issuer, audience, lifetime) with the keys
     /// identity publishes in its JWKS, fetched and refreshed by the JwtBearer handler.
@@ -40,7 +80,7 @@ public static class VeilAuthenticationExtensions
         configuration.GetSection("Veil:Auth").Bind(options);
         services.AddOptions<VeilAuthOptions>().BindConfiguration("Veil:Auth");
 
-        var authority = (options.Authority ?? configuration["services:identity:http:0"] ?? "http://localhost:5101").TrimEnd('/');
+        var authority = AuthorityOf(options, configuration);
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer(jwt =>
             {
@@ -50,31 +90,9 @@ public static class VeilAuthenticationExtensions
                 jwt.RequireHttpsMetadata = authority.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
                 // Identity publishes a new signing key an hour (Identity:SigningKeys:PublishAhead)
                 // before it signs: refetch the JWKS well within that, not every 12 h (the default).
-                jwt.AutomaticRefreshInterval = TimeSpan.FromMinutes(10);
-                // The metadata's jwks_uri is the public address (through the edge); validators inside
-                // the fleet take the keys from identity itself, at the same authority as the metadata.
-                jwt.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
-                    jwt.MetadataAddress,
-                    new AuthorityJwksRetriever(authority + "/.well-known/jwks.json"),
-                    new HttpDocumentRetriever(new HttpClient { Timeout = jwt.BackchannelTimeout, MaxResponseContentBufferSize = 1024 * 1024 })
-                    {
-                        RequireHttps = jwt.RequireHttpsMetadata,
-                    })
-                {
-                    RefreshInterval = jwt.RefreshInterval,
-                    AutomaticRefreshInterval = jwt.AutomaticRefreshInterval,
-                };
-                jwt.TokenValidationParameters = new TokenValidationParameters
-                {
-                    ValidIssuer = options.Issuer,
-                    ValidAudience = options.Audience,
-                    ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
-                    // Only access tokens (RFC 9068): a JWT of another type signed by the same keys is refused.
-                    ValidTypes = [VeilClaims.AccessTokenType],
-                    ClockSkew = options.ClockSkew,
-                    NameClaimType = VeilClaims.Subject,
-                    RoleClaimType = VeilClaims.Role,
-                };
+                jwt.AutomaticRefreshInterval = SigningKeyRefresh;
+                jwt.ConfigurationManager = SigningKeys(authority, jwt.BackchannelTimeout, jwt.RefreshInterval);
+                jwt.TokenValidationParameters = AccessTokenValidation(options);
             });
         services.AddAuthorization();
         return services;

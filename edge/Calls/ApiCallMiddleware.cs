@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
 using Veil.ServiceDefaults.Security;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Veil.Edge.Calls;
@@ -8,7 +9,8 @@ namespace Veil.Edge.Calls;
 /// <summary>
 /// Outermost step of the proxy pipeline, and its only asynchronous wrapper. On every route it writes
 /// the problem body for a failed forward that YARP left empty (dead upstream 502, timeout 504, no
-/// destination 503, unreadable or oversized body 400/413, and 502 "upstream address not allowed",
+/// destination 503 (every target failing its health checks: <c>no-healthy-upstream</c> with
+/// <c>Retry-After</c>), unreadable or oversized body 400/413, and 502 "upstream address not allowed",
 /// logged for operators, when the SSRF guard refused the upstream's addresses). On API routes
 /// (endpoints carrying <see cref="ApiRoute"/>) it first canonicalises the method
 /// (<see cref="ApiMethods"/>; any other method is answered 405 here, before any check, forward or
@@ -111,6 +113,13 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMid
         }
         var status = RejectedBodyStatus(error) ?? context.Response.StatusCode;
         context.Response.Clear();
+        if (error.Error == ForwarderError.NoAvailableDestinations && context.Features.Get<ApiCallFeature>() is not null)
+        {
+            // Every target is out of rotation: answered at once, retry when the edge next probes.
+            context.Response.Headers.RetryAfter = ApiUpstreams.RetryAfterSeconds(context.GetReverseProxyFeature().Cluster.Config)
+                .ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Problems.WriteAsync(context, Problems.NoHealthyUpstream);
+        }
         // Nothing was sent upstream, and the caller learns no more than that the address is refused.
         return Problems.WriteAsync(context, refused is not null ? Problems.UpstreamAddressNotAllowed : Problems.ForStatus(status));
     }
@@ -153,6 +162,7 @@ internal sealed class ApiCallMiddleware(RequestDelegate next, ILogger<ApiCallMid
         null or ForwarderError.None => Outcomes.Authorized,
         _ when AddressNotAllowedException.Find(error.Exception) is not null => Outcomes.UpstreamNotAllowed,
         _ when RejectedBodyStatus(error) is not null => Outcomes.BadRequest,
+        ForwarderError.NoAvailableDestinations => Outcomes.NoHealthyUpstream,
         ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
             or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient => Outcomes.ClientAborted,
         _ => Outcomes.UpstreamError,

@@ -9,4 +9,10 @@ internal sealed record ApiRoute(string ApiId, string ProviderId, long ConfigVers
 {
     /// <summary>Metadata key holding the API id on API routes (and nowhere else).</summary>
     public const string ApiIdKey = "Veil.ApiId";
+
+    /// <summary>Metadata key holding the API's provider account id on API routes.</summary>
+    public const string ProviderIdKey = "Veil.ProviderId";
+
+    /// <summary>The route (and cluster) id of an API: <c>api-{api_id}</c>.</summary>
+    public static string RouteIdOf(string apiId) => "api-" + apiId;
 }

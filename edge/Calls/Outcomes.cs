@@ -25,6 +25,9 @@ internal static class Outcomes
     public const string UpstreamNotAllowed = "upstream_not_allowed";
     public const string ClientAborted = "client_aborted";
 
+    /// <summary>Every target of the API is out of rotation (failed health checks): 503 at once, nothing sent; not billable.</summary>
+    public const string NoHealthyUpstream = "no_healthy_upstream";
+
     /// <summary>A method the edge does not meter: 405 before any other step.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
 

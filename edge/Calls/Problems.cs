@@ -59,6 +59,18 @@ internal static class Problems
     public static readonly Problem UpstreamAddressNotAllowed = new(StatusCodes.Status502BadGateway,
         "Upstream address not allowed: the API's upstream resolves only to loopback, private, link-local or other non-public addresses, which the edge does not call.");
 
+    /// <summary>Every target of the API failed its health checks on this edge; sent with Retry-After.</summary>
+    public static readonly Problem NoHealthyUpstream = new(StatusCodes.Status503ServiceUnavailable,
+        "No healthy upstream: every target of this API is out of rotation (failing its health checks); retry after the time in Retry-After.",
+        "https://veil.dev/problems/no-healthy-upstream");
+
+    /// <summary>An edge-served management path called without a valid Veil access token.</summary>
+    public static readonly Problem SignInRequired = new(StatusCodes.Status401Unauthorized,
+        "A valid access token is required: send it as 'Authorization: Bearer <access token>' (POST /v1/auth/signin).");
+
+    /// <summary>An API the caller may not see, or that this edge does not serve: one answer for both.</summary>
+    public static readonly Problem ApiNotFound = new(StatusCodes.Status404NotFound, "The API was not found.");
+
     private static readonly Dictionary<string, Problem> ByLimit = new(StringComparer.Ordinal)
     {
         ["ip"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this client address (ip limit); retry after the time in Retry-After."),

@@ -18,7 +18,7 @@ namespace Veil.Edge.Routing;
 internal static partial class ApiRoutes
 {
     /// <summary>Metadata key holding the API's provider account id (usage events carry it).</summary>
-    public const string ProviderIdKey = "Veil.ProviderId";
+    public const string ProviderIdKey = ApiRoute.ProviderIdKey;
 
     /// <summary>Metadata key holding the API config version served.</summary>
     public const string VersionKey = "Veil.Version";
@@ -88,7 +88,7 @@ internal static partial class ApiRoutes
             return false;
         }
 
-        var id = "api-" + source.ApiId;
+        var id = ApiRoute.RouteIdOf(source.ApiId);
         var timeout = source.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(source.TimeoutMs) : defaultTimeout;
         var metadata = new Dictionary<string, string>
         {
@@ -109,6 +109,7 @@ internal static partial class ApiRoutes
             Match = new RouteMatch { Path = "/" + source.Slug + "/{**rest}" },
             Metadata = metadata,
         }.WithTransformPathRemovePrefix("/" + source.Slug);
+        var clusterMetadata = new Dictionary<string, string> { [ApiRoute.ApiIdKey] = source.ApiId };
         cluster = new ClusterConfig
         {
             ClusterId = id,
@@ -117,6 +118,8 @@ internal static partial class ApiRoutes
             // its discovery name.
             Destinations = destinations,
             LoadBalancingPolicy = loadBalancing,
+            HealthCheck = ApiUpstreams.HealthCheck(source.Policies?.HealthCheck, clusterMetadata),
+            Metadata = clusterMetadata,
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
         };
         problem = null;
@@ -124,7 +127,7 @@ internal static partial class ApiRoutes
     }
 
     /// <summary>Destination metadata key holding a target's weight (1 to 100).</summary>
-    public const string WeightKey = "Veil.Weight";
+    public const string WeightKey = ApiUpstreams.WeightKey;
 
     /// <summary>The destination id of target <paramref name="index"/>: never its address (metrics and logs name it).</summary>
     public static string TargetId(int index) => "t" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -139,7 +142,7 @@ internal static partial class ApiRoutes
     {
         policy = name switch
         {
-            "" or "round_robin" => LoadBalancingPolicies.RoundRobin,
+            "" or "round_robin" => ApiUpstreams.WeightedRoundRobin,
             "least_requests" => LoadBalancingPolicies.LeastRequests,
             "power_of_two_choices" => LoadBalancingPolicies.PowerOfTwoChoices,
             _ => null,

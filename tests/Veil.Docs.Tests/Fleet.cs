@@ -18,6 +18,23 @@ internal static class Fleet
     /// <summary>The edge's fixed management routes (the management REST API and the OpenAPI documents), read from its ManagementRoutes.</summary>
     public static IReadOnlyList<RouteConfig> ManagementRoutes { get; } = LoadManagementRoutes();
 
+    /// <summary>
+    /// The <c>/v1</c> paths the edge serves itself rather than a service (the state behind them
+    /// lives in each edge, not in a contract's service): <c>GET /v1/apis/{api_id}/health</c>, read
+    /// from its <c>ApiHealthEndpoint.Template</c>.
+    /// </summary>
+    public static IReadOnlyList<(string Method, string Template, string Source)> EdgeServedPaths { get; } = LoadEdgeServedPaths();
+
+    private static List<(string, string, string)> LoadEdgeServedPaths()
+    {
+        var edge = Assembly.Load(new AssemblyName("Veil.Edge"));
+        var type = edge.GetTypes().SingleOrDefault(t => t.Name == "ApiHealthEndpoint")
+            ?? throw new InvalidOperationException("Veil.Edge has no ApiHealthEndpoint type: where does the edge serve GET /v1/apis/{api_id}/health now?");
+        var template = (string)(type.GetField("Template", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
+            ?? throw new InvalidOperationException("ApiHealthEndpoint.Template not found"));
+        return [("GET", template, "edge/Upstreams/ApiHealthEndpoint.cs")];
+    }
+
     private static List<RouteConfig> LoadManagementRoutes()
     {
         var edge = Assembly.Load(new AssemblyName("Veil.Edge"));

@@ -4,8 +4,8 @@ namespace Veil.Docs.Tests;
 
 /// <summary>
 /// Every <c>/v1/…</c> path the docs mention is one the fleet serves: a <c>google.api.http</c>
-/// binding of a contract (with its method when the docs name one), or a prefix the edge routes to
-/// a service.
+/// binding of a contract (with its method when the docs name one), a path the edge serves itself
+/// (<see cref="Fleet.EdgeServedPaths"/>), or a prefix the edge routes to a service.
 /// </summary>
 public sealed partial class HttpPathTests
 {
@@ -14,6 +14,8 @@ public sealed partial class HttpPathTests
     {
         var bindings = HttpBinding.FromProtos();
         Assert.NotEmpty(bindings);
+        // The paths the edge answers itself count as bindings too (they have no proto service).
+        bindings = [.. bindings, .. Fleet.EdgeServedPaths.Select(p => HttpBinding.Parse(p.Method, p.Template, p.Source))];
         var prefixes = ManagementPrefixes();
         var broken = new List<string>();
         foreach (var doc in Docs.All)
