@@ -30,6 +30,13 @@ public sealed partial class SignatureSnippetTests(EdgeFixture fleet) : IClassFix
     }
 
     [Fact]
+    public void Readme_CSharpSnippet_IsTheDocsSnippet()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        Assert.Equal(Block("csharp"), Block("csharp", readme, "class VeilSignature"));
+    }
+
+    [Fact]
     public async Task CSharpSnippet_VerifiesRealCall_RefusesTamperedStaleAndUnsigned()
     {
         var cases = await CasesAsync();
@@ -138,12 +145,17 @@ public sealed partial class SignatureSnippetTests(EdgeFixture fleet) : IClassFix
         ];
     }
 
-    /// <summary>The first fenced block of <paramref name="language"/> in docs/policies.md.</summary>
-    private static string Block(string language)
+    /// <summary>
+    /// The first fenced block of <paramref name="language"/> in docs/policies.md (or <paramref name="text"/>)
+    /// that contains <paramref name="containing"/>.
+    /// </summary>
+    private static string Block(string language, string? text = null, string containing = "")
     {
-        var match = Regex.Match(Doc.Replace("\r\n", "\n", StringComparison.Ordinal), $"```{language}\n(.*?)\n```", RegexOptions.Singleline);
-        Assert.True(match.Success, $"docs/policies.md has a ```{language} block");
-        return match.Groups[1].Value;
+        var blocks = Regex.Matches((text ?? Doc).Replace("\r\n", "\n", StringComparison.Ordinal), $"```{language}\n(.*?)\n```", RegexOptions.Singleline);
+        var match = blocks.FirstOrDefault(m => m.Groups[1].Value.Contains(containing, StringComparison.Ordinal));
+        return match is not null
+            ? match.Groups[1].Value
+            : throw new InvalidOperationException($"The document has no ```{language} block containing '{containing}'.");
     }
 
     private static string? FindOnPath(string tool) =>
