@@ -61,7 +61,7 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6041, Level = LogLevel.Error, Message = "Retention run failed; the next run starts in {Interval}")]
     public static partial void RetentionFailed(ILogger logger, TimeSpan interval, Exception exception);
 
-    [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events and quarantined events are kept forever")]
+    [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events, quarantined events and call-log rows are kept forever")]
     public static partial void RetentionDisabled(ILogger logger);
 
     [LoggerMessage(EventId = 6028, Level = LogLevel.Warning, Message = "Sealed {Count} webhook secret(s) with key-encryption key {KekId} (they were protected by the old data-protection key ring or an earlier key)")]
