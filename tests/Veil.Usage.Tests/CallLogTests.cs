@@ -154,6 +154,9 @@ public sealed class CallLogTests(IdentityFixture identity)
         var ragged = IngestEventsRequest.Grouped([Logged(sub, T0, "/a"), Logged(sub, T0, "/b")]);
         ragged.Groups[0].Paths.RemoveAt(1);
         var rejected = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync(ragged));
+        var shared = IngestEventsRequest.Grouped([Logged(sub, T0, "/a")]);
+        shared.Groups[0].Context.Path = "/a";
+        var pathInContext = await Assert.ThrowsAsync<RpcException>(() => usage.Client.IngestAsync(shared));
 
         Assert.Equal((0, 5), (response.Accepted, response.Quarantined));
         var quarantined = await usage.Client.ListQuarantinedEventsAsync(new ListQuarantinedEventsRequest(), Api.Call(admin.Token));
@@ -165,6 +168,8 @@ public sealed class CallLogTests(IdentityFixture identity)
         Assert.StartsWith("key_prefix:", details[prefixWithoutKey.EventId]);
         Assert.Equal(StatusCode.InvalidArgument, rejected.StatusCode);
         Assert.Contains("groups[0]", rejected.Status.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, pathInContext.StatusCode);
+        Assert.Contains("groups[0].context", pathInContext.Status.Detail);
         Assert.Empty(await ListAsync(usage, consumer.Token, new ListCallsRequest()));
     }
 
