@@ -63,6 +63,7 @@ internal sealed class ApiKeyAuthenticationMiddleware(RequestDelegate next, ApiKe
             return RejectAsync(context, call, Outcomes.Unauthenticated, check.IsExpired ? Problems.ApiKeyExpired : Problems.ApiKeyInvalid);
         }
         call.KeyId = identity.KeyId;
+        call.KeyPrefix = identity.KeyPrefix;
         call.ConsumerId = identity.AccountId;
         call.KeyScope = identity.Scope;
         return next(context);

@@ -77,7 +77,8 @@ internal sealed class ApiKeyValidator
             _state.Succeeded();
             if (response.Valid && !string.IsNullOrEmpty(response.AccountId))
             {
-                return new ApiKeyCheck(new ApiKeyIdentity(response.KeyId, response.AccountId, ApiKeyScope.From(response)));
+                return new ApiKeyCheck(new ApiKeyIdentity(response.KeyId, response.AccountId, ApiKeyScope.From(response),
+                    ApiKeyFormat.DisplayPrefix(key)));
             }
             return response.Expired ? ApiKeyCheck.Expired : ApiKeyCheck.Invalid;
         }

@@ -19,6 +19,9 @@ internal sealed class ApiCallFeature(string apiId, long startTimestamp)
 
     public string? KeyId { get; set; }
 
+    /// <summary>The key's display prefix (identity's <c>ApiKey.prefix</c>), for the call log.</summary>
+    public string? KeyPrefix { get; set; }
+
     public string? ConsumerId { get; set; }
 
     /// <summary>The key's narrowing (APIs, read-only); null when the key may call anything its account may.</summary>

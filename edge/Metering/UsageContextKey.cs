@@ -14,14 +14,17 @@ namespace Veil.Edge.Metering;
 /// a protobuf message; two equal contexts held in different objects (after a config or plan
 /// refresh) only make two groups, which usage resolves to the same context row.
 /// </summary>
-internal readonly struct UsageContextKey(ApiRoute route, string method, string? keyId, string? consumerId, string? subscriptionId,
-    string? planId, Timestamp? subscriptionStart, Plan? plan) : IEquatable<UsageContextKey>
+internal readonly struct UsageContextKey(ApiRoute route, string method, string? keyId, string? keyPrefix, string? consumerId,
+    string? subscriptionId, string? planId, Timestamp? subscriptionStart, Plan? plan) : IEquatable<UsageContextKey>
 {
     public ApiRoute Route { get; } = route;
 
     public string Method { get; } = method;
 
     public string? KeyId { get; } = keyId;
+
+    /// <summary>The key's display prefix (for the call log), derived once per key validation.</summary>
+    public string? KeyPrefix { get; } = keyPrefix;
 
     public string? ConsumerId { get; } = consumerId;
 
@@ -41,12 +44,13 @@ internal readonly struct UsageContextKey(ApiRoute route, string method, string? 
     /// </summary>
     public static UsageContextKey Of(ApiRoute route, string method, ApiCallFeature call) =>
         call is { SubscriptionId: not null, PlanId: not null, SubscriptionStart: not null }
-            ? new(route, method, call.KeyId, call.ConsumerId, call.SubscriptionId, call.PlanId, call.SubscriptionStart, call.Plan)
-            : new(route, method, call.KeyId, call.ConsumerId, null, null, null, null);
+            ? new(route, method, call.KeyId, call.KeyPrefix, call.ConsumerId, call.SubscriptionId, call.PlanId, call.SubscriptionStart, call.Plan)
+            : new(route, method, call.KeyId, call.KeyPrefix, call.ConsumerId, null, null, null, null);
 
     public bool Equals(UsageContextKey other) =>
         ReferenceEquals(Route, other.Route) && ReferenceEquals(Plan, other.Plan) && ReferenceEquals(SubscriptionStart, other.SubscriptionStart) &&
         string.Equals(Method, other.Method, StringComparison.Ordinal) && string.Equals(KeyId, other.KeyId, StringComparison.Ordinal) &&
+        string.Equals(KeyPrefix, other.KeyPrefix, StringComparison.Ordinal) &&
         string.Equals(ConsumerId, other.ConsumerId, StringComparison.Ordinal) &&
         string.Equals(SubscriptionId, other.SubscriptionId, StringComparison.Ordinal) &&
         string.Equals(PlanId, other.PlanId, StringComparison.Ordinal);
@@ -65,6 +69,7 @@ internal readonly struct UsageContextKey(ApiRoute route, string method, string? 
             ProviderId = Route.ProviderId,
             ConfigVersion = Route.ConfigVersion,
             KeyId = KeyId ?? "",
+            KeyPrefix = KeyPrefix ?? "",
             ConsumerId = ConsumerId ?? "",
             Method = Method,
             Route = Route.Template,

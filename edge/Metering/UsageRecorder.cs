@@ -56,8 +56,31 @@ internal sealed class UsageRecorder(UsageSpool spool, TimeProvider time) : IApiC
             (long)Stopwatch.GetElapsedTime(call.StartTimestamp).TotalMilliseconds,
             request.ContentLength ?? started.RequestBody?.Count ?? 0,
             bytesOut,
-            shared.SubscriptionId is not null && !failed && IsBillable(call, error));
+            shared.SubscriptionId is not null && !failed && IsBillable(call, error),
+            context.TraceIdentifier,
+            CallPath(request));
         spool.TryEnqueue(record);
+    }
+
+    /// <summary>Longest path a usage event carries (usage's limit); a longer one is cut.</summary>
+    internal const int MaxPathLength = 512;
+
+    /// <summary>
+    /// The path for the call log, as the client sent it (percent-encoded; a decoded <c>%3F</c> is
+    /// encoded again, so it never holds a "?" or "#"), never the query string. Kestrel's decoded
+    /// path is returned as it is when nothing needs encoding, which is the common case: no allocation.
+    /// </summary>
+    internal static string CallPath(HttpRequest request)
+    {
+        var path = request.PathBase.HasValue ? (request.PathBase + request.Path).ToUriComponent() : request.Path.ToUriComponent();
+        if (path.Length <= MaxPathLength)
+        {
+            return path.Length == 0 ? "/" : path;
+        }
+        // Never cut inside a %XX escape.
+        var end = MaxPathLength;
+        var percent = path.LastIndexOf('%', end - 1, 2);
+        return path[..(percent >= 0 ? percent : end)];
     }
 
     /// <summary>

@@ -338,7 +338,8 @@ internal sealed class UsageSpool : IDisposable
                 groups.Add(record.Context, calls);
                 ordered.Add(calls);
             }
-            calls.AddCall(record.EventId, record.OccurredAtMs, record.StatusCode, record.LatencyMs, record.BytesIn, record.BytesOut, record.Billable);
+            calls.AddCall(record.EventId, record.OccurredAtMs, record.StatusCode, record.LatencyMs, record.BytesIn, record.BytesOut, record.Billable,
+                record.RequestId, record.Path);
             oldest = Math.Min(oldest, record.OccurredAtMs);
         }
         Insert(connection, ordered, IngestEventsRequest.GroupsFieldNumber, oldest, count);

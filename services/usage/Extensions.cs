@@ -27,6 +27,9 @@ internal static class Extensions
                 "Usage:Retention:RawEvents must not be shorter than Usage:DedupWindow.")
             .Validate(o => !o.Retention.Enabled || o.Retention.RawEvents >= o.Retention.MinimumRawEvents,
                 "Usage:Retention:RawEvents must be at least Usage:Retention:ReconciliationLookback + 32 days (billing recounts cycles from the raw events).")
+            // The call log lists events joined with their call rows: it cannot outlive the events.
+            .Validate(o => !o.Retention.Enabled || o.Retention.CallLog <= o.Retention.RawEvents,
+                "Usage:Retention:CallLog must not be longer than Usage:Retention:RawEvents.")
             // Passes further apart than the lead could let a key expire between two of them unnoticed.
             .Validate(o => !o.KeyExpiryNotices.Enabled || o.KeyExpiryNotices.Interval < o.KeyExpiryNotices.Lead,
                 "Usage:KeyExpiryNotices:Interval must be shorter than Usage:KeyExpiryNotices:Lead.")

@@ -4,14 +4,15 @@ using Veil.Usage.Data;
 
 namespace Veil.Usage;
 
-/// <summary>What one retention run deleted.</summary>
-public sealed record RetentionResult(long Events, long Quarantined);
+/// <summary>What one retention run deleted: raw events, quarantined events, call-log rows.</summary>
+public sealed record RetentionResult(long Events, long Quarantined, long Calls);
 
 /// <summary>
 /// Keeps <c>usage.db</c> from growing forever: every <see cref="UsageOptions.RetentionOptions.Interval"/>
 /// it deletes raw events (and with them their ids, the dedup records) older than
 /// <see cref="UsageOptions.RetentionOptions.RawEvents"/>, but only events the rollups already
-/// include, and quarantined events older than <see cref="UsageOptions.RetentionOptions.Quarantine"/>.
+/// include, quarantined events older than <see cref="UsageOptions.RetentionOptions.Quarantine"/>, and
+/// the call log's rows (request id, path) older than <see cref="UsageOptions.RetentionOptions.CallLog"/>.
 /// Rows go in steps of <see cref="UsageOptions.RetentionOptions.BatchSize"/>, each its own short
 /// immediate transaction behind the store's write gate, so ingest waits for one step at most.
 /// A failed run is logged and the next interval starts over; deletions are idempotent.
@@ -53,7 +54,7 @@ public sealed class RetentionWorker(UsageStore store, UsageMetrics metrics, IOpt
     }
 
     /// <summary>
-    /// One run, now: raw events, then quarantine, each until nothing old enough is left. Runs are
+    /// One run, now: the call log, raw events, then quarantine, each until nothing old enough is left. Runs are
     /// serialised (a scheduled run and a caller's never overlap). Throws when a step fails; the
     /// steps committed before it stay deleted.
     /// </summary>
@@ -65,11 +66,12 @@ public sealed class RetentionWorker(UsageStore store, UsageMetrics metrics, IOpt
             var settings = options.Value.Retention;
             var started = Stopwatch.GetTimestamp();
             var now = time.GetUtcNow();
+            var calls = await PruneAsync(store.PruneCallsAsync, "calls", now - settings.CallLog, settings.BatchSize, cancellationToken);
             var events = await PruneAsync(store.PruneEventsAsync, "events", now - settings.RawEvents, settings.BatchSize, cancellationToken);
             var quarantined = await PruneAsync(store.PruneQuarantineAsync, "quarantine", now - settings.Quarantine, settings.BatchSize, cancellationToken);
             metrics.RetentionRun(succeeded: true, time.GetUtcNow());
-            UsageLog.RetentionCompleted(logger, events, quarantined, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return new RetentionResult(events, quarantined);
+            UsageLog.RetentionCompleted(logger, events, quarantined, calls, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return new RetentionResult(events, quarantined, calls);
         }
         finally
         {

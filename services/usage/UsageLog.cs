@@ -54,13 +54,14 @@ internal static partial class UsageLog
     [LoggerMessage(EventId = 6027, Level = LogLevel.Error, Message = "The secret of consumer {ConsumerId}'s webhook cannot be decrypted (key-encryption key lost? see Veil:Secrets); the consumer must set the webhook again")]
     public static partial void WebhookSecretUnreadable(ILogger logger, string consumerId, Exception exception);
 
-    [LoggerMessage(EventId = 6040, Level = LogLevel.Information, Message = "Retention deleted {Events} raw events and {Quarantined} quarantined events in {ElapsedMs} ms")]
-    public static partial void RetentionCompleted(ILogger logger, long events, long quarantined, double elapsedMs);
+    [LoggerMessage(EventId = 6040, Level = LogLevel.Information,
+        Message = "Retention deleted {Events} raw events, {Quarantined} quarantined events and {Calls} call-log rows in {ElapsedMs} ms")]
+    public static partial void RetentionCompleted(ILogger logger, long events, long quarantined, long calls, double elapsedMs);
 
     [LoggerMessage(EventId = 6041, Level = LogLevel.Error, Message = "Retention run failed; the next run starts in {Interval}")]
     public static partial void RetentionFailed(ILogger logger, TimeSpan interval, Exception exception);
 
-    [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events and quarantined events are kept forever")]
+    [LoggerMessage(EventId = 6042, Level = LogLevel.Warning, Message = "Retention is disabled (Usage:Retention:Enabled): raw events, quarantined events and call-log rows are kept forever")]
     public static partial void RetentionDisabled(ILogger logger);
 
     [LoggerMessage(EventId = 6028, Level = LogLevel.Warning, Message = "Sealed {Count} webhook secret(s) with key-encryption key {KekId} (they were protected by the old data-protection key ring or an earlier key)")]

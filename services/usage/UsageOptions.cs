@@ -130,6 +130,14 @@ public sealed class UsageOptions
         [Range(typeof(TimeSpan), "1.00:00:00", "400.00:00:00")]
         public TimeSpan ReconciliationLookback { get; set; } = TimeSpan.FromDays(62);
 
+        /// <summary>
+        /// How long the call log lists a call (by when it occurred): older calls are never listed, and
+        /// their call-log rows (request id, path) are deleted once they also were received longer ago
+        /// than this. The events themselves stay for <see cref="RawEvents"/>; no longer than that.
+        /// </summary>
+        [Range(typeof(TimeSpan), "01:00:00", "400.00:00:00")]
+        public TimeSpan CallLog { get; set; } = TimeSpan.FromDays(7);
+
         /// <summary>A quarantined event is deleted once it was received longer ago than this.</summary>
         [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
         public TimeSpan Quarantine { get; set; } = TimeSpan.FromDays(95);

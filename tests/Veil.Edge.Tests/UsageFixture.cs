@@ -34,7 +34,8 @@ public sealed class UsageFixture : IAsyncLifetime
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
         ControlPlane.Start();
         ConfigureUsage(Usage).Start();
-        Wire(Edge, Usage.GrpcUrl).Start();
+        // Usage's REST too, so that /v1/usage/… (the call log) is reachable through this edge.
+        Wire(Edge, Usage.GrpcUrl).With("services:usage:http:0", Usage.HttpUrl.ToString()).Start();
         _usageChannel = Usage.CreateGrpcChannel();
     }
 

@@ -11,7 +11,8 @@ namespace Veil.Usage.Tests;
 /// A usage database written by the first schema (every event row carrying all its columns) is
 /// upgraded in place by migration 0002 (events refer to a shared context row): nothing counted
 /// is lost or counted again, and recounts, rollups and deduplication see the old events. Migration
-/// 0004 (typed outbox) keeps every notification and delivery-log row.
+/// 0004 (typed outbox) keeps every notification and delivery-log row; 0005 (call log) lists only
+/// calls ingested after it.
 /// </summary>
 public sealed class MigrationTests(IdentityFixture identity)
 {
@@ -61,6 +62,9 @@ public sealed class MigrationTests(IdentityFixture identity)
             Assert.Equal(3, (await usage.Client.IngestAsync(more)).Accepted);
             Assert.Equal(3L, (await usage.QueryAsync("SELECT COUNT(*) FROM contexts"))[0][0]);
             Assert.Equal(7, (await usage.Client.QuotaAsync(consumer.Token, sub.Id)).Used);
+            // Migration 0005 starts the call log at the upgrade: the migrated calls have no call-log row.
+            var listed = await usage.Client.ListCallsAsync(new ListCallsRequest(), Api.Call(consumer.Token)).ResponseAsync;
+            Assert.Equal(more.Select(e => e.EventId).Reverse(), listed.Calls.Select(c => c.EventId));
 
             await usage.RolledUpAsync();
             var rolled = await usage.QueryAsync(

@@ -12,6 +12,8 @@ internal static class EventRules
     public const int MaxIdLength = 128;
     public const int MaxRouteLength = 512;
     public const int MaxMethodLength = 16;
+    public const int MaxPathLength = 512;
+    public const int MaxKeyPrefixLength = 32;
 
     // Anything outside these years is a bug, not a clock: it keeps cycle arithmetic in range.
     private static readonly long MinTimeMs = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
@@ -47,7 +49,8 @@ internal static class EventRules
         {
             return OccurredAtProblem;
         }
-        return CheckContext(e) ?? CheckCall(e, e.OccurredAt.ToUnixMilliseconds(), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
+        return CheckContext(e) ?? CheckCall(e, e.OccurredAt.ToUnixMilliseconds(), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable)
+            ?? CheckCallLog(e.RequestId, e.Path);
     }
 
     /// <summary>
@@ -88,6 +91,10 @@ internal static class EventRules
         {
             return "route: at most 512 characters, a template without query string or fragment";
         }
+        if (e.KeyPrefix.Length > 0 && (e.KeyId.Length == 0 || e.KeyPrefix.Length > MaxKeyPrefixLength || !IsId(e.KeyPrefix, required: false)))
+        {
+            return "key_prefix: at most 32 printable ASCII characters, only with a key_id";
+        }
         if (e.ConfigVersion < 0)
         {
             return NegativeProblem;
@@ -126,6 +133,35 @@ internal static class EventRules
             return NegativeProblem;
         }
         return null;
+    }
+
+    /// <summary>
+    /// The call-log fields of one call (empty from edges before the call log): a request id like
+    /// the edge's X-Request-Id, and a path without query string or fragment.
+    /// </summary>
+    public static string? CheckCallLog(string requestId, string path)
+    {
+        if (!IsId(requestId, required: false))
+        {
+            return "request_id: at most 128 printable ASCII characters";
+        }
+        if (path.Length > 0 && (path.Length > MaxPathLength || path[0] != '/' || !IsPath(path)))
+        {
+            return "path: at most 512 printable ASCII characters, starting with \"/\", without query string or fragment";
+        }
+        return null;
+    }
+
+    private static bool IsPath(string path)
+    {
+        foreach (var c in path)
+        {
+            if (c is < '!' or > '~' or '?' or '#')
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>True when <paramref name="ms"/> is a usable occurred_at (between the years 2000 and 3000).</summary>

@@ -8,16 +8,19 @@ public sealed partial class UsageStore
 {
     /// <summary>
     /// What one key's calls on one route have in common: a row of <c>contexts</c>. Events refer to
-    /// it by id instead of repeating its fifteen columns; see migration 0002.
+    /// it by id instead of repeating its fifteen columns; see migration 0002. <see cref="KeyPrefix"/>
+    /// is not a column: it is a function of the key, kept in <c>api_keys</c> (migration 0005) when
+    /// the context is resolved; being part of equality, a context first seen without it (an older
+    /// edge) is resolved again, and its key's prefix stored, once a newer edge sends it.
     /// </summary>
     private readonly record struct EventContext(
         string SubscriptionId, string KeyId, string ApiId, string Route, string Method, string EdgeId, long ConfigVersion,
         string ConsumerId, string ProviderId, string PlanId, long MonthlyQuota, bool OverageAllowed, long PricePerCallMinor,
-        string Currency, long SubscriptionStartMs)
+        string Currency, long SubscriptionStartMs, string KeyPrefix)
     {
         public EventContext(UsageEvent e, long subscriptionStartMs)
             : this(e.SubscriptionId, e.KeyId, e.ApiId, e.Route, e.Method, e.EdgeId, e.ConfigVersion, e.ConsumerId, e.ProviderId,
-                e.PlanId, e.MonthlyQuota, e.OverageAllowed, e.PricePerCallMinor, e.Currency, subscriptionStartMs)
+                e.PlanId, e.MonthlyQuota, e.OverageAllowed, e.PricePerCallMinor, e.Currency, subscriptionStartMs, e.KeyPrefix)
         {
         }
 
@@ -31,9 +34,18 @@ public sealed partial class UsageStore
     {
         private FastStatement? _find;
         private FastStatement? _insert;
+        private FastStatement? _keyPrefix;
 
         public long GetOrInsert(in EventContext context)
         {
+            if (context.KeyPrefix.Length > 0)
+            {
+                _keyPrefix ??= new FastStatement(connection, """
+                    INSERT INTO api_keys (key_id, prefix) VALUES (?1, ?2)
+                    ON CONFLICT (key_id) DO UPDATE SET prefix = excluded.prefix WHERE prefix <> excluded.prefix;
+                    """);
+                _keyPrefix.Bind(1, context.KeyId).Bind(2, context.KeyPrefix).Execute();
+            }
             _find ??= new FastStatement(connection, """
                 SELECT id FROM contexts
                 WHERE subscription_id = ?1 AND key_id = ?2 AND api_id = ?3 AND route = ?4 AND method = ?5 AND edge_id = ?6
@@ -58,6 +70,7 @@ public sealed partial class UsageStore
         {
             _find?.Dispose();
             _insert?.Dispose();
+            _keyPrefix?.Dispose();
         }
 
         private static FastStatement Bind(FastStatement statement, in EventContext c) =>

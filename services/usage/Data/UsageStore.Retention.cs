@@ -33,6 +33,21 @@ public sealed partial class UsageStore
             afterId, cutoffMs, limit, cancellationToken);
 
     /// <summary>
+    /// Deletes, in one short immediate transaction, the call-log rows (request id, path) among the
+    /// next <paramref name="limit"/> ids after <paramref name="afterId"/> of calls that occurred
+    /// before <paramref name="cutoffMs"/>, walking ids while their events were received before it
+    /// (as <see cref="PruneEventsAsync"/>). The events stay: rollups and billing need them, not
+    /// these rows. A row whose event is gone (retention shortened by hand) counts as old.
+    /// </summary>
+    public Task<PruneStep> PruneCallsAsync(long afterId, long cutoffMs, int limit, CancellationToken cancellationToken) =>
+        PruneAsync("""
+            SELECT c.id, COALESCE(e.received_at, 0) FROM calls c LEFT JOIN events e ON e.id = c.id
+            WHERE c.id > $after ORDER BY c.id LIMIT $limit;
+            """,
+            "DELETE FROM calls WHERE id > $after AND id <= $end AND occurred_at < $cutoff;",
+            afterId, cutoffMs, limit, cancellationToken);
+
+    /// <summary>
     /// Deletes, in one short immediate transaction, the quarantined events among the next
     /// <paramref name="limit"/> ids after <paramref name="afterId"/> received before <paramref name="cutoffMs"/>.
     /// </summary>

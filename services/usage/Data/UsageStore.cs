@@ -129,7 +129,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 continue;
             }
             classifier.Add(new CallContext(e), e.EventId, e.OccurredAt!.ToUnixMilliseconds(), e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut,
-                e.Billable, e, null, 0);
+                e.Billable, e.RequestId, e.Path, e, null, 0);
         }
         foreach (var group in request.Groups)
         {
@@ -146,15 +146,17 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             {
                 var (eventId, occurredMs, status, latency, bytesIn, bytesOut, billable) = (group.EventIds[i], group.OccurredAtMs[i],
                     group.StatusCodes[i], group.LatenciesMs[i], group.BytesIn[i], group.BytesOut[i], group.Billable[i]);
+                var (requestId, path) = (group.RequestIdAt(i), group.PathAt(i));
                 var problem = !EventRules.IsValidEventId(eventId) ? EventRules.EventIdProblem
                     : !EventRules.IsValidTime(occurredMs) ? EventRules.OccurredAtProblem
-                    : contextProblem ?? EventRules.CheckCall(context.Terms, occurredMs, status, latency, bytesIn, bytesOut, billable);
+                    : contextProblem ?? EventRules.CheckCall(context.Terms, occurredMs, status, latency, bytesIn, bytesOut, billable)
+                        ?? EventRules.CheckCallLog(requestId, path);
                 if (problem is not null)
                 {
                     classifier.Invalid(group.ToEvent(i), problem);
                     continue;
                 }
-                classifier.Add(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, null, group, i);
+                classifier.Add(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, requestId, path, null, group, i);
             }
         }
         return classifier.Batch;
@@ -180,7 +182,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
 
         /// <summary>A valid call: a candidate, or quarantined when outside the window (<paramref name="single"/> or group[index] is the whole event).</summary>
         public void Add(CallContext context, string eventId, long occurredMs, int status, long latency, long bytesIn, long bytesOut, bool billable,
-            UsageEvent? single, UsageEventGroup? group, int index)
+            string requestId, string path, UsageEvent? single, UsageEventGroup? group, int index)
         {
             if (occurredMs < _oldestAllowed)
             {
@@ -211,7 +213,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
                 }
                 cycle = _lastCycle.Cycle;
             }
-            Batch.Candidates.Add(new(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, cycle));
+            Batch.Candidates.Add(new(context, eventId, occurredMs, status, latency, bytesIn, bytesOut, billable, cycle, requestId, path));
         }
     }
 
@@ -326,6 +328,10 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
               event_id, context_id, occurred_at, received_at, status_code, latency_ms, bytes_in, bytes_out, billable, cycle_start)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);
             """);
+        // The call log's row of each new event, under the event's id (last_insert_rowid: no round trip).
+        using var call = new FastStatement(connection, """
+            INSERT INTO calls (id, context_id, occurred_at, request_id, path) VALUES (last_insert_rowid(), ?1, ?2, ?3, ?4);
+            """);
         using var contexts = new ContextStatements(connection);
         insert.Bind(4, now);
         // A reset keeps bindings: what a group's calls share is bound when it changes, not per call.
@@ -348,6 +354,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             if (contextId != boundContext)
             {
                 insert.Bind(2, contextId);
+                call.Bind(1, contextId);
                 boundContext = contextId;
             }
             if (c.Cycle.StartMs != boundCycle)
@@ -360,6 +367,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             // 1 = new row; 0 = the id is already stored (earlier batch or earlier in this one).
             if (insert.Execute() == 1)
             {
+                call.Bind(2, c.OccurredMs).Bind(3, c.RequestId).Bind(4, c.Path).Execute();
                 inserted.Add(c);
             }
         }
@@ -564,7 +572,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
 
     /// <summary>One valid call inside the window, on its way into the events table.</summary>
     private sealed record Candidate(CallContext Context, string EventId, long OccurredMs, int StatusCode, long LatencyMs, long BytesIn,
-        long BytesOut, bool Billable, BillingCycle Cycle);
+        long BytesOut, bool Billable, BillingCycle Cycle, string RequestId, string Path);
 
     /// <summary>One IngestEvents call on its way through group commit.</summary>
     private sealed class Batch(List<Candidate> candidates, List<Quarantined> quarantined)

@@ -37,7 +37,7 @@ public sealed class UsageGrpcService(
             var calls = group.CallCount;
             if (calls < 0)
             {
-                errors.Add($"groups[{i}]", "event_ids, occurred_at_ms, status_codes, latencies_ms, bytes_in, bytes_out and billable must hold one entry per call each.");
+                errors.Add($"groups[{i}]", "event_ids, occurred_at_ms, status_codes, latencies_ms, bytes_in, bytes_out and billable must hold one entry per call each; request_ids and paths one per call or none.");
             }
             else if (calls == 0)
             {
@@ -45,7 +45,7 @@ public sealed class UsageGrpcService(
             }
             if (group.Context is { HasCallFields: true })
             {
-                errors.Add($"groups[{i}].context", "Per-call fields (event_id, occurred_at, status_code, latency_ms, bytes_in, bytes_out, billable) belong in the group's columns, not its context.");
+                errors.Add($"groups[{i}].context", "Per-call fields (event_id, occurred_at, status_code, latency_ms, bytes_in, bytes_out, billable, request_id, path) belong in the group's columns, not its context.");
             }
         }
         errors.ThrowIfAny();
@@ -319,6 +319,94 @@ public sealed class UsageGrpcService(
             response.NextPageToken = PageToken.Encode(nameof(ListCycleUsage), last.Terms.SubscriptionId, last.CycleStartMs.ToString(CultureInfo.InvariantCulture));
         }
         return response;
+    }
+
+    public override async Task<ListCallsResponse> ListCalls(ListCallsRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context).RequireScope(VeilClaims.Scopes.UsageRead);
+        var errors = new FieldViolations();
+        CheckId(errors, "key_id", request.KeyId);
+        CheckId(errors, "api_id", request.ApiId);
+        var (statusMin, statusMax) = ParseStatus(errors, request.Status);
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var endMs = UnixMs.FromRequest(errors, "end_time", request.EndTime) ?? nowMs;
+        var startMs = UnixMs.FromRequest(errors, "start_time", request.StartTime);
+        if (errors.IsEmpty && startMs is { } start && endMs <= start)
+        {
+            errors.Add("end_time", "Must be after start_time.");
+        }
+        var pageSize = Paging.PageSize(errors, request.PageSize);
+        var before = PageToken.Decode(errors, request.PageToken, nameof(ListCalls), 2) is [var at, var id] &&
+            PageToken.Number(errors, at, NumberStyles.AllowLeadingSign) is { } atMs && PageToken.Number(errors, id, NumberStyles.None) is { } rowId
+            ? new CallCursor(atMs, rowId)
+            : (CallCursor?)null;
+        errors.ThrowIfAny();
+
+        var response = new ListCallsResponse();
+        if (ScopeOf(caller) is not { } scope)
+        {
+            return response;
+        }
+        // Nothing older than the call-log retention is listed, whether or not the retention job
+        // has deleted it yet.
+        var earliest = nowMs - (long)options.Value.Retention.CallLog.TotalMilliseconds;
+        var filter = new CallFilter(NullIfEmpty(request.KeyId), NullIfEmpty(request.ApiId), statusMin, statusMax,
+            Math.Max(earliest, startMs ?? earliest), endMs);
+        var rows = await store.ListCallsAsync(scope, filter, before, pageSize + 1, context.CancellationToken);
+        response.Calls.AddRange(rows.Take(pageSize).Select(c => new Call
+        {
+            EventId = c.EventId,
+            RequestTime = UnixMs.ToTimestamp(c.OccurredMs),
+            ApiId = c.ApiId,
+            Method = c.Method,
+            Path = c.Path,
+            StatusCode = c.StatusCode,
+            LatencyMs = c.LatencyMs,
+            RequestId = c.RequestId,
+            KeyId = c.KeyId,
+            // Part of the key's secret: for its owner (and administrators), not for the API's provider.
+            KeyPrefix = scope.ProviderId is null || c.ConsumerId == caller.AccountId ? c.KeyPrefix : "",
+            Billable = c.Billable,
+        }));
+        if (rows.Count > pageSize)
+        {
+            var last = rows[pageSize - 1];
+            response.NextPageToken = PageToken.Encode(nameof(ListCalls),
+                last.OccurredMs.ToString(CultureInfo.InvariantCulture), last.Id.ToString(CultureInfo.InvariantCulture));
+        }
+        return response;
+    }
+
+    /// <summary>A ListCalls status filter: empty (any), an exact code ("404") or a class ("4xx").</summary>
+    private static (int Min, int Max) ParseStatus(FieldViolations errors, string value)
+    {
+        if (value.Length == 0)
+        {
+            return (100, 599);
+        }
+        if (value.Length == 3 && value[0] is >= '1' and <= '5')
+        {
+            var hundreds = (value[0] - '0') * 100;
+            if (value[1] is 'x' or 'X' && value[2] is 'x' or 'X')
+            {
+                return (hundreds, hundreds + 99);
+            }
+            if (char.IsAsciiDigit(value[1]) && char.IsAsciiDigit(value[2]))
+            {
+                var code = hundreds + ((value[1] - '0') * 10) + (value[2] - '0');
+                return (code, code);
+            }
+        }
+        errors.Add("status", "Must be a status code from 100 to 599 (\"404\") or a class from 1xx to 5xx (\"5xx\").");
+        return (100, 599);
+    }
+
+    private static void CheckId(FieldViolations errors, string field, string value)
+    {
+        if (value.Length > EventRules.MaxIdLength || value.Any(c => c is < '!' or > '~'))
+        {
+            errors.Add(field, "At most 128 printable ASCII characters.");
+        }
     }
 
     /// <summary>Whose usage the caller may read; null: nobody's.</summary>

@@ -4,18 +4,29 @@ namespace Veil.Usage.V1;
 
 public sealed partial class UsageEventGroup
 {
-    /// <summary>Calls in the group, or -1 when its columns differ in length (the group is malformed).</summary>
+    /// <summary>
+    /// Calls in the group, or -1 when its columns differ in length (the group is malformed). The
+    /// call-log columns (<see cref="RequestIds"/>, <see cref="Paths"/>) may also be empty: a group
+    /// from an edge before the call log.
+    /// </summary>
     public int CallCount
     {
         get
         {
             var count = EventIds.Count;
             return OccurredAtMs.Count == count && StatusCodes.Count == count && LatenciesMs.Count == count &&
-                BytesIn.Count == count && BytesOut.Count == count && Billable.Count == count
+                BytesIn.Count == count && BytesOut.Count == count && Billable.Count == count &&
+                (RequestIds.Count == 0 || RequestIds.Count == count) && (Paths.Count == 0 || Paths.Count == count)
                 ? count
                 : -1;
         }
     }
+
+    /// <summary>Call <paramref name="index"/>'s request id; empty when the group has none.</summary>
+    public string RequestIdAt(int index) => RequestIds.Count == 0 ? "" : RequestIds[index];
+
+    /// <summary>Call <paramref name="index"/>'s path; empty when the group has none.</summary>
+    public string PathAt(int index) => Paths.Count == 0 ? "" : Paths[index];
 
     /// <summary>
     /// Call <paramref name="index"/> as the <see cref="UsageEvent"/> it stands for: the context's
@@ -32,11 +43,14 @@ public sealed partial class UsageEventGroup
         usageEvent.BytesIn = BytesIn[index];
         usageEvent.BytesOut = BytesOut[index];
         usageEvent.Billable = Billable[index];
+        usageEvent.RequestId = RequestIdAt(index);
+        usageEvent.Path = PathAt(index);
         return usageEvent;
     }
 
-    /// <summary>Appends one call: an entry in each column.</summary>
-    public void AddCall(string eventId, long occurredAtMs, int statusCode, long latencyMs, long bytesIn, long bytesOut, bool billable)
+    /// <summary>Appends one call: an entry in each column (the call-log columns included).</summary>
+    public void AddCall(string eventId, long occurredAtMs, int statusCode, long latencyMs, long bytesIn, long bytesOut, bool billable,
+        string requestId, string path)
     {
         EventIds.Add(eventId);
         OccurredAtMs.Add(occurredAtMs);
@@ -45,6 +59,8 @@ public sealed partial class UsageEventGroup
         BytesIn.Add(bytesIn);
         BytesOut.Add(bytesOut);
         Billable.Add(billable);
+        RequestIds.Add(requestId);
+        Paths.Add(path);
     }
 
     /// <summary>Every call as a <see cref="UsageEvent"/>, in order.</summary>
@@ -66,7 +82,8 @@ public sealed partial class UsageEvent
 {
     /// <summary>True when any per-call field (those a group holds as columns) is set.</summary>
     public bool HasCallFields =>
-        EventId.Length > 0 || OccurredAt is not null || StatusCode != 0 || LatencyMs != 0 || BytesIn != 0 || BytesOut != 0 || Billable;
+        EventId.Length > 0 || OccurredAt is not null || StatusCode != 0 || LatencyMs != 0 || BytesIn != 0 || BytesOut != 0 || Billable ||
+        RequestId.Length > 0 || Path.Length > 0;
 
     /// <summary>A copy with every per-call field unset: what the event shares with the other calls of its group.</summary>
     public UsageEvent ToContext()
@@ -79,6 +96,8 @@ public sealed partial class UsageEvent
         context.BytesIn = 0;
         context.BytesOut = 0;
         context.Billable = false;
+        context.RequestId = "";
+        context.Path = "";
         return context;
     }
 }
@@ -103,7 +122,8 @@ public sealed partial class IngestEventsRequest
                 groups.Add(context, group);
                 request.Groups.Add(group);
             }
-            group.AddCall(e.EventId, e.OccurredAt?.ToUnixMilliseconds() ?? 0, e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable);
+            group.AddCall(e.EventId, e.OccurredAt?.ToUnixMilliseconds() ?? 0, e.StatusCode, e.LatencyMs, e.BytesIn, e.BytesOut, e.Billable,
+                e.RequestId, e.Path);
         }
         return request;
     }
