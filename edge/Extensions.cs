@@ -12,6 +12,7 @@ using Veil.Edge.Forwarding;
 using Veil.Edge.Metering;
 using Veil.Edge.Quota;
 using Veil.Edge.RateLimiting;
+using Veil.Edge.Resilience;
 using Veil.Edge.Routing;
 using Veil.ServiceDefaults.Security;
 
@@ -70,6 +71,7 @@ public static class EdgeExtensions
         services.AddEdgeAuth();                  // Auth/: API keys from identity, key scopes
         services.AddEdgeEntitlement();           // Entitlement/: subscriptions from subscriptions
         builder.AddEdgeQuota();                  // Quota/: exhausted hard quotas from usage
+        services.AddEdgeResilience();            // Resilience/: circuit breakers and retries per API
         // Forwarding/: transforms and the upstream client; the SSRF guard spares only the fleet's own clusters.
         proxy.AddEdgeForwarding(isFleetCluster: ManagementRoutes.IsManagementCluster);
         builder.AddEdgeMetering();               // Metering/: one usage event per call, spooled and shipped to usage
@@ -113,6 +115,7 @@ public static class EdgeExtensions
             pipeline.UseMiddleware<EntitlementMiddleware>();          // Entitlement/
             pipeline.UseConsumerRateLimits();                         // RateLimiting/
             pipeline.UseQuotaEnforcement();                           // Quota/
+            pipeline.UseResilience();                                 // Resilience/: breakers and retries around balancing and forwarding
             pipeline.UseSessionAffinity();                            // YARP, then Forwarding/'s transforms and client
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();

@@ -59,6 +59,11 @@ internal static class Problems
     public static readonly Problem UpstreamAddressNotAllowed = new(StatusCodes.Status502BadGateway,
         "Upstream address not allowed: the API's upstream resolves only to loopback, private, link-local or other non-public addresses, which the edge does not call.");
 
+    /// <summary>Every target's circuit breaker is open (docs/resilience.md); Retry-After says when one half-opens.</summary>
+    public static readonly Problem CircuitOpen = new(StatusCodes.Status503ServiceUnavailable,
+        "The API's upstream is failing, so the edge is not calling it for now; retry after the time in Retry-After.",
+        "https://veil.dev/problems/circuit-open", "Circuit open");
+
     private static readonly Dictionary<string, Problem> ByLimit = new(StringComparer.Ordinal)
     {
         ["ip"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this client address (ip limit); retry after the time in Retry-After."),

@@ -119,6 +119,7 @@ internal static partial class ApiRoutes
             LoadBalancingPolicy = loadBalancing,
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
         };
+        cluster = ResiliencePolicies.Apply(cluster, source.Policies); // circuit breaker, retries (Resilience/)
         problem = null;
         return true;
     }
