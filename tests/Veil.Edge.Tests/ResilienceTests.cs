@@ -26,6 +26,8 @@ public sealed class ResilienceTests(UsageFixture fleet) : IClassFixture<UsageFix
         {
             circuitBreaker = new { minimumRequests = 10, failureRatio = 0.5, openMs = 1000 },
         });
+        using var opened = TransitionCounter("open");
+        using var closedCount = TransitionCounter("closed");
         using var http = fleet.Edge.CreateRestClient();
         var answered = 0;
 
@@ -78,6 +80,8 @@ public sealed class ResilienceTests(UsageFixture fleet) : IClassFixture<UsageFix
             answered++;
         }
         Assert.Equal(answered, upstream.Hits);
+        Assert.Equal(1, opened.Total);
+        Assert.Equal(1, closedCount.Total);
 
         // Every call is one usage event; the breaker's answers are not billable.
         await Eventually.HoldsAsync(async () => (await fleet.CycleCountsAsync(consumer.SubscriptionId!)).Total == answered + rejected,
@@ -173,6 +177,9 @@ public sealed class ResilienceTests(UsageFixture fleet) : IClassFixture<UsageFix
         Assert.InRange(retries, 1, 4 + 1);
         Assert.Equal(calls - retries, exhausted.Total);
     }
+
+    private MeterCounter TransitionCounter(string state) =>
+        new(fleet.Edge.Services.GetRequiredService<IMeterFactory>(), "Veil.Edge", "veil.edge.circuit.transitions", "veil.circuit.state", state);
 
     private MeterCounter RetryCounter(string outcome) =>
         new(fleet.Edge.Services.GetRequiredService<IMeterFactory>(), "Veil.Edge", "veil.edge.retries", "veil.retry.outcome", outcome);
