@@ -90,6 +90,37 @@ public sealed class ResilienceTests(UsageFixture fleet) : IClassFixture<UsageFix
     }
 
     [Fact]
+    public async Task Breaker_OneTargetOpen_CallsGoToTheOtherTarget()
+    {
+        await using var failing = await FaultyUpstream.StartAsync(FaultyUpstream.Behaviour.Fail503, Ct);
+        await using var healthy = await FaultyUpstream.StartAsync(FaultyUpstream.Behaviour.Ok, Ct);
+        var (api, consumer) = await PublishAsync([failing, healthy], new
+        {
+            circuitBreaker = new { minimumRequests = 4, failureRatio = 1.0, openMs = 600_000 },
+        });
+        using var http = fleet.Edge.CreateRestClient();
+
+        // Round robin: every other call meets the failing target until its fourth failure opens it.
+        var failures = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await SendAsync(http, HttpMethod.Get, api.Slug + "/c", consumer.Key);
+            failures += response.StatusCode == HttpStatusCode.ServiceUnavailable ? 1 : 0;
+        }
+        Assert.Equal(4, failures);
+        Assert.Equal(4, failing.Hits);
+
+        // Open for 10 minutes: every call goes to the healthy target.
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await SendAsync(http, HttpMethod.Get, api.Slug + "/c", consumer.Key);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        Assert.Equal(4, failing.Hits);
+        Assert.Equal(10, healthy.Hits);
+    }
+
+    [Fact]
     public async Task Retry_IdempotentOrKeyedCallsReset_SucceedOnTheOtherTarget_OneUsageEventEach()
     {
         await using var resetting = await FaultyUpstream.StartAsync(FaultyUpstream.Behaviour.Reset, Ct);
