@@ -12,6 +12,7 @@ using Veil.Edge.Forwarding;
 using Veil.Edge.Metering;
 using Veil.Edge.Quota;
 using Veil.Edge.RateLimiting;
+using Veil.Edge.Resilience;
 using Veil.Edge.Routing;
 using Veil.Edge.Upstreams;
 using Veil.ServiceDefaults.Security;
@@ -71,6 +72,7 @@ public static class EdgeExtensions
         services.AddEdgeAuth();                  // Auth/: API keys from identity, key scopes
         services.AddEdgeEntitlement();           // Entitlement/: subscriptions from subscriptions
         builder.AddEdgeQuota();                  // Quota/: exhausted hard quotas from usage
+        services.AddEdgeResilience();            // Resilience/: circuit breakers and retries per API
         proxy.AddEdgeUpstreams();                // Upstreams/: weighted round robin, active health checks
         // Forwarding/: transforms and the upstream client; the SSRF guard spares only the fleet's own clusters.
         proxy.AddEdgeForwarding(isFleetCluster: ManagementRoutes.IsManagementCluster);
@@ -117,6 +119,7 @@ public static class EdgeExtensions
             pipeline.UseMiddleware<EntitlementMiddleware>();          // Entitlement/
             pipeline.UseConsumerRateLimits();                         // RateLimiting/
             pipeline.UseQuotaEnforcement();                           // Quota/
+            pipeline.UseResilience();                                 // Resilience/: breakers and retries around balancing and forwarding
             pipeline.UseSessionAffinity();                            // YARP, then Forwarding/'s transforms and client
             pipeline.UseLoadBalancing();                              // Upstreams/' weighted round robin, over healthy targets
             pipeline.UsePassiveHealthChecks();

@@ -21,6 +21,9 @@ internal static class Outcomes
 
     public const string UpstreamError = "upstream_error";
 
+    /// <summary>Every target's circuit breaker is open: 503 with Retry-After, nothing sent upstream; not billable.</summary>
+    public const string CircuitOpen = "circuit_open";
+
     /// <summary>The SSRF guard refused every address of the upstream (502, nothing sent).</summary>
     public const string UpstreamNotAllowed = "upstream_not_allowed";
     public const string ClientAborted = "client_aborted";

@@ -71,6 +71,11 @@ internal static class Problems
     /// <summary>An API the caller may not see, or that this edge does not serve: one answer for both.</summary>
     public static readonly Problem ApiNotFound = new(StatusCodes.Status404NotFound, "The API was not found.");
 
+    /// <summary>Every target's circuit breaker is open (docs/resilience.md); Retry-After says when one half-opens.</summary>
+    public static readonly Problem CircuitOpen = new(StatusCodes.Status503ServiceUnavailable,
+        "The API's upstream is failing, so the edge is not calling it for now; retry after the time in Retry-After.",
+        "https://veil.dev/problems/circuit-open", "Circuit open");
+
     private static readonly Dictionary<string, Problem> ByLimit = new(StringComparer.Ordinal)
     {
         ["ip"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this client address (ip limit); retry after the time in Retry-After."),

@@ -122,6 +122,7 @@ internal static partial class ApiRoutes
             Metadata = clusterMetadata,
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
         };
+        cluster = ResiliencePolicies.Apply(cluster, source.Policies); // circuit breaker, retries (Resilience/)
         problem = null;
         return true;
     }

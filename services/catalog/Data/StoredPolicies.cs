@@ -79,11 +79,11 @@ public static class StoredPolicies
         {
             policies.HealthCheck = null;
         }
-        if (policies.CircuitBreaker is { } breaker && breaker.Equals(new CircuitBreakerPolicy()))
+        if (policies.CircuitBreaker is { } breaker && breaker.CalculateSize() == 0) // presence counts: enabled=false is not the default
         {
             policies.CircuitBreaker = null;
         }
-        if (policies.Retry is { } retry && retry.Equals(new RetryPolicy()))
+        if (policies.Retry is { } retry && retry.CalculateSize() == 0) // presence counts: max_retries=0 is not the default
         {
             policies.Retry = null;
         }
