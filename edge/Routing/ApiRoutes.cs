@@ -90,6 +90,11 @@ internal static partial class ApiRoutes
 
         var id = "api-" + source.ApiId;
         var timeout = source.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(source.TimeoutMs) : defaultTimeout;
+        if (!UpstreamProtocols.TryCreate(source.Policies?.Protocol, timeout, out var requestConfig))
+        {
+            problem = "the upstream protocol is unknown";
+            return false;
+        }
         var metadata = new Dictionary<string, string>
         {
             [ApiRoute.ApiIdKey] = source.ApiId,
@@ -117,7 +122,7 @@ internal static partial class ApiRoutes
             // its discovery name.
             Destinations = destinations,
             LoadBalancingPolicy = loadBalancing,
-            HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
+            HttpRequest = requestConfig,
         };
         problem = null;
         return true;
