@@ -47,6 +47,15 @@ public sealed class GreeterGrpcService : GreeterService.GreeterServiceBase
         }
     }
 
+    public override async Task Chat(IAsyncStreamReader<ChatRequest> requestStream, IServerStreamWriter<ChatResponse> responseStream, ServerCallContext context)
+    {
+        AddDeadlineTrailer(context);
+        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            await responseStream.WriteAsync(new ChatResponse { Message = "Hello " + NameOf(request.Name) }, context.CancellationToken);
+        }
+    }
+
     private static string NameOf(string name) => string.IsNullOrWhiteSpace(name) ? "world" : name.Trim();
 
     private static int Checked(int value, int min, int max, string field) =>

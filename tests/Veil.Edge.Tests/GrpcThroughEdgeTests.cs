@@ -63,6 +63,29 @@ public sealed class GrpcThroughEdgeTests(GrpcFixture fixture) : IClassFixture<Gr
     }
 
     [Fact]
+    public async Task BidirectionalStreaming_EachReplyBeforeTheNextRequest_NothingBuffered()
+    {
+        var (api, consumer) = await fixture.PublishGreeterAsync();
+        using var channel = GrpcFixture.Channel(fixture.Edge.GrpcUrl, api.Slug);
+        var client = new GreeterService.GreeterServiceClient(channel);
+        var ct = TestContext.Current.CancellationToken;
+
+        using var call = client.Chat(GrpcFixture.Key(consumer.Key), deadline: DateTime.UtcNow.AddSeconds(20), cancellationToken: ct);
+        // Lock step: the next name is sent only once the greeting for the last one came back, so an
+        // edge that held either direction back (until the request ends, or the response) would stall.
+        foreach (var name in new[] { "Ada", "Grace", "Barbara" })
+        {
+            await call.RequestStream.WriteAsync(new ChatRequest { Name = name }, ct);
+            Assert.True(await call.ResponseStream.MoveNext(ct).WaitAsync(Bound, ct), $"a greeting for {name}");
+            Assert.Equal("Hello " + name, call.ResponseStream.Current.Message);
+        }
+        await call.RequestStream.CompleteAsync();
+        Assert.False(await call.ResponseStream.MoveNext(ct).WaitAsync(Bound, ct));
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        Assert.NotNull(call.GetTrailers().GetValue(GreeterGrpcService.DeadlineTrailer));
+    }
+
+    [Fact]
     public async Task Deadline_ShorterThanTheGreetersDelay_DeadlineExceeded()
     {
         var (api, consumer) = await fixture.PublishGreeterAsync();
