@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Veil.Catalog.V1;
 using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Transforms;
 
