@@ -13,6 +13,7 @@ internal sealed record FleetSettings(string DataDirectory, IConfiguration Config
     {
         ["edge:http"] = 8080,
         ["edge:management"] = 8081,
+        ["edge:grpc"] = 8082,
         ["identity:http"] = 5101,
         ["identity:grpc"] = 5102,
         ["catalog:http"] = 5201,

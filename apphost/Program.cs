@@ -48,6 +48,9 @@ subscriptions.WithReference(billing.GetEndpoint("grpc"));
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))
+    // Prior-knowledge HTTP/2 for gRPC APIs (docs/grpc-and-http2.md).
+    .WithHttpEndpoint(port: fleet.Port("edge", "grpc"), name: "grpc", isProxied: false)
+    .WithEnvironment("Kestrel__Endpoints__Grpc__Url", FleetSettings.LocalUrl(fleet.Port("edge", "grpc")))
     // Locally the sample upstream lives on loopback; production keeps the edge's SSRF guard on.
     .WithEnvironment("Edge__AllowPrivateUpstreams", "true")
     // Health, metrics and /_veil/edge are served on the management port only (docs/edge.md).

@@ -51,9 +51,9 @@ start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19751 19752)
 USAGE_PID=$!
 ON_PIDS=(); OFF_PIDS=()
 for i in $(seq 1 "$EDGES"); do
-  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(on_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-on-$i $DISCOVERY Edge__RateLimiting__Enabled=false
+  start "edge-on-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(on_port "$i") Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:0 Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(on_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-on-$i $DISCOVERY Edge__RateLimiting__Enabled=false
   ON_PIDS+=($!)
-  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(off_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-off-$i $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
+  start "edge-off-$i" "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$(off_port "$i") Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:0 Kestrel__Endpoints__Management__Url=http://127.0.0.1:$(mgmt_port "$(off_port "$i")") Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-off-$i $DISCOVERY Edge__RateLimiting__Enabled=false Edge__Usage__Enabled=false
   OFF_PIDS+=($!)
 done
 wait_http http://127.0.0.1:$UP/ping

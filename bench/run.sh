@@ -54,7 +54,7 @@ start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19201 192
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19301 19302) $DISCOVERY
 start ratelimit "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit 19401 19402)
 [ -d services/usage ] && start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19501 19502)
-start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge \
+start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:0 Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge \
   $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19402 $LIMITS
 EDGE_PID=$!
 
@@ -63,7 +63,7 @@ if command -v redis-server >/dev/null; then
   redis-server --port $REDIS --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
   PIDS+=($!)
   start ratelimit-redis "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit-redis 19411 19412) RateLimit__Redis__Configuration=127.0.0.1:$REDIS
-  start edge-redis "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE_REDIS Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_REDIS_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-redis \
+  start edge-redis "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE_REDIS Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:0 Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_REDIS_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge-redis \
     $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19412 $LIMITS
   EDGE_REDIS_PID=$!
   REDIS_OK=1

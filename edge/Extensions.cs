@@ -53,10 +53,13 @@ public static class EdgeExtensions
         services.AddOptions<VeilAuthOptions>().BindConfiguration("Veil:Auth");
         services.TryAddSingleton(TimeProvider.System);
         services.AddProblemDetails();
+        // Listeners: HTTP/1.1, HTTP/2 with prior knowledge, TLS 1.3 with ALPN (EdgeListeners).
+        EdgeListeners.ThrowIfWeakTls(builder.Configuration);
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>((kestrel, edge) =>
         {
             kestrel.Limits.MaxRequestBodySize = edge.Value.MaxRequestBodySize;
             kestrel.AddServerHeader = false;
+            EdgeListeners.Configure(kestrel);
         });
 
         // Shared by the steps that ask the fleet's services (Dependencies/): the Veil.Edge meter and

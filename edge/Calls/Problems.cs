@@ -18,6 +18,9 @@ internal static class Problems
     public const string QuotaExhaustedType = "https://veil.dev/problems/quota-exhausted";
 
     private const string ProblemJson = "application/problem+json";
+    private const string GrpcContentType = "application/grpc";
+    private const string GrpcStatusHeader = "grpc-status";
+    private const string GrpcMessageHeader = "grpc-message";
     private const string KeyScopeType = "https://veil.dev/problems/key-scope";
 
     public static readonly Problem ApiKeyRequired = new(StatusCodes.Status401Unauthorized,
@@ -107,8 +110,17 @@ internal static class Problems
             $"The subscription has used its quota of {monthlyQuota} calls for this billing cycle; it resets at {reset.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}."),
         QuotaExhaustedType, "Quota exhausted");
 
+    /// <summary>
+    /// Writes <paramref name="problem"/>: as problem+json, or to a gRPC caller (a request whose
+    /// content type is <c>application/grpc…</c>) as a gRPC trailers-only answer (<see cref="WriteGrpc"/>).
+    /// </summary>
     public static Task WriteAsync(HttpContext context, Problem problem)
     {
+        if (IsGrpc(context.Request))
+        {
+            WriteGrpc(context.Response, problem);
+            return Task.CompletedTask;
+        }
         var response = context.Response;
         response.StatusCode = problem.Status;
         response.ContentType = ProblemJson;
@@ -120,5 +132,35 @@ internal static class Problems
             response.Headers.WWWAuthenticate = "Bearer realm=\"veil\"";
         }
         return response.Body.WriteAsync(problem.Body, context.RequestAborted).AsTask();
+    }
+
+    /// <summary>Whether the caller speaks gRPC (or gRPC-Web): problem+json would mean nothing to it.</summary>
+    public static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A gRPC trailers-only answer: HTTP 200, <c>content-type: application/grpc</c>, <c>grpc-status</c>
+    /// and <c>grpc-message</c> in the one HEADERS frame, no body. Until the response starts, its
+    /// status stays the one the edge decided (401, 429, 504, …), which metering and the request's
+    /// metrics read when the call ends; the wire gets 200 as the headers go out, as gRPC requires.
+    /// Other headers the step set stay (<c>Retry-After</c> of a 429, <c>WWW-Authenticate</c>).
+    /// </summary>
+    private static void WriteGrpc(HttpResponse response, Problem problem)
+    {
+        response.StatusCode = problem.Status;
+        response.ContentType = GrpcContentType;
+        response.Headers.CacheControl = "no-store";
+        response.Headers.XContentTypeOptions = NoSniff;
+        response.Headers[GrpcStatusHeader] = problem.GrpcStatus;
+        response.Headers[GrpcMessageHeader] = problem.GrpcMessage;
+        if (problem.Status == StatusCodes.Status401Unauthorized)
+        {
+            response.Headers.WWWAuthenticate = "Bearer realm=\"veil\"";
+        }
+        response.OnStarting(static state =>
+        {
+            ((HttpResponse)state).StatusCode = StatusCodes.Status200OK;
+            return Task.CompletedTask;
+        }, response);
     }
 }

@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Veil.Catalog.V1;
 using Veil.Edge.Calls;
 using Yarp.ReverseProxy.Configuration;
-using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Transforms;
 
@@ -90,6 +89,11 @@ internal static partial class ApiRoutes
 
         var id = ApiRoute.RouteIdOf(source.ApiId);
         var timeout = source.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(source.TimeoutMs) : defaultTimeout;
+        if (!UpstreamProtocols.TryCreate(source.Policies?.Protocol, timeout, out var requestConfig))
+        {
+            problem = "the upstream protocol is unknown";
+            return false;
+        }
         var metadata = new Dictionary<string, string>
         {
             [ApiRoute.ApiIdKey] = source.ApiId,
@@ -120,7 +124,7 @@ internal static partial class ApiRoutes
             LoadBalancingPolicy = loadBalancing,
             HealthCheck = ApiUpstreams.HealthCheck(source.Policies?.HealthCheck, clusterMetadata),
             Metadata = clusterMetadata,
-            HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
+            HttpRequest = requestConfig,
         };
         cluster = ResiliencePolicies.Apply(cluster, source.Policies); // circuit breaker, retries (Resilience/)
         problem = null;

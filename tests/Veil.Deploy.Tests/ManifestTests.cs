@@ -92,9 +92,11 @@ public sealed partial class ManifestTests
         Assert.Contains("Kestrel__Endpoints__Management__Url", apphost, StringComparison.Ordinal);
         Assert.Contains("WithHttpHealthCheck(\"/health\", endpointName: \"management\")", apphost, StringComparison.Ordinal);
 
-        // The Service (what the ingress gateway routes to) exposes the public port only.
+        // The Service (what the ingress gateway routes to) exposes the public ports only: HTTP/1.1
+        // and prior-knowledge HTTP/2 (gRPC APIs).
+        var grpc = edge.KestrelEndpoints["Grpc"].Port;
         var service = Assert.Single(Repo.Manifests, m => m.Kind == "Service" && m.Name == "edge");
-        Assert.Equal([http], service.Spec["ports"].Items.Select(p => p["port"].Int ?? -1));
+        Assert.Equal([http, grpc], service.Spec["ports"].Items.Select(p => p["port"].Int ?? -1));
     }
 
     [Fact]

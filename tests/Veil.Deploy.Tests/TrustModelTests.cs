@@ -226,8 +226,10 @@ public sealed partial class TrustModelTests
         var http = workload.KestrelEndpoints["Http"].Port;
         if (workload.Name == "edge")
         {
-            // The gateway reaches only the public port; Prometheus only the management port.
+            // The gateway reaches only the public ports (HTTP/1.1, and HTTP/2 for gRPC APIs);
+            // Prometheus only the management port.
             expected.Add(Grant(Fleet.IngressGateway, http, "*"));
+            expected.Add(Grant(Fleet.IngressGateway, workload.KestrelEndpoints["Grpc"].Port, "*"));
             expected.Add(Grant(Fleet.Prometheus, workload.KestrelEndpoints["Management"].Port, "/metrics"));
             return expected;
         }

@@ -283,6 +283,8 @@ public sealed class UsageEdgeProcess : IDisposable
         start.ArgumentList.Add(dll);
         var url = new Uri($"http://127.0.0.1:{port}/");
         start.Environment["Kestrel__Endpoints__Http__Url"] = url.ToString();
+        // The HTTP/2 listener on any free port: appsettings.json names 8082, which every edge would share.
+        start.Environment["Kestrel__Endpoints__Grpc__Url"] = "http://127.0.0.1:0";
         start.Environment["Veil__DataDirectory"] = dataDirectory;
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in settings)

@@ -19,6 +19,7 @@ public sealed class FleetFixture : IAsyncLifetime
     {
         ["edge:http"] = FreePort.Next(),
         ["edge:management"] = FreePort.Next(),
+        ["edge:grpc"] = FreePort.Next(),
         ["identity:http"] = FreePort.Next(),
         ["identity:grpc"] = FreePort.Next(),
         ["catalog:http"] = FreePort.Next(),
