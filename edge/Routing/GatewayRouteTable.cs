@@ -58,7 +58,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
 
     /// <summary>
     /// Replaces the API routes with those of <paramref name="config"/>; invalid routes are skipped
-    /// and logged. Each route's upstream policy (credentials, signing keys) is built here, once per
+    /// and logged. Each route's upstream policy (credentials, signing keys, CORS, transforms) is built here, once per
     /// snapshot, and published for forwarding before YARP sees the routes.
     /// </summary>
     public void Apply(GatewayConfig config)
