@@ -6,6 +6,7 @@ using OpenTelemetry.Metrics;
 using Veil.Edge;
 using Veil.Edge.Auth;
 using Veil.Edge.Calls;
+using Veil.Edge.Cors;
 using Veil.Edge.Dependencies;
 using Veil.Edge.Entitlement;
 using Veil.Edge.Forwarding;
@@ -71,6 +72,7 @@ public static class EdgeExtensions
 
         var proxy = services.AddReverseProxy();
         proxy.AddEdgeRouting();                  // Routing/: API routes from catalog, management routes
+        services.AddEdgeCors();                  // Cors/: preflights answered, CORS headers on calls from allowed origins
         services.AddEdgeRateLimiting();          // RateLimiting/: the IP limit, then key, consumer and plan limits
         services.AddEdgeAuth();                  // Auth/: API keys from identity, key scopes
         services.AddEdgeEntitlement();           // Entitlement/: subscriptions from subscriptions
@@ -113,8 +115,10 @@ public static class EdgeExtensions
         app.MapApiHealth(order: ManagementRoutes.Order - 1);
 
         // Routing/ picks the route (the table catalog's watch fills); then, in request order:
+        var policies = app.Services.GetRequiredService<UpstreamPolicies>();
         app.MapReverseProxy(pipeline =>
         {
+            pipeline.UseEdgeCors();                                   // Cors/: preflights (not calls: before metering), CORS headers
             pipeline.UseMiddleware<ApiCallMiddleware>();              // Calls/: 405, ApiCallFeature, outcome tag, metering
             pipeline.UseIpRateLimit();                                // RateLimiting/
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>(); // Auth/
@@ -126,12 +130,18 @@ public static class EdgeExtensions
             pipeline.UseSessionAffinity();                            // YARP, then Forwarding/'s transforms and client
             pipeline.UseLoadBalancing();                              // Upstreams/' weighted round robin, over healthy targets
             pipeline.UsePassiveHealthChecks();
-        }).ConfigureEndpoints(static (endpoint, route) =>
+        }).ConfigureEndpoints((endpoint, route) =>
         {
             // Parsed once per config, read by the pipeline on every call.
             if (ApiRoutes.Describe(route) is { } api)
             {
                 endpoint.WithMetadata(api);
+                // The API's CORS policy, built with the snapshot's upstream policies, for the CORS step.
+                if (route.Metadata!.TryGetValue(UpstreamPolicies.MetadataKey, out var fingerprint) &&
+                    policies.Find(api.ApiId, fingerprint)?.Cors is { } cors)
+                {
+                    endpoint.WithMetadata(cors);
+                }
             }
         });
 

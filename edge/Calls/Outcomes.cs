@@ -34,6 +34,9 @@ internal static class Outcomes
     /// <summary>A method the edge does not meter: 405 before any other step.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
 
+    /// <summary>A CORS preflight the edge answered itself (204, never forwarded): not a call, no usage event.</summary>
+    public const string Preflight = "preflight";
+
     /// <summary>Kestrel refused the request body while it was forwarded (over the size limit: 413).</summary>
     public const string BadRequest = "bad_request";
 }

@@ -9,20 +9,32 @@ namespace Veil.Edge.Calls;
 /// <summary>
 /// An API's upstream policies as the forwarding step applies them (docs/policies.md): credential
 /// headers and query parameters in clear, and the signing keys (current first, then the previous
-/// one during a rotation's overlap). Built once per config apply by routing from catalog's
-/// <see cref="GatewayRoute"/>, never per request.
+/// one during a rotation's overlap); with them the API's CORS policy (docs/cors.md), which the CORS
+/// step finds on the route's endpoint, and its transforms (docs/transforms.md). Built once per
+/// config apply by routing from catalog's <see cref="GatewayRoute"/>, never per request.
 /// </summary>
 internal sealed class UpstreamPolicy
 {
     /// <summary>Keys the fingerprints: random per process, so a fingerprint says nothing about a secret.</summary>
     private static readonly byte[] FingerprintKey = RandomNumberGenerator.GetBytes(32);
 
-    private UpstreamPolicy(KeyValuePair<string, string>[] headers, KeyValuePair<string, string>[] query, byte[][] signingKeys)
+    private UpstreamPolicy(KeyValuePair<string, string>[] headers, KeyValuePair<string, string>[] query, byte[][] signingKeys,
+        ApiCors? cors, ApiTransforms? transforms, GatewayRoute route)
     {
         Headers = headers;
         Query = query;
         SigningKeys = signingKeys;
+        Cors = cors;
+        Transforms = transforms;
         var text = new StringBuilder();
+        if (cors is not null)
+        {
+            text.Append("c\n").Append(Google.Protobuf.JsonFormatter.Default.Format(route.Policies.Cors)).Append('\n');
+        }
+        if (transforms is not null)
+        {
+            text.Append("t\n").Append(Google.Protobuf.JsonFormatter.Default.Format(route.Policies.Transforms)).Append('\n');
+        }
         foreach (var (name, value) in headers)
         {
             text.Append("h\n").Append(name).Append('\n').Append(value).Append('\n');
@@ -54,8 +66,17 @@ internal sealed class UpstreamPolicy
     /// <summary>HMAC-SHA256 keys, current first; empty when the API's calls are not signed.</summary>
     public IReadOnlyList<byte[]> SigningKeys { get; }
 
+    /// <summary>The API's CORS policy; null when it has none.</summary>
+    public ApiCors? Cors { get; }
+
+    /// <summary>The API's header and path transforms; null when it has none.</summary>
+    public ApiTransforms? Transforms { get; }
+
+    /// <summary>True when there are credentials to add or calls to sign.</summary>
+    public bool HasCredentials => Headers.Count > 0 || Query.Count > 0 || SigningKeys.Count > 0;
+
     /// <summary>True when there is nothing to apply (the API has no policies).</summary>
-    public bool IsEmpty => Headers.Count == 0 && Query.Count == 0 && SigningKeys.Count == 0;
+    public bool IsEmpty => !HasCredentials && Cors is null && Transforms is null;
 
     /// <summary>
     /// The policy of <paramref name="route"/>, or why it cannot be applied. Catalog validated it;
@@ -97,7 +118,12 @@ internal sealed class UpstreamPolicy
             problem = "the signing keys are not one or two non-empty keys";
             return false;
         }
-        policy = new UpstreamPolicy([.. headers], [.. query], [.. route.SigningKeys.Select(k => k.ToByteArray())]);
+        if (!ApiCors.TryCreate(route.Policies?.Cors, out var cors, out problem) ||
+            !ApiTransforms.TryCreate(route.Policies?.Transforms, out var transforms, out problem))
+        {
+            return false;
+        }
+        policy = new UpstreamPolicy([.. headers], [.. query], [.. route.SigningKeys.Select(k => k.ToByteArray())], cors, transforms, route);
         problem = null;
         return true;
     }

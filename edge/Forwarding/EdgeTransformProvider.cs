@@ -9,7 +9,9 @@ namespace Veil.Edge.Forwarding;
 /// <summary>
 /// Adds <see cref="EdgeRequestTransform"/> to every route, management and API alike, and
 /// <see cref="EdgeResponseTransform"/> to API routes; on an API route with an upstream policy,
-/// then an <see cref="UpstreamPolicyTransform"/> holding that policy. A route whose policy cannot
+/// then its transforms (<see cref="ApiTransformsRequestTransform"/>, <see cref="ApiTransformsResponseTransform"/>)
+/// and, when it has credentials or signs, an <see cref="UpstreamPolicyTransform"/> holding that
+/// policy, last, so credentials win over transforms and the signature covers the final path. A route whose policy cannot
 /// be found fails the build, so YARP keeps serving the last good config rather than one that would
 /// send calls without their credential or signature.
 /// </summary>
@@ -36,7 +38,21 @@ internal sealed class EdgeTransformProvider(IOptions<EdgeOptions> edge, IOptions
             {
                 var policy = policies.Find(apiId, fingerprint)
                     ?? throw new InvalidOperationException($"No upstream policy {fingerprint} for API {apiId}: the route is not served without it.");
-                context.RequestTransforms.Add(new UpstreamPolicyTransform(policy, time));
+                if (policy.Transforms is { } transforms)
+                {
+                    if (transforms.RequestHeaders.Count > 0 || transforms.PathPrefix.HasValue)
+                    {
+                        context.RequestTransforms.Add(new ApiTransformsRequestTransform(transforms));
+                    }
+                    if (transforms.ResponseHeaders.Count > 0)
+                    {
+                        context.ResponseTransforms.Add(new ApiTransformsResponseTransform(transforms));
+                    }
+                }
+                if (policy.HasCredentials)
+                {
+                    context.RequestTransforms.Add(new UpstreamPolicyTransform(policy, time));
+                }
             }
         }
     }

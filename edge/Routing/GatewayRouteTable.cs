@@ -71,7 +71,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
 
     /// <summary>
     /// Replaces the API routes with those of <paramref name="config"/>. Each route's upstream
-    /// policy (credentials, signing keys) is built here, once per snapshot, and published for
+    /// policy (credentials, signing keys, CORS, transforms) is built here, once per snapshot, and published for
     /// forwarding before YARP sees the routes. A route this edge cannot apply (catalog validated
     /// it, so this means a catalog newer than the edge, or a bug) keeps its last good version, or
     /// is not served when it never had one; either way it is logged and counted once per version.

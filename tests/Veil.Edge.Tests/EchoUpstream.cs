@@ -10,8 +10,8 @@ namespace Veil.Edge.Tests;
 /// <summary>
 /// A real provider upstream on Kestrel: <c>/slow</c> sleeps 5 s (longer than any timeout the tests
 /// set); <c>POST /upload/{id}</c> reads the whole body and notes in <see cref="Uploads"/> how it
-/// went; <c>/cookie</c> sets a cookie; every other path answers with the method, path, query and
-/// headers it received, as JSON.
+/// went; <c>/cookie</c> sets a cookie; <c>/own-cors</c> sends its own wide-open CORS headers; every
+/// other path answers with the method, path, query and headers it received, as JSON.
 /// </summary>
 public sealed class EchoUpstream : IAsyncDisposable
 {
@@ -96,6 +96,13 @@ public sealed class EchoUpstream : IAsyncDisposable
         {
             response.Headers.SetCookie = "session=provider-secret; Path=/; HttpOnly";
             return Results.Text("with a cookie");
+        });
+        // An upstream that answers CORS itself (wide open): the edge replaces it for APIs with a policy.
+        app.MapGet("/own-cors", (HttpResponse response) =>
+        {
+            response.Headers.AccessControlAllowOrigin = "*";
+            response.Headers.AccessControlAllowCredentials = "true";
+            return Results.Text("own cors");
         });
         app.Map("/{**path}", (HttpRequest request) =>
         {

@@ -18,7 +18,7 @@ public sealed class EdgeArchitectureTests
     private const string Root = "Veil.Edge";
 
     /// <summary>The steps, in the order a request meets them.</summary>
-    private static readonly string[] StepNames = ["Routing", "RateLimiting", "Auth", "Entitlement", "Quota", "Resilience", "Upstreams", "Forwarding", "Metering"];
+    private static readonly string[] StepNames = ["Routing", "Cors", "RateLimiting", "Auth", "Entitlement", "Quota", "Resilience", "Upstreams", "Forwarding", "Metering"];
 
     /// <summary>What every step may use.</summary>
     private static readonly string[] SharedNames = ["Calls", "Dependencies"];

@@ -59,7 +59,7 @@ public class EdgeFixture : IAsyncLifetime
         ControlPlane.Start(ConfigureCatalog);
 
         // Traces as with an OTLP endpoint configured: the traceparent test needs the edge's span.
-        Wire(Edge).With("Veil:Telemetry:Tracing", "true").Start();
+        ConfigureEdge(Wire(Edge).With("Veil:Telemetry:Tracing", "true")).Start();
         Wire(LongCacheEdge).With("Edge:AuthCacheTtl", "00:00:10").Start();
         Wire(IdentityDownEdge).With("services:identity:grpc:0", $"http://127.0.0.1:{FreePort.Next()}").Start();
         Wire(StreamlessEdge).Start();
@@ -70,6 +70,9 @@ public class EdgeFixture : IAsyncLifetime
     protected virtual void ConfigureCatalog(ServiceHost<CatalogGrpcService> catalog)
     {
     }
+
+    /// <summary>A subclass's changes to <see cref="Edge"/> before it starts (e.g. its settings).</summary>
+    protected virtual ServiceHost<EdgeOptions> ConfigureEdge(ServiceHost<EdgeOptions> edge) => edge;
 
     /// <summary>Points <paramref name="edge"/> at this fixture's control plane (rate limiting off); the caller starts it.</summary>
     public ServiceHost<EdgeOptions> Wire(ServiceHost<EdgeOptions> edge, bool allowPrivateUpstreams = true) => ControlPlane.Wire(edge)

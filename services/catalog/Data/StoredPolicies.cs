@@ -66,24 +66,25 @@ public static class StoredPolicies
     }
 
     /// <summary>
-    /// Parts set to their empty value are the defaults: stored as absent, so "{}" and a missing
-    /// part are one version, not two.
+    /// Parts set to their empty value are the defaults: stored as absent, so "{}" and a missing part
+    /// are one version, not two. Empty means nothing to write: an optional field set to zero
+    /// (<c>enabled=false</c>, <c>max_age_seconds=0</c>) is a value, not the default.
     /// </summary>
     public static ApiPolicies Normalize(ApiPolicies policies)
     {
-        if (policies.Targets is { } targets && targets.Equals(new UpstreamTargets()))
+        if (policies.Targets is { } targets && targets.CalculateSize() == 0)
         {
             policies.Targets = null;
         }
-        if (policies.HealthCheck is { } health && health.Equals(new HealthCheckPolicy()))
+        if (policies.HealthCheck is { } health && health.CalculateSize() == 0)
         {
             policies.HealthCheck = null;
         }
-        if (policies.CircuitBreaker is { } breaker && breaker.CalculateSize() == 0) // presence counts: enabled=false is not the default
+        if (policies.CircuitBreaker is { } breaker && breaker.CalculateSize() == 0)
         {
             policies.CircuitBreaker = null;
         }
-        if (policies.Retry is { } retry && retry.CalculateSize() == 0) // presence counts: max_retries=0 is not the default
+        if (policies.Retry is { } retry && retry.CalculateSize() == 0)
         {
             policies.Retry = null;
         }
@@ -91,11 +92,11 @@ public static class StoredPolicies
         {
             policies.ClearProtocol();
         }
-        if (policies.Cors is { } cors && cors.Equals(new CorsPolicy()))
+        if (policies.Cors is { } cors && cors.CalculateSize() == 0)
         {
             policies.Cors = null;
         }
-        if (policies.Transforms is { } transforms && transforms.Equals(new TransformPolicy()))
+        if (policies.Transforms is { } transforms && transforms.CalculateSize() == 0)
         {
             policies.Transforms = null;
         }
