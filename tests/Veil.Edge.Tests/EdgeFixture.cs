@@ -197,6 +197,34 @@ public class EdgeFixture : IAsyncLifetime
         return JsonNode.Parse(text)!.AsObject();
     }
 
+    /// <summary>
+    /// Calls <paramref name="pathAndQuery"/> of <paramref name="api"/> (the echo upstream) as
+    /// <paramref name="consumer"/> until a 200's echoed request satisfies <paramref name="applied"/>
+    /// (the edge has applied the API's newest config), within <paramref name="bound"/>.
+    /// </summary>
+    public async Task<(JsonNode Body, HttpResponseMessage Response)> EventuallyEchoAsync(PublishedApi api, Consumer consumer, string pathAndQuery,
+        Func<JsonNode, bool> applied, TimeSpan bound, string what, Action<HttpRequestMessage>? configure, CancellationToken ct)
+    {
+        using var http = Edge.CreateRestClient();
+        (JsonNode Body, HttpResponseMessage Response)? last = null;
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, api.Slug + pathAndQuery);
+            request.Headers.Add("X-Api-Key", consumer.Key);
+            configure?.Invoke(request);
+            var response = await http.SendAsync(request, ct);
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return false;
+            }
+            var body = JsonNode.Parse(text)!;
+            last = (body, response);
+            return applied(body);
+        }, bound, what);
+        return last!.Value;
+    }
+
     public static async Task<JsonObject> GetAsync(HttpClient http, string path, string token, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);

@@ -120,26 +120,7 @@ public sealed class TransformTests(PoliciesFixture fleet) : IClassFixture<Polici
         Assert.True(response.IsSuccessStatusCode, $"PATCH → {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(Ct)}");
     }
 
-    private async Task<(JsonNode Body, HttpResponseMessage Response)> EventuallyEchoAsync(PublishedApi api, Consumer consumer, string pathAndQuery,
-        Func<JsonNode, bool> applied, Action<HttpRequestMessage>? configure = null)
-    {
-        using var http = fleet.Edge.CreateRestClient();
-        (JsonNode Body, HttpResponseMessage Response)? last = null;
-        await Eventually.HoldsAsync(async () =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, api.Slug + pathAndQuery);
-            request.Headers.Add("X-Api-Key", consumer.Key);
-            configure?.Invoke(request);
-            var response = await http.SendAsync(request, Ct);
-            var text = await response.Content.ReadAsStringAsync(Ct);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return false;
-            }
-            var body = JsonNode.Parse(text)!;
-            last = (body, response);
-            return applied(body);
-        }, Bound, $"the edge applies the transforms of {api.Slug}");
-        return last!.Value;
-    }
+    private Task<(JsonNode Body, HttpResponseMessage Response)> EventuallyEchoAsync(PublishedApi api, Consumer consumer, string pathAndQuery,
+        Func<JsonNode, bool> applied, Action<HttpRequestMessage>? configure = null) =>
+        fleet.EventuallyEchoAsync(api, consumer, pathAndQuery, applied, Bound, $"the edge applies the transforms of {api.Slug}", configure, Ct);
 }

@@ -201,28 +201,9 @@ public sealed class UpstreamPolicyTests(PoliciesFixture fleet) : IClassFixture<P
         return rotated["signingSecret"]!.GetValue<string>();
     }
 
-    private async Task<(JsonNode Body, HttpResponseMessage Response)> EventuallyEchoAsync(PublishedApi api, Consumer consumer, string pathAndQuery,
-        Func<JsonNode, bool> applied, Action<HttpRequestMessage>? configure, CancellationToken ct)
-    {
-        using var http = fleet.Edge.CreateRestClient();
-        (JsonNode Body, HttpResponseMessage Response)? last = null;
-        await Eventually.HoldsAsync(async () =>
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, api.Slug + pathAndQuery);
-            request.Headers.Add("X-Api-Key", consumer.Key);
-            configure?.Invoke(request);
-            var response = await http.SendAsync(request, ct);
-            var text = await response.Content.ReadAsStringAsync(ct);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return false;
-            }
-            var body = JsonNode.Parse(text)!;
-            last = (body, response);
-            return applied(body);
-        }, Bound, $"the edge applies the policy of {api.Slug}");
-        return last!.Value;
-    }
+    private Task<(JsonNode Body, HttpResponseMessage Response)> EventuallyEchoAsync(PublishedApi api, Consumer consumer, string pathAndQuery,
+        Func<JsonNode, bool> applied, Action<HttpRequestMessage>? configure, CancellationToken ct) =>
+        fleet.EventuallyEchoAsync(api, consumer, pathAndQuery, applied, Bound, $"the edge applies the policy of {api.Slug}", configure, ct);
 
     private static async Task<string> PatchAsync(HttpClient http, string path, string token, object body, CancellationToken ct)
     {
