@@ -6,7 +6,8 @@
 # Prints a table and the ratios (3)/(2) and (4)/(2). Not a test: numbers depend on the machine.
 #
 # Usage: bench/run.sh [duration-seconds (default 15)] [connections (default 32)]
-#   STATUS=1 counts responses by status; HOLD=1 provisions and keeps the fleet up for profiling.
+#   STATUS=1 counts responses by status; HOLD=1 provisions and keeps the fleet up for profiling;
+#   POLICIES='{"retry":{"enabled":false}}' runs the edges with those gateway policies on the API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
@@ -54,6 +55,7 @@ start catalog "$(bin services/catalog Veil.Catalog)" $(svc_env catalog 19201 192
 start subscriptions "$(bin services/subscriptions Veil.Subscriptions)" $(svc_env subscriptions 19301 19302) $DISCOVERY
 start ratelimit "$(bin services/ratelimit Veil.RateLimit)" $(svc_env ratelimit 19401 19402)
 [ -d services/usage ] && start usage "$(bin services/usage Veil.Usage)" $(svc_env usage 19501 19502)
+USAGE_PID=$!
 start edge "$(bin edge Veil.Edge)" Kestrel__Endpoints__Http__Url=http://127.0.0.1:$EDGE Kestrel__Endpoints__Grpc__Url=http://127.0.0.1:0 Kestrel__Endpoints__Management__Url=http://127.0.0.1:$EDGE_MGMT Edge__AllowPrivateUpstreams=true Veil__DataDirectory=$WORK/data-edge \
   $DISCOVERY services__ratelimit__grpc__0=http://127.0.0.1:19402 $LIMITS
 EDGE_PID=$!
@@ -99,6 +101,12 @@ C=$(post /v1/auth/signup '{"email":"bench-c@veil.local","password":"bench-passwo
 post /v1/subscriptions "{\"planId\":\"$PLAN\"}" "$C" >/dev/null
 KEY=$(post /v1/keys '{"name":"bench"}' "$C" | json key)
 [ -n "$KEY" ] || { echo "provisioning failed"; tail -20 "$WORK"/*.log; exit 1; }
+# POLICIES='{"circuitBreaker":{"enabled":false}}' runs the edges with those gateway policies on the API.
+if [ -n "${POLICIES:-}" ]; then
+  curl -sf -X PATCH "http://127.0.0.1:$EDGE/v1/apis/$API" -H 'Content-Type: application/json' -H "Authorization: Bearer $P" \
+    -d "{\"policies\":$POLICIES}" >/dev/null || { echo "PATCH policies failed"; exit 1; }
+  sleep 1
+fi
 for e in $EDGE $( [ $REDIS_OK = 1 ] && echo $EDGE_REDIS ); do
   for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Api-Key: $KEY" http://127.0.0.1:$e/bench/ping)" = 200 ] && break; sleep 0.1; done
 done
@@ -133,7 +141,12 @@ printf '%-34s %12s %10s %10s %8s %12s\n' target "req/s" p50 p99 non-2xx "cpu µs
 measure "(1) upstream direct" http://127.0.0.1:$UP/ping "" "$UP_PID"
 measure "(2) bare YARP" http://127.0.0.1:$YARP/ping "" "$YARP_PID"
 [ $NGINX_OK = 1 ] && measure "(n) nginx reverse proxy" http://127.0.0.1:$NGINX/ping
+U0=$(cpu_ticks "$USAGE_PID")
 measure "(3) Veil edge, in-memory limits" http://127.0.0.1:$EDGE/bench/ping "X-Api-Key: $KEY" "$EDGE_PID"
+# The usage service meters every call the edge makes: its CPU competes with the edge's on this machine.
+U1=$(cpu_ticks "$USAGE_PID"); R3=$(awk -F'|' '$1=="(3) Veil edge, in-memory limits" {print $2}' "$WORK/results")
+awk -v a="$U0" -v b="$U1" -v r="$R3" -v d="$DURATION" -v w="$WARMUP" -v t="$TCK" \
+  'BEGIN { if (r > 0) printf "    usage service CPU during (3), warm-up included: %.1f µs per edge request\n", (b-a)/t*1e6/(r*(d+w)) }'
 [ $REDIS_OK = 1 ] && measure "(4) Veil edge, Redis limits" http://127.0.0.1:$EDGE_REDIS/bench/ping "X-Api-Key: $KEY" "$EDGE_REDIS_PID"
 
 ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}' <<<"$1"; }
