@@ -21,6 +21,9 @@ internal static partial class CatalogLog
     [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Could not publish the end of a signing-secret overlap; retrying in a minute")]
     public static partial void SigningOverlapFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "API {ApiId} rolled back to the configuration of version {RestoredVersion} as version {Version} by {AccountId}, revision {Revision}")]
+    public static partial void ApiRolledBack(ILogger logger, string apiId, long restoredVersion, long version, string accountId, long revision);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Gateway config watcher {EdgeId} connected")]
     public static partial void WatcherConnected(ILogger logger, string edgeId);
 

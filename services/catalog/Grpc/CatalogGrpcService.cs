@@ -206,6 +206,58 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         return new RotateApiSigningSecretResponse { Api = ToProto(change.Api, visible: true), SigningSecret = secret };
     }
 
+    public override async Task<RollbackApiResponse> RollbackApi(RollbackApiRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
+        {
+            throw ApiNotFound(request.ApiId);
+        }
+        caller.RequireScope(VeilClaims.Scopes.ApiWrite);
+        var errors = new FieldViolations();
+        RequireApiId(errors, request.ApiId);
+        if (request.Version < 1)
+        {
+            errors.Add("version", "Must be a version number, 1 or more (ListApiVersions shows them).");
+        }
+        errors.ThrowIfAny();
+
+        var owner = caller.IsAdmin ? null : caller.AccountId;
+        var target = await _store.GetVersionAsync(request.ApiId, owner, request.Version, context.CancellationToken)
+            ?? throw RpcErrors.NotFound($"API '{request.ApiId}' has no version {request.Version} you can see.");
+        var restored = target.Version.Config;
+        var change = await _store.UpdateAsync(
+            request.ApiId,
+            owner,
+            caller.AccountId,
+            // The configuration of that version; the secrets as they are now (a rotated-out
+            // credential or signing secret never comes back by a rollback).
+            api => restored with
+            {
+                Credentials = api.Config.Credentials,
+                SigningSecret = api.Config.SigningSecret,
+                PreviousSigningSecret = api.Config.PreviousSigningSecret,
+                PreviousSigningExpiresAt = api.Config.PreviousSigningExpiresAt,
+            },
+            _options.CurrentValue.MaxVersionsPerApi,
+            context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
+
+        Activity.Current?.SetTag("veil.api_id", change.Api.Id);
+        if (change.VersionLimitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
+                "(Catalog:MaxVersionsPerApi); it cannot be rolled back.");
+        }
+        if (change.Gateway is not null)
+        {
+            _feed.Publish(change.Gateway);
+            _metrics.ConfigChanged("rollback");
+            CatalogLog.ApiRolledBack(_logger, change.Api.Id, request.Version, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
+        }
+        return new RollbackApiResponse { Api = ToProto(change.Api, visible: true) };
+    }
+
     public override async Task<GetApiResponse> GetApi(GetApiRequest request, ServerCallContext context)
     {
         var caller = Caller.TryFrom(context);
