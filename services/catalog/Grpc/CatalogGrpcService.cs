@@ -206,6 +206,40 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         return new RotateApiSigningSecretResponse { Api = ToProto(change.Api, visible: true), SigningSecret = secret };
     }
 
+    public override async Task<DiffApiVersionsResponse> DiffApiVersions(DiffApiVersionsRequest request, ServerCallContext context)
+    {
+        var caller = Caller.From(context);
+        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
+        {
+            throw ApiNotFound(request.ApiId);
+        }
+        var errors = new FieldViolations();
+        RequireApiId(errors, request.ApiId);
+        if (request.Version < 1)
+        {
+            errors.Add("version", "Must be a version number, 1 or more.");
+        }
+        if (request.OtherVersion < 0)
+        {
+            errors.Add("other_version", "Must be a version number, or 0 for the version before `version`.");
+        }
+        else if (request.OtherVersion == 0 && request.Version == 1)
+        {
+            errors.Add("other_version", "Version 1 has no version before it: name the version to compare with.");
+        }
+        errors.ThrowIfAny();
+
+        var owner = caller.IsAdmin ? null : caller.AccountId;
+        var other = request.OtherVersion == 0 ? request.Version - 1 : request.OtherVersion;
+        var after = await _store.GetVersionAsync(request.ApiId, owner, request.Version, context.CancellationToken)
+            ?? throw RpcErrors.NotFound($"API '{request.ApiId}' has no version {request.Version} you can see.");
+        var before = await _store.GetVersionAsync(request.ApiId, owner, other, context.CancellationToken)
+            ?? throw RpcErrors.NotFound($"API '{request.ApiId}' has no version {other} you can see.");
+        var response = new DiffApiVersionsResponse { FromVersion = other, ToVersion = request.Version };
+        response.Changes.AddRange(ApiDiff.Between(ToProto(before.Api, before.Version).Api, ToProto(after.Api, after.Version).Api));
+        return response;
+    }
+
     public override async Task<RollbackApiResponse> RollbackApi(RollbackApiRequest request, ServerCallContext context)
     {
         var caller = Caller.From(context);
