@@ -89,12 +89,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<UpdateApiResponse> UpdateApi(UpdateApiRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            // Only providers own APIs: for anyone else every API is someone else's.
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         caller.RequireScope(VeilClaims.Scopes.ApiWrite);
 
         var errors = new FieldViolations();
@@ -150,12 +145,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
-        if (change.VersionLimitReached)
-        {
-            throw RpcErrors.FailedPrecondition(
-                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
-                "(Catalog:MaxVersionsPerApi); it cannot be changed again. Publish it under a new slug, or ask an operator to raise the limit.");
-        }
+        ThrowIfVersionLimitReached(change, "it cannot be changed again. Publish it under a new slug, or ask an operator to raise the limit.");
         if (change.Gateway is not null)
         {
             _feed.Publish(change.Gateway);
@@ -167,11 +157,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<RotateApiSigningSecretResponse> RotateApiSigningSecret(RotateApiSigningSecretRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         caller.RequireScope(VeilClaims.Scopes.ApiWrite);
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
@@ -194,12 +180,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
-        if (change.VersionLimitReached)
-        {
-            throw RpcErrors.FailedPrecondition(
-                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
-                "(Catalog:MaxVersionsPerApi); its signing secret cannot be rotated.");
-        }
+        ThrowIfVersionLimitReached(change, "its signing secret cannot be rotated.");
         _feed.Publish(change.Gateway!);
         _metrics.ConfigChanged("rotate_signing_secret");
         CatalogLog.SigningSecretRotated(_logger, change.Api.Id, caller.AccountId, change.Api.CurrentVersion, overlapEnd);
@@ -208,11 +189,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<DiffApiVersionsResponse> DiffApiVersions(DiffApiVersionsRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
         if (request.Version < 1)
@@ -242,11 +219,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<RollbackApiResponse> RollbackApi(RollbackApiRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         caller.RequireScope(VeilClaims.Scopes.ApiWrite);
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
@@ -277,12 +250,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
             context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
-        if (change.VersionLimitReached)
-        {
-            throw RpcErrors.FailedPrecondition(
-                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
-                "(Catalog:MaxVersionsPerApi); it cannot be rolled back.");
-        }
+        ThrowIfVersionLimitReached(change, "it cannot be rolled back.");
         if (change.Gateway is not null)
         {
             _feed.Publish(change.Gateway);
@@ -330,11 +298,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<ListApiVersionsResponse> ListApiVersions(ListApiVersionsRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
         var pageSize = Paging.PageSize(errors, request.PageSize);
@@ -372,11 +336,7 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
 
     public override async Task<GetApiVersionResponse> GetApiVersion(GetApiVersionRequest request, ServerCallContext context)
     {
-        var caller = Caller.From(context);
-        if (!caller.IsAdmin && caller.Role != VeilClaims.Roles.Provider)
-        {
-            throw ApiNotFound(request.ApiId);
-        }
+        var caller = ProviderOrAdmin(context, request.ApiId);
         var errors = new FieldViolations();
         RequireApiId(errors, request.ApiId);
         if (request.Version < 1)
@@ -490,6 +450,27 @@ public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
         CreateTime = UnixMs.ToTimestamp(api.CreatedAt),
         UpdateTime = UnixMs.ToTimestamp(api.UpdatedAt),
     };
+
+    /// <summary>
+    /// The caller of an owner-side call: a provider or an admin. Only providers own APIs, so for
+    /// anyone else every API is someone else's: <c>NotFound</c>, as for another provider's.
+    /// </summary>
+    private static Caller ProviderOrAdmin(ServerCallContext context, string apiId)
+    {
+        var caller = Caller.From(context);
+        return caller.IsAdmin || caller.Role == VeilClaims.Roles.Provider ? caller : throw ApiNotFound(apiId);
+    }
+
+    /// <summary>FailedPrecondition when the change was not stored because the API has the most versions allowed.</summary>
+    private static void ThrowIfVersionLimitReached(ApiChange change, string consequence)
+    {
+        if (change.VersionLimitReached)
+        {
+            throw RpcErrors.FailedPrecondition(
+                $"The API already has {change.Api.CurrentVersion} config versions, the most catalog keeps per API " +
+                $"(Catalog:MaxVersionsPerApi); {consequence}");
+        }
+    }
 
     private static void RequireApiId(FieldViolations errors, string apiId)
     {
