@@ -49,8 +49,8 @@ internal readonly struct UsageContextKey(ApiRoute route, string method, string? 
 
     public bool Equals(UsageContextKey other) =>
         ReferenceEquals(Route, other.Route) && ReferenceEquals(Plan, other.Plan) && ReferenceEquals(SubscriptionStart, other.SubscriptionStart) &&
+        // KeyPrefix is not compared: it is derived from the key, which KeyId names.
         string.Equals(Method, other.Method, StringComparison.Ordinal) && string.Equals(KeyId, other.KeyId, StringComparison.Ordinal) &&
-        string.Equals(KeyPrefix, other.KeyPrefix, StringComparison.Ordinal) &&
         string.Equals(ConsumerId, other.ConsumerId, StringComparison.Ordinal) &&
         string.Equals(SubscriptionId, other.SubscriptionId, StringComparison.Ordinal) &&
         string.Equals(PlanId, other.PlanId, StringComparison.Ordinal);
