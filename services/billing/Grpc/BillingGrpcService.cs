@@ -16,7 +16,7 @@ namespace Veil.Billing.Grpc;
 /// providers only the revenue of their own APIs; administrators and billing managers ("staff")
 /// everything. Money is integer minor units end to end.
 /// </summary>
-public sealed class BillingGrpcService(BillingStore store, DraftSync drafts, Reconciliation reconciliation, CreditHoldPolicy holds, TimeProvider time,
+public sealed partial class BillingGrpcService(BillingStore store, DraftSync drafts, Reconciliation reconciliation, CreditHoldPolicy holds, TimeProvider time,
     BillingMetrics metrics, IHostApplicationLifetime lifetime, ILogger<BillingGrpcService> logger) : BillingService.BillingServiceBase
 {
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();

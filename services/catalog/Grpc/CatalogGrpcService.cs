@@ -14,7 +14,7 @@ namespace Veil.Catalog.Grpc;
 /// The catalog's gRPC (and, through JSON transcoding, REST) surface. Roles and scopes are checked
 /// here; ownership is checked in the store's queries, so someone else's API is NotFound.
 /// </summary>
-public sealed class CatalogGrpcService : CatalogService.CatalogServiceBase
+public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBase
 {
     private const int MaxQueryLength = 200;
     private const string PageTokenMismatch = "Not a next_page_token from this list; omit it to start from the first page.";

@@ -11,7 +11,7 @@ using Veil.ServiceDefaults.Security;
 namespace Veil.Identity.Grpc;
 
 /// <summary>Accounts, sessions and API keys (veil.identity.v1.IdentityService).</summary>
-public sealed class IdentityGrpcService : IdentityService.IdentityServiceBase
+public sealed partial class IdentityGrpcService : IdentityService.IdentityServiceBase
 {
     // One message for every sign-in failure, so the answer never tells whether the email exists.
     internal const string SignInFailedMessage = "The email or password is incorrect.";

@@ -15,7 +15,7 @@ namespace Veil.RateLimit.Grpc;
 /// then answers from the store chosen at start; a store that cannot answer in time becomes
 /// UNAVAILABLE with an <c>ErrorInfo</c> naming the cause, so the edge can degrade at once.
 /// </summary>
-public sealed class RateLimitGrpcService(IBucketStore store, IOptions<RateLimitOptions> options, RateLimitMetrics metrics)
+public sealed partial class RateLimitGrpcService(IBucketStore store, IOptions<RateLimitOptions> options, RateLimitMetrics metrics)
     : RateLimitService.RateLimitServiceBase
 {
     /// <summary>Most buckets in one call.</summary>

@@ -14,7 +14,7 @@ namespace Veil.Subscriptions.Grpc;
 /// ownership comes from catalog when a plan is created; from then on the plan carries the API's
 /// canonical id and provider, so listings and entitlement checks never call catalog.
 /// </summary>
-public sealed class SubscriptionsGrpcService : SubscriptionService.SubscriptionServiceBase
+public sealed partial class SubscriptionsGrpcService : SubscriptionService.SubscriptionServiceBase
 {
     private const string DefaultCurrency = "USD";
 

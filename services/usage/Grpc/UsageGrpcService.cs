@@ -12,7 +12,7 @@ using Veil.Usage.Webhooks;
 namespace Veil.Usage.Grpc;
 
 /// <summary>Metering, quotas and quota notifications (veil.usage.v1.UsageService).</summary>
-public sealed class UsageGrpcService(
+public sealed partial class UsageGrpcService(
     UsageStore store, QuotaStateFeed quotas, WebhookDispatcher webhooks, UsageMetrics metrics,
     IOptions<UsageOptions> options, TimeProvider time, ILogger<UsageGrpcService> logger) : UsageService.UsageServiceBase
 {
