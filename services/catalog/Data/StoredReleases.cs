@@ -111,8 +111,14 @@ public static class StoredReleases
         return all;
     }
 
-    /// <summary>Every release for the edges, v1 first (its upstream and policies empty: the route's own).</summary>
-    public static List<ApiRelease> ForGateway(string json) => WithDefault(Read(json));
+    /// <summary>
+    /// Every release for the edges, v1 first (its upstream and policies empty: the route's own);
+    /// none when v1 is the only release and active (the edge's default: most APIs send nothing).
+    /// </summary>
+    public static List<ApiRelease> ForGateway(string json) => json is None or "" ? [] : WithDefault(Read(json));
+
+    /// <summary>The names of every release, v1 first.</summary>
+    public static IEnumerable<string> Names(string json) => WithDefault(Read(json)).Select(r => r.Name);
 
     /// <summary>
     /// The number of a release name ("v2" → 2), or null when <paramref name="name"/> is not one:

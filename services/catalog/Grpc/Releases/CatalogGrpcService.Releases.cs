@@ -242,5 +242,5 @@ public sealed partial class CatalogGrpcService
 
     private static RpcException ReleaseNotFound(string apiId, string release, ApiConfig config) =>
         RpcErrors.NotFound($"API '{apiId}' has no release {release}; its releases are " +
-            string.Join(", ", StoredReleases.ForGateway(config.Releases).Select(r => r.Name)) + ".");
+            string.Join(", ", StoredReleases.Names(config.Releases)) + ".");
 }
