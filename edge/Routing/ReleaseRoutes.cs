@@ -28,6 +28,9 @@ internal static partial class ReleaseRoutes
     /// <summary>Header routes: first of the API's routes, each release its own order (two values must not tie).</summary>
     private const int HeaderOrder = ApiRoutes.Order - 90;
 
+    /// <summary>Catalog's most (Catalog:MaxReleasesPerApi): more would order header routes after the path routes.</summary>
+    private const int MaxReleases = 64;
+
     private const string NamesKey = "Veil.Releases";
     private const string DeprecationKey = "Veil.Deprecation";
     private const string SunsetKey = "Veil.Sunset";
@@ -46,9 +49,9 @@ internal static partial class ReleaseRoutes
             problem = null;
             return true;
         }
-        if (source.Releases[0].Name != ApiRoute.DefaultRelease)
+        if (source.Releases[0].Name != ApiRoute.DefaultRelease || source.Releases.Count > MaxReleases)
         {
-            problem = "the releases do not start with v1";
+            problem = $"the releases do not start with v1, or there are more than {MaxReleases}";
             return false;
         }
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
