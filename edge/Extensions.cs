@@ -118,6 +118,7 @@ public static class EdgeExtensions
         var policies = app.Services.GetRequiredService<UpstreamPolicies>();
         app.MapReverseProxy(pipeline =>
         {
+            pipeline.UseMiddleware<ReleaseMiddleware>();             // Routing/: unknown release 404, deprecation headers
             pipeline.UseEdgeCors();                                   // Cors/: preflights (not calls: before metering), CORS headers
             pipeline.UseMiddleware<ApiCallMiddleware>();              // Calls/: 405, ApiCallFeature, outcome tag, metering
             pipeline.UseIpRateLimit();                                // RateLimiting/
@@ -135,7 +136,7 @@ public static class EdgeExtensions
             // Parsed once per config, read by the pipeline on every call.
             if (ApiRoutes.Describe(route) is { } api)
             {
-                endpoint.WithMetadata(api);
+                endpoint.WithMetadata(api, ReleaseRoutes.Find(route)!);
                 // The API's CORS policy, built with the snapshot's upstream policies, for the CORS step.
                 if (route.Metadata!.TryGetValue(UpstreamPolicies.MetadataKey, out var fingerprint) &&
                     policies.Find(api.ApiId, fingerprint)?.Cors is { } cors)

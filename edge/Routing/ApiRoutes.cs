@@ -28,10 +28,12 @@ internal static partial class ApiRoutes
     /// <summary>
     /// Builds the route and cluster, or says why the route cannot be served. A route with an
     /// upstream policy carries its <paramref name="policyFingerprint"/> (<see cref="UpstreamPolicies.MetadataKey"/>).
+    /// With a <paramref name="release"/> (v2 and up, <see cref="ReleaseRoutes"/>) the route serves
+    /// <c>/{slug}/{release}/{**rest}</c> from a cluster of its own; without, <c>/{slug}/{**rest}</c>.
     /// </summary>
     public static bool TryCreate(GatewayRoute source, TimeSpan defaultTimeout,
         [NotNullWhen(true)] out RouteConfig? route, [NotNullWhen(true)] out ClusterConfig? cluster, [NotNullWhen(false)] out string? problem,
-        string? policyFingerprint = null)
+        string? policyFingerprint = null, string? release = null)
     {
         route = null;
         cluster = null;
@@ -87,7 +89,8 @@ internal static partial class ApiRoutes
             return false;
         }
 
-        var id = ApiRoute.RouteIdOf(source.ApiId);
+        var id = release is null ? ApiRoute.RouteIdOf(source.ApiId) : ApiRoute.RouteIdOf(source.ApiId, release);
+        var prefix = release is null ? "/" + source.Slug : "/" + source.Slug + "/" + release;
         var timeout = source.TimeoutMs > 0 ? TimeSpan.FromMilliseconds(source.TimeoutMs) : defaultTimeout;
         if (!UpstreamProtocols.TryCreate(source.Policies?.Protocol, timeout, out var requestConfig))
         {
@@ -105,15 +108,24 @@ internal static partial class ApiRoutes
         {
             metadata[UpstreamPolicies.MetadataKey] = policyFingerprint;
         }
+        if (release is not null)
+        {
+            metadata[ApiRoute.ReleaseKey] = release;
+        }
         route = new RouteConfig
         {
             RouteId = id,
             ClusterId = id,
-            Order = Order,
-            Match = new RouteMatch { Path = "/" + source.Slug + "/{**rest}" },
+            // A release's path wins over the API's /{slug}/{**rest} (its literal segment would too).
+            Order = release is null ? Order : ReleaseRoutes.PathOrder,
+            Match = new RouteMatch { Path = prefix + "/{**rest}" },
             Metadata = metadata,
-        }.WithTransformPathRemovePrefix("/" + source.Slug);
+        }.WithTransformPathRemovePrefix(prefix);
         var clusterMetadata = new Dictionary<string, string> { [ApiRoute.ApiIdKey] = source.ApiId };
+        if (release is not null)
+        {
+            clusterMetadata[ApiRoute.ReleaseKey] = release;
+        }
         cluster = new ClusterConfig
         {
             ClusterId = id,
@@ -170,7 +182,8 @@ internal static partial class ApiRoutes
             metadata.GetValueOrDefault(ProviderIdKey) ?? "",
             long.TryParse(metadata.GetValueOrDefault(VersionKey), System.Globalization.NumberStyles.None,
                 System.Globalization.CultureInfo.InvariantCulture, out var version) ? version : 0,
-            route.Match.Path ?? "");
+            route.Match.Path ?? "",
+            metadata.GetValueOrDefault(ApiRoute.ReleaseKey) ?? ApiRoute.DefaultRelease);
     }
 
     [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", RegexOptions.CultureInvariant)]

@@ -125,11 +125,11 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
                     continue;
                 }
                 good[source.ApiId] = built;
-                routes.Add(built.Route);
-                clusters.Add(built.Cluster);
-                if (built.Policy is not null)
+                routes.AddRange(built.Routes);
+                clusters.AddRange(built.Clusters);
+                foreach (var policy in built.Policies)
                 {
-                    policies[(source.ApiId, built.Policy.Fingerprint)] = built.Policy;
+                    policies[(source.ApiId, policy.Fingerprint)] = policy;
                 }
             }
             _lastGood = good;
@@ -142,19 +142,45 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
         }
     }
 
+    /// <summary>
+    /// The API's routes: its own (release v1) and, for each further release, a route and cluster of
+    /// its own plus the header routes (<see cref="ReleaseRoutes"/>). One release that cannot be
+    /// applied fails the whole API: an API is applied as one version or not at all.
+    /// </summary>
     private bool TryBuild(GatewayRoute source, [NotNullWhen(true)] out BuiltRoute? built, [NotNullWhen(false)] out string? problem)
     {
         built = null;
-        if (!UpstreamPolicy.TryCreate(source, out var policy, out problem))
+        if (!ReleaseRoutes.TryRead(source, out var releases, out problem))
         {
             return false;
         }
-        var applied = policy.IsEmpty ? null : policy;
-        if (!ApiRoutes.TryCreate(source, _options.DefaultUpstreamTimeout, out var route, out var cluster, out problem, applied?.Fingerprint))
+        var routes = new List<RouteConfig>(releases.Count * 2);
+        var clusters = new List<ClusterConfig>(releases.Count);
+        var policies = new List<UpstreamPolicy>(releases.Count);
+        for (var i = 0; i < releases.Count; i++)
         {
-            return false;
+            var release = i == 0 ? null : releases[i].Name;
+            var target = release is null ? source : ReleaseRoutes.Target(source, releases[i]);
+            if (!UpstreamPolicy.TryCreate(target, out var policy, out problem) ||
+                !ApiRoutes.TryCreate(target, _options.DefaultUpstreamTimeout, out var route, out var cluster, out problem,
+                    policy.IsEmpty ? null : policy.Fingerprint, release))
+            {
+                problem = release is null ? problem : $"release {release}: {problem}";
+                return false;
+            }
+            route = ReleaseRoutes.Describe(route, releases[i], releases);
+            routes.Add(route);
+            clusters.Add(cluster);
+            if (!policy.IsEmpty)
+            {
+                policies.Add(policy);
+            }
+            if (releases.Count > 1)
+            {
+                routes.Add(ReleaseRoutes.HeaderRoute(route, source.Slug, releases[i].Name, i));
+            }
         }
-        built = new BuiltRoute(source.Version, source.Slug, route, cluster, applied);
+        built = new BuiltRoute(source.Version, source.Slug, routes, clusters, policies);
         return true;
     }
 
@@ -194,6 +220,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
 
     private sealed record Snapshot(long Revision, int ApiRoutes, Dictionary<string, long> Versions);
 
-    /// <summary>One API's route as built from one of its config versions.</summary>
-    private sealed record BuiltRoute(long Version, string Slug, RouteConfig Route, ClusterConfig Cluster, UpstreamPolicy? Policy);
+    /// <summary>One API's routes (its releases') as built from one of its config versions.</summary>
+    private sealed record BuiltRoute(long Version, string Slug, IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters,
+        IReadOnlyList<UpstreamPolicy> Policies);
 }

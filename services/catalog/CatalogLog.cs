@@ -24,6 +24,15 @@ internal static partial class CatalogLog
     [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "API {ApiId} rolled back to the configuration of version {RestoredVersion} as version {Version} by {AccountId}, revision {Revision}")]
     public static partial void ApiRolledBack(ILogger logger, string apiId, long restoredVersion, long version, string accountId, long revision);
 
+    [LoggerMessage(EventId = 2300, Level = LogLevel.Information, Message = "API {ApiId} release {Release} created as version {Version} by {AccountId}; gateway revision {Revision}")]
+    public static partial void ReleaseCreated(ILogger logger, string apiId, string release, long version, string accountId, long revision);
+
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "API {ApiId} release {Release} changed as version {Version} by {AccountId}; gateway revision {Revision}")]
+    public static partial void ReleaseUpdated(ILogger logger, string apiId, string release, long version, string accountId, long revision);
+
+    [LoggerMessage(EventId = 2302, Level = LogLevel.Information, Message = "API {ApiId} release {Release} deprecated as version {Version} by {AccountId}; gateway revision {Revision}")]
+    public static partial void ReleaseDeprecated(ILogger logger, string apiId, string release, long version, string accountId, long revision);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Gateway config watcher {EdgeId} connected")]
     public static partial void WatcherConnected(ILogger logger, string edgeId);
 

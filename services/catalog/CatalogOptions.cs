@@ -26,6 +26,13 @@ public sealed class CatalogOptions
     public int MaxVersionsPerApi { get; set; } = 1000;
 
     /// <summary>
+    /// Releases one API may have, v1 (the API's own configuration) included (docs/catalog.md,
+    /// "Releases"). Adding one more is FailedPrecondition.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64)]
+    public int MaxReleasesPerApi { get; set; } = 16;
+
+    /// <summary>
     /// How long a signing secret replaced by <c>RotateApiSigningSecret</c> is still sent (the edge
     /// signs each call with both meanwhile), so the provider can switch its verifier without
     /// refusing calls. Default 24 hours; 0 drops the previous secret at once.

@@ -72,7 +72,7 @@ public sealed class DryRunTests(CatalogFixture fixture) : IClassFixture<CatalogF
 
         Assert.Equal("", dryRun.Api.Id);
         Assert.Equal(slug, dryRun.Api.Slug);
-        Assert.Equal(["slug", "name", "provider_id", "upstream_url", "timeout_ms"], dryRun.Changes.Select(c => c.Field));
+        Assert.Equal(["slug", "name", "provider_id", "upstream_url", "timeout_ms", "releases[v1]"], dryRun.Changes.Select(c => c.Field));
         var mine = await Client.ListApisAsync(new ListApisRequest { ProviderId = owner.Id }, owner.Headers, CatalogFixture.Deadline, Ct);
         Assert.Empty(mine.Apis);
 

@@ -31,6 +31,9 @@ public sealed class ReadApiTests(CatalogFixture fixture) : IClassFixture<Catalog
         hidden.UpstreamUrl = "";
         hidden.OpenapiDocument = "";
         hidden.Policies = null;
+        // Release names and states are public; their upstreams and policies are not.
+        hidden.Releases[0].UpstreamUrl = "";
+        hidden.Releases[0].Policies = null;
         Assert.Equal(hidden, anonymous);
         Assert.Equal(hidden, byConsumer);
         Assert.Equal(hidden, byOther);

@@ -79,4 +79,40 @@ public sealed class GatewayRouteTableTests
         Assert.Equal(1, Rejections(logs));
         Assert.Contains(logs.GetSnapshot(), r => r.Id.Id == 4005);
     }
+
+    [Fact]
+    public void Apply_Releases_EachItsOwnRouteAndCluster_ABadReleaseKeepsTheWholeApiAtItsLastGoodVersion()
+    {
+        var (table, logs) = NewTable();
+        var withRelease = Route(1);
+        withRelease.Releases.Add(new ApiRelease { Name = "v1" });
+        withRelease.Releases.Add(new ApiRelease
+        {
+            Name = "v2",
+            UpstreamUrl = "http://127.0.0.1:5910/r2",
+            Policies = new ApiPolicies { CircuitBreaker = new CircuitBreakerPolicy { MinimumRequests = 5 } },
+        });
+        table.Apply(Config(1, withRelease));
+
+        var config = table.Provider.GetConfig();
+        // Its own cluster: its own destinations, health checks, breakers and retry budget.
+        var v2 = config.Clusters.Single(c => c.ClusterId == "api-api_1.v2");
+        Assert.Equal("http://127.0.0.1:5910/r2", v2.Destinations!.Single().Value.Address);
+        Assert.True(v2.Metadata!.ContainsKey(ResiliencePolicies.CircuitBreakerKey));
+        Assert.False(config.Clusters.Single(c => c.ClusterId == "api-api_1").Metadata!.ContainsKey(ResiliencePolicies.CircuitBreakerKey));
+        Assert.Equal("/weather/v2/{**rest}", config.Routes.Single(r => r.RouteId == "api-api_1.v2").Match.Path);
+        Assert.Equal(["v1", "v2"], config.Routes.Where(r => r.Match.Headers is { Count: 1 }).OrderBy(r => r.Order)
+            .Select(r => r.Match.Headers![0].Values![0]).ToArray());
+
+        // A release name the edge refuses: the API stays at version 1, v2 included.
+        var bad = Route(2, upstream: "http://127.0.0.1:5901/v2");
+        bad.Releases.Add(new ApiRelease { Name = "v1" });
+        bad.Releases.Add(new ApiRelease { Name = "v2/{**x}", UpstreamUrl = "http://127.0.0.1:5911" });
+        table.Apply(Config(2, bad));
+
+        Assert.Equal("http://127.0.0.1:5900/v1", ServedUpstream(table));
+        Assert.Contains(table.Provider.GetConfig().Clusters, c => c.ClusterId == "api-api_1.v2");
+        Assert.Equal(1, table.StaleApiRoutes);
+        Assert.Equal(1, Rejections(logs));
+    }
 }

@@ -10,11 +10,12 @@ namespace Veil.Catalog.Data;
 /// (docs/policies.md) hold sealed secrets: <paramref name="Credentials"/> is the JSON of
 /// <see cref="StoredCredential"/>s, the signing secrets are sealed strings ('' for none), and
 /// <paramref name="PreviousSigningExpiresAt"/> (unix ms) ends the previous secret's overlap.
-/// <paramref name="Policies"/> is the JSON of the gateway policies (<see cref="StoredPolicies"/>).
+/// <paramref name="Policies"/> is the JSON of the gateway policies (<see cref="StoredPolicies"/>),
+/// <paramref name="Releases"/> that of the releases (<see cref="StoredReleases"/>).
 /// </summary>
 public sealed record ApiConfig(string Name, string Description, string UpstreamUrl, int TimeoutMs, string OpenApiDocument,
     string Credentials = "[]", string SigningSecret = "", string PreviousSigningSecret = "", long PreviousSigningExpiresAt = 0,
-    string Policies = StoredPolicies.None);
+    string Policies = StoredPolicies.None, string Releases = StoredReleases.None);
 
 /// <summary>An API with the config of its current version.</summary>
 public sealed record ApiRecord(string Id, string Slug, string ProviderId, long CurrentVersion, ApiConfig Config, long CreatedAt, long UpdatedAt);
@@ -40,7 +41,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
     private const string SelectCurrent = """
         SELECT a.id, a.slug, a.provider_id, a.current_version, a.created_at, a.updated_at,
                v.name, v.description, v.upstream_url, v.timeout_ms, {0},
-               v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies
+               v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies,
+               v.releases
         FROM apis a
         JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
 
@@ -198,7 +200,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         command.Transaction = transaction;
         command.CommandText = """
             SELECT version, name, description, upstream_url, timeout_ms, '', created_by, created_at,
-                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies
+                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies, releases
             FROM api_versions
             WHERE api_id = @id AND (@before IS NULL OR version < @before)
             ORDER BY version DESC
@@ -236,7 +238,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         command.Transaction = transaction;
         command.CommandText = """
             SELECT version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at,
-                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies
+                   upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies, releases
             FROM api_versions WHERE api_id = @id AND version = @version;
             """;
         Bind(command, ("@id", api.Id), ("@version", version));
@@ -247,7 +249,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
     private static ApiVersionRecord ReadVersion(SqliteDataReader reader) => new(
         reader.GetInt64(0),
         new ApiConfig(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), reader.GetString(5),
-            reader.GetString(8), reader.GetString(9), reader.GetString(10), reader.GetInt64(11), reader.GetString(12)),
+            reader.GetString(8), reader.GetString(9), reader.GetString(10), reader.GetInt64(11), reader.GetString(12), reader.GetString(13)),
         reader.GetString(6),
         reader.GetInt64(7));
 
@@ -307,7 +309,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         command.Transaction = transaction;
         command.CommandText = """
             SELECT a.id, a.slug, v.upstream_url, v.timeout_ms, a.current_version, a.provider_id,
-                   v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies
+                   v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies,
+                   v.releases
             FROM apis a
             JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
             ORDER BY a.slug;
@@ -328,6 +331,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
             {
                 route.Policies = StoredPolicies.Read(policies);
             }
+            route.Releases.AddRange(StoredReleases.ForGateway(reader.GetString(11)));
             route.UpstreamCredentials.AddRange(secrets.Open(route.ApiId, reader.GetString(6)));
             if (reader.GetString(7) is { Length: > 0 } current)
             {
@@ -363,22 +367,22 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         ProviderId: reader.GetString(2),
         CurrentVersion: reader.GetInt64(3),
         Config: new ApiConfig(reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetInt32(9), reader.GetString(10),
-            reader.GetString(11), reader.GetString(12), reader.GetString(13), reader.GetInt64(14), reader.GetString(15)),
+            reader.GetString(11), reader.GetString(12), reader.GetString(13), reader.GetInt64(14), reader.GetString(15), reader.GetString(16)),
         CreatedAt: reader.GetInt64(4),
         UpdatedAt: reader.GetInt64(5));
 
     private static Task InsertVersionAsync(SqliteConnection connection, SqliteTransaction transaction, string apiId, long version, ApiConfig config, string createdBy, long now, CancellationToken cancellationToken) =>
         ExecuteAsync(connection, transaction, """
             INSERT INTO api_versions (api_id, version, name, description, upstream_url, timeout_ms, openapi_document, created_by, created_at,
-                                      upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies)
+                                      upstream_credentials, signing_secret, previous_signing_secret, previous_signing_secret_expires_at, policies, releases)
             VALUES (@api_id, @version, @name, @description, @upstream_url, @timeout_ms, @openapi_document, @created_by, @now,
-                    @credentials, @signing_secret, @previous_signing_secret, @previous_expires_at, @policies);
+                    @credentials, @signing_secret, @previous_signing_secret, @previous_expires_at, @policies, @releases);
             """, cancellationToken,
             ("@api_id", apiId), ("@version", version), ("@name", config.Name), ("@description", config.Description),
             ("@upstream_url", config.UpstreamUrl), ("@timeout_ms", config.TimeoutMs), ("@openapi_document", config.OpenApiDocument),
             ("@created_by", createdBy), ("@now", now), ("@credentials", config.Credentials), ("@signing_secret", config.SigningSecret),
             ("@previous_signing_secret", config.PreviousSigningSecret), ("@previous_expires_at", config.PreviousSigningExpiresAt),
-            ("@policies", config.Policies));
+            ("@policies", config.Policies), ("@releases", config.Releases));
 
     private static string SearchText(string slug, ApiConfig config) =>
         string.Join('\n', slug, config.Name, config.Description).ToLowerInvariant();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
+using Veil.Catalog.Data;
 using Veil.Catalog.V1;
 
 namespace Veil.Catalog.Grpc;
@@ -31,6 +32,11 @@ internal static class ApiDiff
             {
                 continue;
             }
+            if (prefix.Length == 0 && field.FieldNumber == Api.ReleasesFieldNumber)
+            {
+                CompareReleases(((Api?)before)?.Releases, ((Api?)after)?.Releases, changes);
+                continue;
+            }
             var a = before is null ? null : field.Accessor.GetValue(before);
             var b = after is null ? null : field.Accessor.GetValue(after);
             var nested = field.FieldType == FieldType.Message && !field.IsRepeated && !field.IsMap
@@ -48,6 +54,42 @@ internal static class ApiDiff
                     : new ApiFieldChange { Field = name, Before = left, After = right });
             }
         }
+    }
+
+    /// <summary>
+    /// Releases by name, each as <c>releases[v2]</c>: added or removed as a whole, else field by
+    /// field (<c>releases[v2].upstream_url</c>). v1's upstream and policies are the API's own,
+    /// already compared as <c>upstream_url</c> and <c>policies</c>.
+    /// </summary>
+    private static void CompareReleases(IList<ApiRelease>? before, IList<ApiRelease>? after, List<ApiFieldChange> changes)
+    {
+        var names = (before ?? []).Concat(after ?? []).Select(r => r.Name).Distinct()
+            .OrderBy(n => StoredReleases.Number(n) ?? int.MaxValue).ThenBy(n => n, StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            var a = WithoutOwnConfig(before?.FirstOrDefault(r => r.Name == name));
+            var b = WithoutOwnConfig(after?.FirstOrDefault(r => r.Name == name));
+            if (a is null || b is null)
+            {
+                changes.Add(new ApiFieldChange { Field = $"releases[{name}]", Before = Render(a), After = Render(b) });
+            }
+            else
+            {
+                Compare(a, b, $"releases[{name}].", changes);
+            }
+        }
+    }
+
+    private static ApiRelease? WithoutOwnConfig(ApiRelease? release)
+    {
+        if (release?.Name != StoredReleases.Default)
+        {
+            return release;
+        }
+        var copy = release.Clone();
+        copy.UpstreamUrl = "";
+        copy.Policies = null;
+        return copy;
     }
 
     private static string Length(object? document) =>

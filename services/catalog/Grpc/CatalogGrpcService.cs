@@ -381,26 +381,10 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         CreateTime = UnixMs.ToTimestamp(version.CreatedAt),
     };
 
-    /// <summary>
-    /// The upstream_url of the new version: the first target's when the request sets targets, the
-    /// request's own otherwise, refused when the API keeps targets (its upstreams are the targets).
-    /// </summary>
-    private static string UpstreamUrlAfter(UpdateApiRequest request, ApiRecord api, string? newFirstTarget)
-    {
-        if (newFirstTarget is not null)
-        {
-            return newFirstTarget;
-        }
-        if (!request.HasUpstreamUrl || request.UpstreamUrl == api.Config.UpstreamUrl)
-        {
-            return api.Config.UpstreamUrl;
-        }
-        var targetsKept = request.Policies?.Targets is null && StoredPolicies.Read(api.Config.Policies).Targets?.Items.Count > 0;
-        return targetsKept
-            ? throw RpcErrors.InvalidArgument("upstream_url",
-                "The API's upstreams are its policies.targets (upstream_url shows the first): change the targets instead, or set policies.targets to {} to use upstream_url alone.")
-            : request.UpstreamUrl;
-    }
+    /// <summary>The upstream_url of the new version (see the releases' <c>UpstreamUrlAfter</c>: one rule for both).</summary>
+    private static string UpstreamUrlAfter(UpdateApiRequest request, ApiRecord api, string? newFirstTarget) =>
+        UpstreamUrlAfter(request.HasUpstreamUrl ? request.UpstreamUrl : null, api.Config.UpstreamUrl,
+            StoredPolicies.Read(api.Config.Policies), request.Policies, newFirstTarget);
 
     private static bool CanSeeConfig(Caller? caller, ApiRecord api) =>
         caller is not null && (caller.IsAdmin || caller.AccountId == api.ProviderId);
@@ -419,6 +403,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             }
             proto.Policies = StoredPolicies.Read(api.Config.Policies);
         }
+        proto.Releases.AddRange(StoredReleases.View(api.Config, visible));
         return proto;
     }
 
