@@ -71,6 +71,40 @@ public sealed class PlanVersionInvoiceTests(Fleet fleet)
         Assert.Equal(march, notice.Body.GetProperty("effectiveTime").GetDateTimeOffset());
     }
 
+    [Fact]
+    public async Task PlanNotice_UsageDownDuringTheChange_SentWhenItIsBack_QueuedOnceWhateverTheRetries()
+    {
+        await using var world = World.Start(fleet, HardDates.Parse("2027-02-15T12:00:00Z"));
+        var customer = await Customer.CreateAsync(world, new CreatePlanRequest { PricePerCallMinor = 2 }, HardDates.Parse("2027-01-31T09:00:00Z"));
+        await world.UsageClient.SetWebhookAsync(new SetWebhookRequest
+        {
+            Url = "http://127.0.0.1:9/hooks/veil",
+            Secret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+        }, customer.Consumer.Headers, Fleet.Deadline, Fleet.Ct);
+        await world.StopUsageAsync();
+
+        // The change does not wait for usage: the notice is stored with the new version.
+        var changed = (await world.SubscriptionsClient.UpdatePlanAsync(new UpdatePlanRequest { PlanId = customer.Plan.Id, PricePerCallMinor = 3 },
+            customer.Provider.Headers, Fleet.Deadline, Fleet.Ct)).Plan;
+        Assert.Equal(2L, changed.Version);
+        await Eventually.HoldsAsync(() => Task.FromResult(world.Subscriptions.Logs.Count(3204) > 0), TimeSpan.FromSeconds(30),
+            "subscriptions found usage down");
+
+        world.RestartUsage();
+        await Eventually.HoldsAsync(async () => (await PlanNoticesAsync(world)).Count > 0, TimeSpan.FromSeconds(30), "the notice reached usage");
+        await Eventually.HoldsAsync(async () => (long)(await world.Subscriptions.QueryAsync("SELECT COUNT(*) FROM plan_notices WHERE sent_at IS NULL"))[0][0]! == 0,
+            TimeSpan.FromSeconds(30), "subscriptions marked the notice sent");
+
+        // Sent again (as after a crash between usage's answer and the mark): usage still holds it once.
+        await world.Subscriptions.QueryAsync("UPDATE plan_notices SET sent_at = NULL");
+        await Eventually.HoldsAsync(async () => (long)(await world.Subscriptions.QueryAsync("SELECT COUNT(*) FROM plan_notices WHERE sent_at IS NULL"))[0][0]! == 0,
+            TimeSpan.FromSeconds(30), "subscriptions sent the notice again");
+        var notice = Assert.Single(await PlanNoticesAsync(world));
+        Assert.Equal($"plan.changed:{customer.Plan.Id}:2:{customer.SubscriptionId}", notice.DedupKey);
+        // Anchored on the 31st: the cycle in progress ends on the last day of February.
+        Assert.Equal(HardDates.Parse("2027-02-28T09:00:00Z"), notice.Body.GetProperty("effectiveTime").GetDateTimeOffset());
+    }
+
     private static async Task<List<(string DedupKey, JsonElement Body)>> PlanNoticesAsync(World world) =>
         (await world.Usage.QueryAsync("SELECT dedup_key, payload FROM notifications WHERE type = 'plan.changed'"))
             .Select(row => ((string)row[0]!, JsonDocument.Parse((string)row[1]!).RootElement.Clone())).ToList();

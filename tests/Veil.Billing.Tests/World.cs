@@ -213,8 +213,9 @@ public sealed class World : IAsyncDisposable
         var subscriptions = new ClockedHost<SubscriptionsGrpcService>(clock, dataDirectory);
         subscriptions.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
             .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString())
-            // plan.changed notices go to this world's usage.
-            .With("services:usage:grpc:0", usageGrpcUrl.ToString());
+            // plan.changed notices go to this world's usage, offered again every second while it is down.
+            .With("services:usage:grpc:0", usageGrpcUrl.ToString())
+            .With("Subscriptions:NoticeRetryInterval", "00:00:01");
         if (billingForHolds is not null)
         {
             subscriptions.With("services:billing:grpc:0", billingForHolds.ToString());
