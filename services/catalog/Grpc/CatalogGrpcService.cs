@@ -3,6 +3,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
+using Veil.Catalog.Edges;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
@@ -23,18 +24,20 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private readonly ApiSecrets _secrets;
     private readonly TimeProvider _time;
     private readonly GatewayConfigFeed _feed;
+    private readonly EdgeReports _edges;
     private readonly CatalogMetrics _metrics;
     private readonly IOptionsMonitor<CatalogOptions> _options;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<CatalogGrpcService> _logger;
 
-    public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, CatalogMetrics metrics,
+    public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, EdgeReports edges, CatalogMetrics metrics,
         IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
     {
         _store = store;
         _secrets = secrets;
         _time = time;
         _feed = feed;
+        _edges = edges;
         _metrics = metrics;
         _options = options;
         _lifetime = lifetime;
@@ -280,7 +283,13 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         errors.ThrowIfAny();
 
         var api = await _store.FindAsync(request.ApiId, context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
-        return new GetApiResponse { Api = ToProto(api, CanSeeConfig(caller, api)) };
+        var visible = CanSeeConfig(caller, api);
+        var response = new GetApiResponse { Api = ToProto(api, visible) };
+        if (visible)
+        {
+            response.Deployment = Deployment(api);
+        }
+        return response;
     }
 
     public override async Task<ListApisResponse> ListApis(ListApisRequest request, ServerCallContext context)
@@ -371,40 +380,6 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         CreatedBy = version.CreatedBy,
         CreateTime = UnixMs.ToTimestamp(version.CreatedAt),
     };
-
-    public override async Task WatchGatewayConfig(WatchGatewayConfigRequest request, IServerStreamWriter<GatewayConfig> responseStream, ServerCallContext context)
-    {
-        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
-        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
-        // Ending the stream on shutdown lets the host stop now instead of waiting for edges to hang up.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
-        var sent = -1L;
-        _metrics.WatcherConnected();
-        CatalogLog.WatcherConnected(_logger, edgeId);
-        try
-        {
-            while (true)
-            {
-                var config = await _feed.WaitNewerThanAsync(sent, stop.Token);
-                await responseStream.WriteAsync(config, stop.Token);
-                sent = config.Revision;
-                CatalogLog.ConfigSent(_logger, edgeId, config.Revision, config.Routes.Count);
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // The edge hung up or the catalog is stopping: a normal end of the stream.
-        }
-        catch (IOException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            // The connection went away mid-write.
-        }
-        finally
-        {
-            _metrics.WatcherDisconnected();
-            CatalogLog.WatcherDisconnected(_logger, edgeId, sent);
-        }
-    }
 
     /// <summary>
     /// The upstream_url of the new version: the first target's when the request sets targets, the
