@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -234,6 +235,21 @@ public sealed class PlanVersionTests(SubscriptionsFixture fixture) : IClassFixtu
         Assert.Equal((200L, 20), (entitled.Plan.MonthlyQuota, entitled.Plan.RequestsPerSecond));
         Assert.Equal(2L, (await client.GetSubscriptionAsync(new GetSubscriptionRequest { SubscriptionId = subscription.Id }, consumer.Headers, Deadline, Ct))
             .Subscription.PlanVersion);
+
+        // Billing asks the same rule per cycle: February's cycle on version 1, March's on version 2;
+        // an unknown subscription is left out; a consumer may not ask.
+        var cycles = new GetCycleTermsRequest
+        {
+            Cycles =
+            {
+                new CycleRef { SubscriptionId = subscription.Id, CycleStart = Timestamp.FromDateTimeOffset(HardDates.Parse("2027-02-01T00:00:00Z")) },
+                new CycleRef { SubscriptionId = subscription.Id, CycleStart = Timestamp.FromDateTimeOffset(boundary) },
+                new CycleRef { SubscriptionId = "sub_unknown", CycleStart = Timestamp.FromDateTimeOffset(boundary) },
+            },
+        };
+        var priced = (await client.GetCycleTermsAsync(cycles, deadline: Deadline, cancellationToken: Ct)).Cycles;
+        Assert.Equal([(1L, 2L), (2L, 5L)], priced.Select(c => (c.Plan.Version, c.Plan.PricePerCallMinor)));
+        await Expect.StatusAsync(StatusCode.PermissionDenied, () => client.GetCycleTermsAsync(cycles, consumer.Headers, Deadline, Ct).ResponseAsync);
 
         async Task<CheckEntitlementResponse> EntitlementAsync(TestAccount who) =>
             await client.CheckEntitlementAsync(new CheckEntitlementRequest { ConsumerId = who.Id, ApiId = api.Id }, deadline: Deadline, cancellationToken: Ct);
