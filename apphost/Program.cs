@@ -42,8 +42,10 @@ var billing = builder.AddVeilService<Projects.Veil_Billing>("billing", fleet)
     .WithReference(usage.GetEndpoint("grpc"))
     .WithReference(subscriptions.GetEndpoint("grpc"));
 
-// Paid subscriptions ask billing for credit holds (and fail closed when it is down).
-subscriptions.WithReference(billing.GetEndpoint("grpc"));
+// Paid subscriptions ask billing for credit holds (and fail closed when it is down); plan changes
+// notify current subscribers through usage's webhook outbox (NotifyConsumers).
+subscriptions.WithReference(billing.GetEndpoint("grpc"))
+    .WithReference(usage.GetEndpoint("grpc"));
 
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)

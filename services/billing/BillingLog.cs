@@ -17,10 +17,10 @@ internal static partial class BillingLog
     [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "Usage did not answer {Job} ({StatusCode}); retrying at the next tick")]
     public static partial void UsageUnavailable(ILogger logger, string job, StatusCode statusCode, Exception exception);
 
-    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "Subscriptions did not answer GetPlan for {PlanId} ({StatusCode}); cycle of {SubscriptionId} retried at the next tick")]
-    public static partial void PlanUnavailable(ILogger logger, string planId, StatusCode statusCode, string subscriptionId);
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "Subscriptions did not answer GetCycleTerms for {Cycles} cycles ({StatusCode}); they are retried at the next tick")]
+    public static partial void PlanUnavailable(ILogger logger, int cycles, StatusCode statusCode);
 
-    [LoggerMessage(EventId = 7012, Level = LogLevel.Error, Message = "Plan {PlanId} of subscription {SubscriptionId} does not exist in subscriptions; its cycle cannot be invoiced")]
+    [LoggerMessage(EventId = 7012, Level = LogLevel.Error, Message = "Subscriptions does not know subscription {SubscriptionId} (plan {PlanId}); its cycle cannot be invoiced")]
     public static partial void PlanNotFound(ILogger logger, string planId, string subscriptionId);
 
     [LoggerMessage(EventId = 7013, Level = LogLevel.Error, Message = "Invoice amounts of subscription {SubscriptionId} (cycle starting {CycleStartMs}) overflow 64-bit minor units; left as they were")]

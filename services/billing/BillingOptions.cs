@@ -38,7 +38,7 @@ public sealed partial class BillingOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:30")]
     public TimeSpan ReadRefreshTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Deadline of each call to subscriptions (GetPlan, one page of ListSubscriptionsForBilling), retries included.</summary>
+    /// <summary>Deadline of each call to subscriptions (GetCycleTerms, one page of ListSubscriptionsForBilling), retries included.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan SubscriptionsTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -26,7 +26,6 @@ internal static class Extensions
         services.AddSingleton<BillingMetrics>();
         services.AddSingleton<BillingStore>();
         services.AddSingleton<CreditHoldPolicy>();
-        services.AddSingleton<PlanTermsCache>();
         // Invoicing: one instance each, so the job gate and the log-once sets are the process's.
         services.AddSingleton<JobGate>();
         services.AddSingleton<BatchReport>();
@@ -39,11 +38,11 @@ internal static class Extensions
         // Transient like the typed gRPC clients they wrap, so the client factory can rotate handlers;
         // the singletons above take a Func<T> and ask it for one per run or read instead of holding one.
         AddPerUseClient<UsageCycles>(services);
-        AddPerUseClient<PlanTermsSource>(services);
+        AddPerUseClient<CycleTermsSource>(services);
         AddPerUseClient<SubscriptionPeriods>(services);
 
         // "_grpc." picks the gRPC endpoint from services:<name>:grpc:0. Billing only reads from both
-        // (ListCycleUsage, GetPlan, ListSubscriptionsForBilling), so the clients may retry Unavailable within each call's deadline;
+        // (ListCycleUsage, GetCycleTerms, ListSubscriptionsForBilling), so the clients may retry Unavailable within each call's deadline;
         // a job that still fails simply runs again at its next tick.
         services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage").RetryUnavailable();
         services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions").RetryUnavailable();

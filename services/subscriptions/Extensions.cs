@@ -4,6 +4,7 @@ using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
 using Veil.Subscriptions.V1;
+using Veil.Usage.V1;
 
 namespace Veil.Subscriptions;
 
@@ -36,6 +37,15 @@ internal static class Extensions
         if (!string.IsNullOrWhiteSpace(builder.Configuration["services:billing:grpc:0"]))
         {
             builder.Services.AddVeilGrpcClient<BillingService.BillingServiceClient>("billing").RetryUnavailable();
+        }
+
+        // plan.changed notices go to usage's NotifyConsumers, which queues each notice id once, so
+        // retrying it on Unavailable is safe. Without usage they stay queued (logged once).
+        builder.Services.AddSingleton<PlanNotices>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<PlanNotices>());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["services:usage:grpc:0"]))
+        {
+            builder.Services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage").RetryUnavailable();
         }
         return builder;
     }

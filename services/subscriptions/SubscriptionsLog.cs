@@ -29,6 +29,27 @@ internal static partial class SubscriptionsLog
     [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "services:billing:grpc:0 is not configured: credit holds are not enforced and accounts on hold can subscribe to paid plans")]
     public static partial void CreditHoldsNotEnforced(ILogger logger);
 
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Information, Message = "Plan {PlanId} changed to version {Version} by {AccountId}; {Notices} subscriber notices queued")]
+    public static partial void PlanUpdated(ILogger logger, string planId, long version, string accountId, int notices);
+
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Information, Message = "Plan {PlanId} archived by {AccountId}")]
+    public static partial void PlanArchived(ILogger logger, string planId, string accountId);
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Information, Message = "Plan {PlanId} deleted by {AccountId}")]
+    public static partial void PlanDeleted(ILogger logger, string planId, string accountId);
+
+    [LoggerMessage(EventId = 3203, Level = LogLevel.Debug, Message = "{Count} plan.changed notices handed to usage ({Queued} queued for a webhook)")]
+    public static partial void PlanNoticesSent(ILogger logger, int count, int queued);
+
+    [LoggerMessage(EventId = 3204, Level = LogLevel.Warning, Message = "Usage did not answer NotifyConsumers ({StatusCode}); plan.changed notices stay queued and are retried. Logged once per outage")]
+    public static partial void PlanNoticesUnavailable(ILogger logger, StatusCode statusCode, Exception exception);
+
+    [LoggerMessage(EventId = 3205, Level = LogLevel.Information, Message = "Usage answered NotifyConsumers again after {FailedPasses} failed passes")]
+    public static partial void PlanNoticesBack(ILogger logger, int failedPasses);
+
+    [LoggerMessage(EventId = 3206, Level = LogLevel.Warning, Message = "services:usage:grpc:0 is not configured: plan.changed notices are queued but not sent")]
+    public static partial void PlanNoticesNotSent(ILogger logger);
+
     [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "Subscription change watcher {EdgeId} connected at revision {Revision}")]
     public static partial void WatcherConnected(ILogger logger, string edgeId, long revision);
 

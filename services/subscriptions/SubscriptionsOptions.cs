@@ -18,4 +18,12 @@ public sealed class SubscriptionsOptions
     /// <summary>Most plans one API may have.</summary>
     [Range(1, 100_000)]
     public int MaxPlansPerApi { get; set; } = 100;
+
+    /// <summary>Deadline of each NotifyConsumers call to usage (plan.changed notices), retries included.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan UsageTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often queued plan.changed notices are offered to usage again when it did not take them (an UpdatePlan wakes the sender at once).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan NoticeRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -85,7 +85,7 @@ public sealed class World : IAsyncDisposable
         var usage = NewUsageHost(fleet, clock, usageData);
         var billing = new ClockedHost<BillingGrpcService>(clock);
         var billingForHolds = enforceHolds ? billing.GrpcUrl : null;
-        var subscriptions = NewSubscriptionsHost(fleet, subscriptionsClock, subscriptionsData, billingForHolds);
+        var subscriptions = NewSubscriptionsHost(fleet, subscriptionsClock, subscriptionsData, billingForHolds, usage.GrpcUrl);
         billing.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
             .With("services:usage:grpc:0", usage.GrpcUrl.ToString())
             .With("services:subscriptions:grpc:0", subscriptions.GrpcUrl.ToString())
@@ -121,7 +121,7 @@ public sealed class World : IAsyncDisposable
     public async Task RestartSubscriptionsAsync()
     {
         await Subscriptions.DisposeAsync();
-        Subscriptions = NewSubscriptionsHost(Fleet, SubscriptionsClock, _subscriptionsData, _billingForHolds);
+        Subscriptions = NewSubscriptionsHost(Fleet, SubscriptionsClock, _subscriptionsData, _billingForHolds, _usageGrpcUrl);
         Subscriptions.With("Kestrel:Endpoints:Grpc:Url", _subscriptionsGrpcUrl.ToString());
         Subscriptions.Start();
     }
@@ -201,15 +201,21 @@ public sealed class World : IAsyncDisposable
     private static ClockedHost<UsageGrpcService> NewUsageHost(Fleet fleet, TimeProvider clock, string dataDirectory)
     {
         var usage = new ClockedHost<UsageGrpcService>(clock, dataDirectory);
-        usage.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString());
+        usage.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
+            // Consumers' webhooks (plan.changed notices) point at loopback in tests.
+            .With("Usage:AllowPrivateWebhooks", "true");
         return usage;
     }
 
-    private static ClockedHost<SubscriptionsGrpcService> NewSubscriptionsHost(Fleet fleet, TimeProvider clock, string dataDirectory, Uri? billingForHolds)
+    private static ClockedHost<SubscriptionsGrpcService> NewSubscriptionsHost(Fleet fleet, TimeProvider clock, string dataDirectory, Uri? billingForHolds,
+        Uri usageGrpcUrl)
     {
         var subscriptions = new ClockedHost<SubscriptionsGrpcService>(clock, dataDirectory);
         subscriptions.With("Veil:Auth:Authority", fleet.Identity.HttpUrl.ToString())
-            .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString());
+            .With("services:catalog:grpc:0", fleet.Catalog.GrpcUrl.ToString())
+            // plan.changed notices go to this world's usage, offered again every second while it is down.
+            .With("services:usage:grpc:0", usageGrpcUrl.ToString())
+            .With("Subscriptions:NoticeRetryInterval", "00:00:01");
         if (billingForHolds is not null)
         {
             subscriptions.With("services:billing:grpc:0", billingForHolds.ToString());

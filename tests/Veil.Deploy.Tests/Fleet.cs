@@ -29,9 +29,9 @@ internal static class Fleet
     {
         ["identity"] = new() { ["edge"] = ["ValidateApiKey", "WatchKeyChanges"], ["usage"] = ["ListExpiringApiKeys"] },
         ["catalog"] = new() { ["edge"] = ["WatchGatewayConfig"], ["subscriptions"] = ["GetApi"] },
-        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetPlan"] },
+        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetCycleTerms"] },
         ["ratelimit"] = new() { ["edge"] = ["AcquireLease"] },
-        ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"] },
+        ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"], ["subscriptions"] = ["NotifyConsumers"] },
         ["billing"] = new() { ["subscriptions"] = ["CheckCreditHold"] },
     };
 

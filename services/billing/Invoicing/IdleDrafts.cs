@@ -12,8 +12,8 @@ namespace Veil.Billing.Invoicing;
 /// Called once per sync rather than held: <see cref="SubscriptionPeriods"/> is transient like the
 /// typed gRPC client it wraps, so the client factory can rotate its handler (see Extensions.cs).
 /// </param>
-public sealed class IdleDrafts(BillingStore store, Func<SubscriptionPeriods> listing, BatchReport report, BillingMetrics metrics,
-    ILogger<IdleDrafts> logger)
+public sealed class IdleDrafts(BillingStore store, Func<SubscriptionPeriods> listing, Func<CycleTermsSource> cycleTerms, BatchReport report,
+    BillingMetrics metrics, ILogger<IdleDrafts> logger)
 {
     // Draft syncs in a row whose subscriptions listing failed; only the sync (under the gate) touches it.
     private int _listingFailures;
@@ -34,7 +34,7 @@ public sealed class IdleDrafts(BillingStore store, Func<SubscriptionPeriods> lis
         {
             await foreach (var page in subscriptions.PagesAsync(watermark - (long)SubscriptionPeriods.LongestCycle.TotalMilliseconds, cancellationToken))
             {
-                var periods = new List<PricedCycle>();
+                var inputs = new List<CycleInput>();
                 foreach (var subscription in page)
                 {
                     usageCycles.TryGetValue(subscription.Id, out var cycles);
@@ -49,12 +49,11 @@ public sealed class IdleDrafts(BillingStore store, Func<SubscriptionPeriods> lis
                             continue;
                         }
                         // Usage reported no cycle overlapping it in this sync: no call so far; later ones update the draft.
-                        var input = new CycleInput(subscription.Id, subscription.AccountId, subscription.ProviderId, subscription.ApiId,
-                            subscription.PlanId, period.StartMs, period.EndMs, 0, now);
-                        var (lines, subtotal) = Pricing.Price(subscription.Terms, 0);
-                        periods.Add(new PricedCycle(input, subscription.Terms, lines, subtotal));
+                        inputs.Add(new CycleInput(subscription.Id, subscription.AccountId, subscription.ProviderId, subscription.ApiId,
+                            subscription.PlanId, period.StartMs, period.EndMs, 0, now));
                     }
                 }
+                var periods = await PriceAsync(inputs, cancellationToken);
                 var result = await store.CreateIdleDraftsAsync(periods, now, cancellationToken);
                 created += result.Created;
                 foreach (var subscriptionId in result.Misaligned)
@@ -78,5 +77,38 @@ public sealed class IdleDrafts(BillingStore store, Func<SubscriptionPeriods> lis
             _listingFailures = 0;
         }
         return (true, created);
+    }
+
+    /// <summary>
+    /// Periods without calls priced at zero calls with the terms of the plan version each runs on;
+    /// periods that already have an invoice are left out (their draft exists, with its terms) and
+    /// need no question to subscriptions.
+    /// </summary>
+    private async Task<List<PricedCycle>> PriceAsync(List<CycleInput> inputs, CancellationToken cancellationToken)
+    {
+        var priced = new List<PricedCycle>(inputs.Count);
+        if (inputs.Count == 0)
+        {
+            return priced;
+        }
+        var stored = await store.FindStoredTermsAsync(inputs.Select(i => (i.SubscriptionId, i.PeriodStart)), cancellationToken);
+        var missing = inputs.Where(i => !stored.ContainsKey((i.SubscriptionId, i.PeriodStart))).ToList();
+        if (missing.Count == 0)
+        {
+            return priced;
+        }
+        var terms = await cycleTerms().GetAsync(missing.Select(i => (i.SubscriptionId, i.PeriodStart)).ToList(), cancellationToken);
+        foreach (var input in missing)
+        {
+            if (!terms.TryGetValue((input.SubscriptionId, input.PeriodStart), out var periodTerms))
+            {
+                metrics.Failed("sync", "plan_not_found");
+                BillingLog.PlanNotFound(logger, input.PlanId, input.SubscriptionId);
+                continue;
+            }
+            var (lines, subtotal) = Pricing.Price(periodTerms, 0);
+            priced.Add(new PricedCycle(input, periodTerms, lines, subtotal));
+        }
+        return priced;
     }
 }

@@ -46,7 +46,7 @@ public sealed class Reconciliation(BillingStore store, Func<UsageCycles> usageCy
                 var (priced, blocked) = await pricer.PriceAsync(page, "reconcile", cancellationToken);
                 if (blocked != long.MaxValue && error.Length == 0)
                 {
-                    error = "Subscriptions did not answer GetPlan for some new cycles; they are left for the next run.";
+                    error = "Subscriptions did not answer GetCycleTerms for some new cycles; they are left for the next run.";
                 }
                 var result = await store.ApplyAsync(priced, CountSource.Recount, now, dueBy, runId, cancellationToken);
                 @checked += result.Checked + result.Created;

@@ -7,21 +7,21 @@ using Veil.Subscriptions.V1;
 namespace Veil.Billing.Invoicing;
 
 /// <summary>
-/// A subscription as billing needs it: who pays, for what, under which terms, from when until when.
+/// A subscription as billing needs it: who pays, for what, from when until when. The terms of each
+/// of its periods come from <see cref="CycleTermsSource"/> (a plan's version can change between cycles).
 /// <see cref="AnchorMs"/> anchors its cycles; it precedes <see cref="StartMs"/> when the subscription
 /// continues the cycle of the consumer's cancelled one to the same API.
 /// </summary>
 public sealed record ListedSubscription(string Id, string AccountId, string ApiId, string ProviderId, string PlanId, long StartMs, long? CanceledAtMs,
-    Terms Terms, long AnchorMs);
+    long AnchorMs);
 
 /// <summary>
 /// Billing's view of subscriptions' <c>ListSubscriptionsForBilling</c>: every subscription that may
 /// still have a period to invoice, page by page, each page with its own deadline
 /// (<see cref="BillingOptions.SubscriptionsTimeout"/>). The calls carry no token: an internal RPC on
-/// subscriptions' gRPC port, like <c>GetPlan</c>. Failures surface as <see cref="Grpc.Core.RpcException"/>.
+/// subscriptions' gRPC port, like <c>GetCycleTerms</c>. Failures surface as <see cref="Grpc.Core.RpcException"/>.
 /// </summary>
-public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceClient subscriptions, PlanTermsCache plans,
-    IOptionsMonitor<BillingOptions> options)
+public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceClient subscriptions, IOptionsMonitor<BillingOptions> options)
 {
     /// <summary>The longest billing cycle (31 days): a subscription cancelled longer ago than this before a time has no cycle left after it.</summary>
     public static readonly TimeSpan LongestCycle = TimeSpan.FromDays(31);
@@ -44,14 +44,9 @@ public sealed class SubscriptionPeriods(SubscriptionService.SubscriptionServiceC
             var page = new List<ListedSubscription>(response.Subscriptions.Count);
             foreach (var item in response.Subscriptions)
             {
-                var plan = item.Plan;
-                var terms = new Terms(plan.BasePriceMinor, plan.PricePerCallMinor, plan.OveragePricePerCallMinor, plan.MonthlyQuota, plan.OverageAllowed,
-                    plan.Currency);
-                // Plans never change, so the listing's copy is as good as GetPlan's and saves that call later.
-                plans.Plans.TryAdd(plan.Id, terms);
                 var subscription = item.Subscription;
                 page.Add(new ListedSubscription(subscription.Id, subscription.ConsumerId, subscription.ApiId, item.ProviderId, subscription.PlanId,
-                    subscription.CreateTime.ToUnixMs(), subscription.CancelTime is { } canceled ? canceled.ToUnixMs() : null, terms,
+                    subscription.CreateTime.ToUnixMs(), subscription.CancelTime is { } canceled ? canceled.ToUnixMs() : null,
                     (subscription.CycleAnchorTime ?? subscription.CreateTime).ToUnixMs()));
             }
             yield return page;

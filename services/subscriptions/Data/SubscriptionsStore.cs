@@ -8,21 +8,61 @@ namespace Veil.Subscriptions.Data;
 public sealed record PlanRecord(
     string Id, string ApiId, string ProviderId, string Name, int RequestsPerSecond, int Burst,
     long MonthlyQuota, long PricePerCallMinor, string Currency, bool OverageAllowed, long CreatedAt,
-    long BasePriceMinor = 0, long OveragePricePerCallMinor = 0)
+    long BasePriceMinor = 0, long OveragePricePerCallMinor = 0, long Version = 1, PlanStates State = PlanStates.Active, long UpdatedAt = 0,
+    long? DeletedAt = null)
 {
     /// <summary>
     /// True when subscribing can cost money: a per-call price, a fee per cycle, or an overage price
     /// that applies (a quota is set). Paid plans are refused to accounts on credit hold.
     /// </summary>
     public bool IsPaid => PricePerCallMinor > 0 || BasePriceMinor > 0 || (MonthlyQuota > 0 && OveragePricePerCallMinor > 0);
+
+    /// <summary>
+    /// Identifies the current version and state (<c>v3-active</c>, <c>v3-archived</c>, <c>v3-deleted</c>):
+    /// every change to the plan changes it.
+    /// </summary>
+    public string Etag => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"v{Version}-{(DeletedAt is not null ? "deleted" : State == PlanStates.Archived ? "archived" : "active")}");
+
+    /// <summary>
+    /// True when <paramref name="given"/> (an etag, or an If-Match header value: a list of quoted or
+    /// weak etags, or <c>*</c>) names the current <see cref="Etag"/>.
+    /// </summary>
+    public bool MatchesEtag(string given) =>
+        given.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Any(tag =>
+        {
+            if (tag == "*")
+            {
+                return true;
+            }
+            tag = tag.StartsWith("W/", StringComparison.Ordinal) ? tag[2..] : tag;
+            tag = tag.Length >= 2 && tag[0] == '"' && tag[^1] == '"' ? tag[1..^1] : tag;
+            return string.Equals(tag, Etag, StringComparison.Ordinal);
+        });
+
+    /// <summary>True when the terms (what a subscriber gets and pays) and name equal <paramref name="other"/>'s.</summary>
+    public bool SameTerms(PlanRecord other) =>
+        Name == other.Name && RequestsPerSecond == other.RequestsPerSecond && Burst == other.Burst && MonthlyQuota == other.MonthlyQuota &&
+        PricePerCallMinor == other.PricePerCallMinor && Currency == other.Currency && OverageAllowed == other.OverageAllowed &&
+        BasePriceMinor == other.BasePriceMinor && OveragePricePerCallMinor == other.OveragePricePerCallMinor;
+}
+
+/// <summary>A plan's stored state (the <c>PlanState</c> values); a deleted plan keeps its state and has <see cref="PlanRecord.DeletedAt"/>.</summary>
+public enum PlanStates
+{
+    Active = 1,
+    Archived = 2,
 }
 
 /// <summary>
 /// A subscription as stored. <see cref="CycleAnchor"/> anchors its monthly cycles: its creation, or
 /// the anchor of the subscription it follows within a paid cycle (see <see cref="SubscriptionsStore.SubscribeAsync"/>).
+/// <see cref="StartVersion"/> is the plan version it started on; <see cref="PlanLatestVersion"/> the
+/// plan's current one; <see cref="CycleVersion"/>, once resolved, the version of its current cycle.
 /// </summary>
 public sealed record SubscriptionRecord(
-    string Id, string ConsumerId, string ApiId, string PlanId, string ProviderId, bool Active, long CreatedAt, long? CanceledAt, long CycleAnchor);
+    string Id, string ConsumerId, string ApiId, string PlanId, string ProviderId, bool Active, long CreatedAt, long? CanceledAt, long CycleAnchor,
+    long StartVersion = 1, long PlanLatestVersion = 1, long? CycleVersion = null);
 
 /// <summary>Who is asking, for the visibility rules in the queries.</summary>
 public sealed record Viewer(string AccountId, bool IsAdmin);
@@ -34,30 +74,32 @@ public sealed record ListCursor(long CreatedAt, long RowId);
 /// The subscriptions SQLite store. Ownership and visibility are part of every query: a row the
 /// viewer may not see is simply not found.
 /// </summary>
-public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
+public sealed partial class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
 {
     private const long Active = 1;
     private const long Canceled = 2;
     private const int SqliteConstraintUnique = 2067;
 
-    private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at, p.base_price_minor, p.overage_price_per_call_minor";
-    private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at, s.cycle_anchor";
-    private const int SubscriptionColumnCount = 9;
+    private const string PlanColumns = "p.id, p.api_id, p.provider_id, p.name, p.requests_per_second, p.burst, p.monthly_quota, p.price_per_call_minor, p.currency, p.overage_allowed, p.created_at, p.base_price_minor, p.overage_price_per_call_minor, p.version, p.state, p.updated_at, p.deleted_at";
+    private const string SubscriptionColumns = "s.id, s.consumer_id, s.api_id, s.plan_id, s.provider_id, s.status, s.created_at, s.canceled_at, s.cycle_anchor, " +
+        "s.plan_version, (SELECT version FROM plans WHERE id = s.plan_id)";
+    private const int SubscriptionColumnCount = 11;
 
     /// <summary>Stores a new plan; null when the API already has a plan of that name.</summary>
     public async Task<(PlanRecord? Plan, bool LimitReached)> CreatePlanAsync(string apiId, string providerId, string name, int requestsPerSecond, int burst,
         long monthlyQuota, long pricePerCallMinor, string currency, bool overageAllowed, long basePriceMinor, long overagePricePerCallMinor,
-        int maxPlansPerApi, CancellationToken cancellationToken)
+        int maxPlansPerApi, string createdBy, CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var plan = new PlanRecord(ResourceIds.New("plan"), apiId, providerId, name, requestsPerSecond, burst, monthlyQuota, pricePerCallMinor,
-            currency, overageAllowed, time.GetUtcNow().ToUnixTimeMilliseconds(), basePriceMinor, overagePricePerCallMinor);
+            currency, overageAllowed, now, basePriceMinor, overagePricePerCallMinor, UpdatedAt: now);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
         // Counted in the same immediate transaction as the insert, so concurrent creations cannot overshoot.
         await using (var count = connection.CreateCommand())
         {
             count.Transaction = transaction;
-            count.CommandText = "SELECT COUNT(*) FROM plans WHERE api_id = @api_id;";
+            count.CommandText = "SELECT COUNT(*) FROM plans WHERE api_id = @api_id AND deleted_at IS NULL;";
             Bind(count, ("@api_id", apiId));
             if (Convert.ToInt64(await count.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) >= maxPlansPerApi)
             {
@@ -68,8 +110,8 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         command.Transaction = transaction;
         command.CommandText = """
             INSERT INTO plans (id, api_id, provider_id, name, requests_per_second, burst, monthly_quota, price_per_call_minor, currency, overage_allowed, created_at,
-                               base_price_minor, overage_price_per_call_minor)
-            VALUES (@id, @api_id, @provider_id, @name, @rps, @burst, @quota, @price, @currency, @overage, @created_at, @base_price, @overage_price);
+                               base_price_minor, overage_price_per_call_minor, version, state, updated_at)
+            VALUES (@id, @api_id, @provider_id, @name, @rps, @burst, @quota, @price, @currency, @overage, @created_at, @base_price, @overage_price, 1, 1, @created_at);
             """;
         Bind(command, ("@id", plan.Id), ("@api_id", apiId), ("@provider_id", providerId), ("@name", name), ("@rps", requestsPerSecond),
             ("@burst", burst), ("@quota", monthlyQuota), ("@price", pricePerCallMinor), ("@currency", currency),
@@ -83,15 +125,23 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         {
             return (null, false);
         }
+        await InsertVersionAsync(connection, transaction, plan, createdBy, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return (plan, false);
     }
 
-    /// <summary>The plan, or null.</summary>
+    /// <summary>The plan (deleted ones too), or null.</summary>
     public async Task<PlanRecord?> FindPlanAsync(string planId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
+        return await FindPlanAsync(connection, null, planId, cancellationToken);
+    }
+
+    private static async Task<PlanRecord?> FindPlanAsync(SqliteConnection connection, SqliteTransaction? transaction, string planId,
+        CancellationToken cancellationToken)
+    {
         await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = $"SELECT {PlanColumns} FROM plans p WHERE p.id = @id;";
         Bind(command, ("@id", planId));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -102,17 +152,20 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     /// One page of the API's plans, oldest first, after the plan at <paramref name="after"/> (its
     /// creation time and rowid, the order's keys); the extra row read tells whether more follow.
     /// </summary>
-    public async Task<(IReadOnlyList<PlanRecord> Page, ListCursor? Next)> ListPlansAsync(string apiId, int pageSize, ListCursor? after, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<PlanRecord> Page, ListCursor? Next)> ListPlansAsync(string apiId, bool showArchived, int pageSize, ListCursor? after,
+        CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
             SELECT {PlanColumns}, p.created_at, p.rowid FROM plans p
-            WHERE p.api_id = @api_id AND (@after_at IS NULL OR (p.created_at, p.rowid) > (@after_at, @after_row))
+            WHERE p.api_id = @api_id AND p.deleted_at IS NULL AND (@show_archived = 1 OR p.state = 1)
+              AND (@after_at IS NULL OR (p.created_at, p.rowid) > (@after_at, @after_row))
             ORDER BY p.created_at, p.rowid
             LIMIT @limit;
             """;
-        Bind(command, ("@api_id", apiId), ("@after_at", after?.CreatedAt), ("@after_row", after?.RowId), ("@limit", pageSize + 1));
+        Bind(command, ("@api_id", apiId), ("@show_archived", showArchived ? 1 : 0), ("@after_at", after?.CreatedAt), ("@after_row", after?.RowId),
+            ("@limit", pageSize + 1));
         return await ReadPageAsync(command, pageSize, ReadPlan, cancellationToken);
     }
 
@@ -148,12 +201,28 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
     /// that one is, so usage counts both against the quota of this cycle;</item>
     /// <item>otherwise (none, or its last paid cycle is over): a new subscription anchored now.</item>
     /// </list>
+    /// The plan's state and version are read again in the transaction: an archived or deleted plan
+    /// is refused, and a plan changed since <paramref name="plan"/> was read is reported (the caller
+    /// reads it again, so the credit-hold check always saw the terms subscribed to).
     /// </summary>
-    public async Task<(SubscriptionRecord Subscription, bool Resumed)?> SubscribeAsync(string consumerId, PlanRecord plan, CancellationToken cancellationToken)
+    public async Task<SubscribeResult> SubscribeAsync(string consumerId, PlanRecord plan, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
+        var current = await FindPlanAsync(connection, transaction, plan.Id, cancellationToken);
+        if (current is null || current.DeletedAt is not null)
+        {
+            return new SubscribeResult(null, false, SubscribeRefusal.Deleted);
+        }
+        if (current.State == PlanStates.Archived)
+        {
+            return new SubscribeResult(null, false, SubscribeRefusal.Archived);
+        }
+        if (current.Version != plan.Version)
+        {
+            return new SubscribeResult(null, false, SubscribeRefusal.PlanChanged);
+        }
         SubscriptionRecord? previous = null;
         await using (var latest = connection.CreateCommand())
         {
@@ -179,19 +248,21 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         if (resumed)
         {
             subscription = previous! with { Active = true, CanceledAt = null };
+            subscription = subscription with { CycleVersion = await CycleVersionAsync(connection, transaction, subscription, now, cancellationToken) };
             command.CommandText = "UPDATE subscriptions SET status = @active, canceled_at = NULL WHERE id = @id AND status = @canceled;";
             Bind(command, ("@id", subscription.Id), ("@active", Active), ("@canceled", Canceled));
         }
         else
         {
             subscription = new SubscriptionRecord(ResourceIds.New("sub"), consumerId, plan.ApiId, plan.Id, plan.ProviderId, true, now, null,
-                inPaidCycle ? previous!.CycleAnchor : now);
+                inPaidCycle ? previous!.CycleAnchor : now, current.Version, current.Version, current.Version);
             command.CommandText = """
-                INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at, cycle_anchor)
-                VALUES (@id, @consumer_id, @api_id, @plan_id, @provider_id, 1, @created_at, NULL, @cycle_anchor);
+                INSERT INTO subscriptions (id, consumer_id, api_id, plan_id, provider_id, status, created_at, canceled_at, cycle_anchor, plan_version)
+                VALUES (@id, @consumer_id, @api_id, @plan_id, @provider_id, 1, @created_at, NULL, @cycle_anchor, @plan_version);
                 """;
             Bind(command, ("@id", subscription.Id), ("@consumer_id", consumerId), ("@api_id", plan.ApiId), ("@plan_id", plan.Id),
-                ("@provider_id", plan.ProviderId), ("@created_at", subscription.CreatedAt), ("@cycle_anchor", subscription.CycleAnchor));
+                ("@provider_id", plan.ProviderId), ("@created_at", subscription.CreatedAt), ("@cycle_anchor", subscription.CycleAnchor),
+                ("@plan_version", current.Version));
         }
         try
         {
@@ -199,10 +270,10 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         }
         catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == SqliteConstraintUnique)
         {
-            return null;
+            return new SubscribeResult(null, false, SubscribeRefusal.AlreadySubscribed);
         }
         await transaction.CommitAsync(cancellationToken);
-        return (subscription, resumed);
+        return new SubscribeResult(subscription, resumed, SubscribeRefusal.None);
     }
 
     /// <summary>
@@ -238,14 +309,22 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
                """;
         Bind(command, ("@viewer", viewer.AccountId), ("@api_id", apiId), ("@before_at", before?.CreatedAt), ("@before_row", before?.RowId),
             ("@limit", pageSize + 1));
-        return await ReadPageAsync(command, pageSize, ReadSubscription, cancellationToken);
+        var (page, next) = await ReadPageAsync(command, pageSize, ReadSubscription, cancellationToken);
+        var resolved = new List<SubscriptionRecord>(page.Count);
+        foreach (var subscription in page)
+        {
+            resolved.Add(await WithCycleVersionAsync(connection, null, subscription, cancellationToken));
+        }
+        return (resolved, next);
     }
 
     /// <summary>The subscription when the viewer is its consumer, the API's provider or an admin; else null.</summary>
     public async Task<SubscriptionRecord?> FindSubscriptionAsync(string subscriptionId, Viewer viewer, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await FindSubscriptionAsync(connection, null, subscriptionId, viewer, cancellationToken);
+        return await FindSubscriptionAsync(connection, null, subscriptionId, viewer, cancellationToken) is { } found
+            ? await WithCycleVersionAsync(connection, null, found, cancellationToken)
+            : null;
     }
 
     /// <summary>
@@ -262,6 +341,7 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         {
             return null;
         }
+        subscription = await WithCycleVersionAsync(connection, transaction, subscription, cancellationToken);
         var mayCancel = viewer.IsAdmin || subscription.ConsumerId == viewer.AccountId;
         if (!mayCancel || !subscription.Active)
         {
@@ -288,12 +368,18 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
             WHERE s.consumer_id = @consumer_id AND s.api_id = @api_id AND s.status = 1;
             """;
         Bind(command, ("@consumer_id", consumerId), ("@api_id", apiId));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        SubscriptionRecord subscription;
+        PlanRecord plan;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            return null;
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+            (subscription, plan) = (ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount));
         }
-        return (ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount));
+        // The terms of the subscription's current cycle: its plan's version at that cycle's start.
+        return await AtCycleAsync(connection, subscription, plan, time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken);
     }
 
     /// <summary>
@@ -315,10 +401,18 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
             """;
         Bind(command, ("@after", afterId), ("@canceled_after", canceledAfterMs), ("@limit", limit));
         var rows = new List<(SubscriptionRecord, PlanRecord)>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            rows.Add((ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount)));
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows.Add((ReadSubscription(reader, 0), ReadPlan(reader, SubscriptionColumnCount)));
+            }
+        }
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (var i = 0; i < rows.Count; i++)
+        {
+            // Each with the plan version of its current cycle (billing prices each cycle with GetCycleTerms).
+            rows[i] = await AtCycleAsync(connection, rows[i].Item1, rows[i].Item2, now, cancellationToken);
         }
         return rows;
     }
@@ -349,7 +443,11 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         OverageAllowed: reader.GetInt64(at + 9) == 1,
         CreatedAt: reader.GetInt64(at + 10),
         BasePriceMinor: reader.GetInt64(at + 11),
-        OveragePricePerCallMinor: reader.GetInt64(at + 12));
+        OveragePricePerCallMinor: reader.GetInt64(at + 12),
+        Version: reader.GetInt64(at + 13),
+        State: (PlanStates)reader.GetInt64(at + 14),
+        UpdatedAt: reader.GetInt64(at + 15),
+        DeletedAt: reader.IsDBNull(at + 16) ? null : reader.GetInt64(at + 16));
 
     private static SubscriptionRecord ReadSubscription(SqliteDataReader reader, int at) => new(
         Id: reader.GetString(at),
@@ -360,7 +458,9 @@ public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider tim
         Active: reader.GetInt64(at + 5) == Active,
         CreatedAt: reader.GetInt64(at + 6),
         CanceledAt: reader.IsDBNull(at + 7) ? null : reader.GetInt64(at + 7),
-        CycleAnchor: reader.GetInt64(at + 8));
+        CycleAnchor: reader.GetInt64(at + 8),
+        StartVersion: reader.GetInt64(at + 9),
+        PlanLatestVersion: reader.GetInt64(at + 10));
 
     private static void Bind(SqliteCommand command, params (string Name, object? Value)[] parameters)
     {

@@ -25,12 +25,14 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly SubscriptionsOptions _options;
     private readonly ChangeFeed<SubscriptionChange> _changes;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly PlanNotices _notices;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
-        IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime,
+        IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime, PlanNotices notices,
         ILogger<SubscriptionsGrpcService> logger)
     {
+        _notices = notices;
         _options = options.Value;
         _store = store;
         _catalog = catalog;
@@ -71,6 +73,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
             request.BasePriceMinor,
             request.OveragePricePerCallMinor,
             _options.MaxPlansPerApi,
+            caller.AccountId,
             context.CancellationToken);
         if (limitReached)
         {
@@ -96,7 +99,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         var api = await _catalog.GetApiAsync(request.ApiId, context);
         var after = token is null ? null : SubscriptionsValidation.Cursor(token, api.Id);
 
-        var (plans, next) = await _store.ListPlansAsync(api.Id, pageSize, after, context.CancellationToken);
+        var (plans, next) = await _store.ListPlansAsync(api.Id, request.ShowArchived, pageSize, after, context.CancellationToken);
         var response = new ListPlansResponse { NextPageToken = SubscriptionsValidation.Token(nameof(ListPlans), api.Id, next) };
         response.Plans.AddRange(plans.Select(ToProto));
         return response;
@@ -113,14 +116,7 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     {
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
         SubscriptionsValidation.RequiredId("plan_id", request.PlanId);
-        var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
-        if (plan.IsPaid)
-        {
-            // Free plans never ask billing, so they keep working whatever billing's state.
-            await _creditHolds.EnsureNotOnHoldAsync(caller.AccountId, context);
-        }
-        var (subscription, resumed) = await _store.SubscribeAsync(caller.AccountId, plan, context.CancellationToken)
-            ?? throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
+        var (subscription, resumed, plan) = await SubscribeAsync(caller, request.PlanId, context);
         // A cached "not entitled" on an edge is stale now.
         Publish(subscription, SubscriptionChangeKind.Created);
 

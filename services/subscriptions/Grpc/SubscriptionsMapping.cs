@@ -22,6 +22,19 @@ internal static class SubscriptionsMapping
         CreateTime = UnixMs.ToTimestamp(plan.CreatedAt),
         BasePriceMinor = plan.BasePriceMinor,
         OveragePricePerCallMinor = plan.OveragePricePerCallMinor,
+        Version = plan.Version,
+        State = plan.DeletedAt is not null ? PlanState.Deleted : plan.State == PlanStates.Archived ? PlanState.Archived : PlanState.Active,
+        Etag = plan.Etag,
+        UpdateTime = UnixMs.ToTimestamp(plan.UpdatedAt),
+    };
+
+    public static PlanVersion ToProto(PlanVersionRecord version) => new()
+    {
+        PlanId = version.Plan.Id,
+        Version = version.Version,
+        Plan = ToProto(version.Plan),
+        CreatedBy = version.CreatedBy,
+        CreateTime = UnixMs.ToTimestamp(version.CreatedAt),
     };
 
     public static Subscription ToProto(SubscriptionRecord subscription) => new()
@@ -34,6 +47,7 @@ internal static class SubscriptionsMapping
         CreateTime = UnixMs.ToTimestamp(subscription.CreatedAt),
         CancelTime = subscription.CanceledAt is { } canceledAt ? UnixMs.ToTimestamp(canceledAt) : null,
         CycleAnchorTime = UnixMs.ToTimestamp(subscription.CycleAnchor),
+        PlanVersion = subscription.CycleVersion ?? subscription.StartVersion,
     };
 
     /// <summary>A subscription with its plan and provider, as billing lists them.</summary>

@@ -25,41 +25,102 @@ internal static partial class SubscriptionsValidation
         {
             errors.Add("api_id", "Required: an API id (api_…) or slug.");
         }
-        if (string.IsNullOrWhiteSpace(request.Name))
+        Name(errors, request.Name);
+        Rate(errors, request.RequestsPerSecond);
+        Burst(errors, request.Burst);
+        Terms(errors, request.MonthlyQuota, request.PricePerCallMinor, request.BasePriceMinor, request.OveragePricePerCallMinor);
+        if (request.Currency.Length > 0)
+        {
+            Currency(errors, request.Currency, "; empty means USD");
+        }
+    }
+
+    /// <summary>Every field an UpdatePlan sets, with CreatePlan's rules; a currency, when set, must be a code.</summary>
+    public static void PlanUpdate(FieldViolations errors, UpdatePlanRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(request.PlanId))
+        {
+            errors.Add("plan_id", "Required.");
+        }
+        if (request.HasName)
+        {
+            Name(errors, request.Name);
+        }
+        if (request.HasRequestsPerSecond)
+        {
+            Rate(errors, request.RequestsPerSecond);
+        }
+        if (request.HasBurst)
+        {
+            Burst(errors, request.Burst);
+        }
+        Terms(errors, request.HasMonthlyQuota ? request.MonthlyQuota : 0, request.HasPricePerCallMinor ? request.PricePerCallMinor : 0,
+            request.HasBasePriceMinor ? request.BasePriceMinor : 0, request.HasOveragePricePerCallMinor ? request.OveragePricePerCallMinor : 0);
+        if (request.HasCurrency)
+        {
+            Currency(errors, request.Currency, "");
+        }
+        if (request.Etag.Length > MaxEtagLength)
+        {
+            errors.Add("etag", $"Must be at most {MaxEtagLength} characters: the plan's etag as last read.");
+        }
+    }
+
+    private const int MaxEtagLength = 200;
+
+    private static void Name(FieldViolations errors, string name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
         {
             errors.Add("name", "Required.");
         }
-        else if (request.Name.Length > MaxPlanNameLength)
+        else if (name.Length > MaxPlanNameLength)
         {
             errors.Add("name", $"Must be at most {MaxPlanNameLength} characters.");
         }
-        if (request.RequestsPerSecond is < 1 or > MaxRate)
+    }
+
+    private static void Rate(FieldViolations errors, int requestsPerSecond)
+    {
+        if (requestsPerSecond is < 1 or > MaxRate)
         {
             errors.Add("requests_per_second", $"Must be 1 to {MaxRate}.");
         }
-        if (request.Burst != 0 && request.Burst is < 1 or > MaxRate)
+    }
+
+    private static void Burst(FieldViolations errors, int burst)
+    {
+        if (burst != 0 && burst is < 1 or > MaxRate)
         {
             errors.Add("burst", $"Must be 0 (same as requests_per_second) or 1 to {MaxRate}.");
         }
-        if (request.MonthlyQuota < 0)
+    }
+
+    private static void Terms(FieldViolations errors, long monthlyQuota, long pricePerCallMinor, long basePriceMinor, long overagePricePerCallMinor)
+    {
+        if (monthlyQuota < 0)
         {
             errors.Add("monthly_quota", "Must be 0 (unlimited) or more.");
         }
-        if (request.PricePerCallMinor < 0)
+        if (pricePerCallMinor < 0)
         {
             errors.Add("price_per_call_minor", "Must be 0 (free) or more, in minor units of the currency.");
         }
-        if (request.BasePriceMinor < 0)
+        if (basePriceMinor < 0)
         {
             errors.Add("base_price_minor", "Must be 0 (no fee) or more, in minor units of the currency per billing cycle.");
         }
-        if (request.OveragePricePerCallMinor < 0)
+        if (overagePricePerCallMinor < 0)
         {
             errors.Add("overage_price_per_call_minor", "Must be 0 (same as price_per_call_minor) or more, in minor units of the currency.");
         }
-        if (request.Currency.Length > 0 && !CurrencyCode().IsMatch(request.Currency))
+    }
+
+    private static void Currency(FieldViolations errors, string currency, string whenEmpty)
+    {
+        if (!CurrencyCode().IsMatch(currency))
         {
-            errors.Add("currency", "Must be an ISO 4217 code of three upper-case letters, e.g. USD; empty means USD.");
+            errors.Add("currency", $"Must be an ISO 4217 code of three upper-case letters, e.g. USD{whenEmpty}.");
         }
     }
 
