@@ -119,6 +119,7 @@ public static class EdgeExtensions
         app.MapReverseProxy(pipeline =>
         {
             pipeline.UseEdgeCors();                                   // Cors/: preflights (not calls: before metering), CORS headers
+            pipeline.UseMiddleware<ApiLifecycleMiddleware>();         // Routing/: 503 suspended, 410 past a deleted API's sunset (not calls); Deprecation/Sunset/Link
             pipeline.UseMiddleware<ApiCallMiddleware>();              // Calls/: 405, ApiCallFeature, outcome tag, metering
             pipeline.UseIpRateLimit();                                // RateLimiting/
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>(); // Auth/
@@ -136,6 +137,11 @@ public static class EdgeExtensions
             if (ApiRoutes.Describe(route) is { } api)
             {
                 endpoint.WithMetadata(api);
+                // A suspended, deprecated or deleted API's lifecycle, for ApiLifecycleMiddleware.
+                if (RouteLifecycle.From(route.Metadata) is { } lifecycle)
+                {
+                    endpoint.WithMetadata(lifecycle);
+                }
                 // The API's CORS policy, built with the snapshot's upstream policies, for the CORS step.
                 if (route.Metadata!.TryGetValue(UpstreamPolicies.MetadataKey, out var fingerprint) &&
                     policies.Find(api.ApiId, fingerprint)?.Cors is { } cors)

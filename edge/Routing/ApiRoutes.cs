@@ -105,6 +105,8 @@ internal static partial class ApiRoutes
         {
             metadata[UpstreamPolicies.MetadataKey] = policyFingerprint;
         }
+        // Suspended, deprecated, deleted: a change of these changes the route, which YARP rebuilds.
+        RouteLifecycle.AddMetadata(source, metadata);
         route = new RouteConfig
         {
             RouteId = id,

@@ -3,6 +3,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
+using Veil.Catalog.Lifecycle;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
@@ -29,8 +30,11 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private readonly ILogger<CatalogGrpcService> _logger;
 
     public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, CatalogMetrics metrics,
-        IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
+        IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger,
+        LifecycleSync lifecycle, IOptionsMonitor<CatalogLifecycleOptions> lifecycleOptions)
     {
+        _lifecycle = lifecycle;
+        _lifecycleOptions = lifecycleOptions;
         _store = store;
         _secrets = secrets;
         _time = time;
@@ -268,7 +272,9 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         errors.ThrowIfAny();
 
         var api = await _store.FindAsync(request.ApiId, context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
-        return new GetApiResponse { Api = ToProto(api, CanSeeConfig(caller, api)) };
+        var visible = CanSeeConfig(caller, api);
+        // A retired API (deleted, past its sunset) stays readable by its owner and admins only.
+        return !visible && IsRetired(api) ? throw ApiNotFound(request.ApiId) : new GetApiResponse { Api = ToProto(api, visible) };
     }
 
     public override async Task<ListApisResponse> ListApis(ListApisRequest request, ServerCallContext context)
@@ -289,7 +295,9 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             after,
             query.Length == 0 ? null : query,
             request.ProviderId.Length == 0 ? null : request.ProviderId,
-            context.CancellationToken);
+            context.CancellationToken,
+            caller?.AccountId,
+            caller?.IsAdmin ?? false);
 
         var response = new ListApisResponse { NextPageToken = more ? PageToken.Encode(nameof(ListApis), page[^1].Slug) : "" };
         response.Apis.AddRange(page.Select(api => ToProto(api, CanSeeConfig(caller, api))));
@@ -421,6 +429,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private Api ToProto(ApiRecord api, bool visible)
     {
         var proto = ToProtoWithoutPolicies(api, visible);
+        SetLifecycle(proto, api);
         proto.SignedCalls = api.Config.SigningSecret.Length > 0;
         if (visible)
         {
