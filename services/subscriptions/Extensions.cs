@@ -3,6 +3,7 @@ using Veil.Billing.V1;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
+using Veil.Subscriptions.Lifecycle;
 using Veil.Subscriptions.V1;
 
 namespace Veil.Subscriptions;
@@ -23,6 +24,10 @@ internal static class Extensions
         builder.Services.AddSingleton<ChangeFeed<SubscriptionChange>>();
         // Transient like the typed gRPC client it wraps, so the client factory can rotate handlers.
         builder.Services.AddTransient<CatalogApis>();
+
+        // A deleted API's subscriptions end at its sunset (pushed by catalog's SetApiLifecycle).
+        builder.Services.AddSingleton<ApiSunsetWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ApiSunsetWorker>());
 
         builder.Services.AddTransient<CreditHolds>();
         builder.Services.AddHostedService<CreditHoldsNotice>();

@@ -34,7 +34,7 @@ public sealed record ListCursor(long CreatedAt, long RowId);
 /// The subscriptions SQLite store. Ownership and visibility are part of every query: a row the
 /// viewer may not see is simply not found.
 /// </summary>
-public sealed class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
+public sealed partial class SubscriptionsStore(SqliteDatabase database, TimeProvider time)
 {
     private const long Active = 1;
     private const long Canceled = 2;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.Data;
+using Veil.Subscriptions.Lifecycle;
 using Veil.Subscriptions.V1;
 using static Veil.Subscriptions.Grpc.SubscriptionsMapping;
 
@@ -26,11 +27,13 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly ChangeFeed<SubscriptionChange> _changes;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
+    private readonly ApiSunsetWorker _sunsets;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
         IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime,
-        ILogger<SubscriptionsGrpcService> logger)
+        ILogger<SubscriptionsGrpcService> logger, ApiSunsetWorker sunsets)
     {
+        _sunsets = sunsets;
         _options = options.Value;
         _store = store;
         _catalog = catalog;
@@ -114,6 +117,8 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
         var caller = Caller.From(context).RequireRole(VeilClaims.Roles.Consumer);
         SubscriptionsValidation.RequiredId("plan_id", request.PlanId);
         var plan = await _store.FindPlanAsync(request.PlanId, context.CancellationToken) ?? throw PlanNotFound(request.PlanId);
+        // A suspended or deleted API takes no new subscriptions (docs/subscriptions.md).
+        await EnsureApiTakesSubscriptionsAsync(plan, context.CancellationToken);
         if (plan.IsPaid)
         {
             // Free plans never ask billing, so they keep working whatever billing's state.
