@@ -45,6 +45,9 @@ var billing = builder.AddVeilService<Projects.Veil_Billing>("billing", fleet)
 // Paid subscriptions ask billing for credit holds (and fail closed when it is down).
 subscriptions.WithReference(billing.GetEndpoint("grpc"));
 
+// API lifecycle changes (suspend, deprecate, delete) are pushed to subscriptions (SetApiLifecycle).
+catalog.WithReference(subscriptions.GetEndpoint("grpc"));
+
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)
     .WithEnvironment("Kestrel__Endpoints__Http__Url", FleetSettings.LocalUrl(fleet.Port("edge", "http")))

@@ -92,6 +92,11 @@ public sealed partial class CatalogStore
     /// <summary>What the edge needs of the lifecycle: the state (RETIRING stays RETIRING: the edge judges the sunset by its own clock), the times and link.</summary>
     private static void SetLifecycle(GatewayRoute route, ApiLifecycle lifecycle)
     {
+        if (ReferenceEquals(lifecycle, ApiLifecycle.Active))
+        {
+            // Unset (UNSPECIFIED) is active: an active API's route is what it was before lifecycles.
+            return;
+        }
         route.State = lifecycle.PushedState;
         if (lifecycle.DeprecateTime > 0)
         {
