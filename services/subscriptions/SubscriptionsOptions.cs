@@ -18,4 +18,12 @@ public sealed class SubscriptionsOptions
     /// <summary>Most plans one API may have.</summary>
     [Range(1, 100_000)]
     public int MaxPlansPerApi { get; set; } = 100;
+
+    /// <summary>
+    /// Longest wait of the sunset worker between two looks at the deleted APIs whose sunset has
+    /// come: it also wakes at the earliest sunset ahead, so this only bounds how late a sunset is
+    /// enforced after the clock was changed under it. Default 1 minute.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan SunsetCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
 using Veil.Subscriptions.Grpc;
@@ -9,11 +10,12 @@ namespace Veil.Subscriptions.Lifecycle;
 /// Cancels a deleted API's active subscriptions at its sunset, by this service's clock: each with
 /// <c>canceled_at</c> = the sunset, so billing invoices it up to that date like any cancellation
 /// (docs/billing.md, "Cancellation"), and pushes each cancellation to the edges. Waits for the
-/// earliest sunset still to come; a stored lifecycle wakes it (a new, earlier sunset). The store
+/// earliest sunset still to come, at most <see cref="SubscriptionsOptions.SunsetCheckInterval"/>;
+/// a stored lifecycle wakes it (a new, earlier sunset). The store
 /// makes it idempotent and restart-safe: what is due and not done is done on the next round.
 /// </summary>
 public sealed class ApiSunsetWorker(SubscriptionsStore store, ChangeFeed<SubscriptionChange> changes, SubscriptionsMetrics metrics, TimeProvider time,
-    ILogger<ApiSunsetWorker> logger) : BackgroundService
+    IOptionsMonitor<SubscriptionsOptions> options, ILogger<ApiSunsetWorker> logger) : BackgroundService
 {
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -37,14 +39,12 @@ public sealed class ApiSunsetWorker(SubscriptionsStore store, ChangeFeed<Subscri
                     SubscriptionsLog.CanceledAtSunset(logger, api.ApiId, canceled.Count, DateTimeOffset.FromUnixTimeMilliseconds(api.SunsetTime));
                 }
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var waits = new List<Task> { wake };
-                if (await store.NextSunsetAsync(stoppingToken) is { } next)
+                var delay = options.CurrentValue.SunsetCheckInterval;
+                if (await store.NextSunsetAsync(stoppingToken) is { } next && DateTimeOffset.FromUnixTimeMilliseconds(next) - time.GetUtcNow() is var untilNext && untilNext < delay)
                 {
-                    var delay = DateTimeOffset.FromUnixTimeMilliseconds(next) - time.GetUtcNow();
-                    waits.Add(Task.Delay(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, time, stop.Token));
+                    delay = untilNext > TimeSpan.Zero ? untilNext : TimeSpan.Zero;
                 }
-                waits.Add(Task.Delay(Timeout.InfiniteTimeSpan, stop.Token));
-                await Task.WhenAny(waits);
+                await Task.WhenAny(wake, Task.Delay(delay, time, stop.Token));
                 await stop.CancelAsync();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
