@@ -76,19 +76,26 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         var config = new ApiConfig(request.Name, request.Description, firstTarget ?? request.UpstreamUrl, timeoutMs, request.OpenapiDocument,
             _secrets.Seal(id, request.UpstreamCredentials), Policies: StoredPolicies.Write(policies));
         var maxApis = _options.CurrentValue.MaxApisPerProvider;
-        var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
+        var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken,
+            dryRun: request.ValidateOnly);
         if (limitReached)
         {
             throw RpcErrors.FailedPrecondition(
                 $"The provider already owns {maxApis} APIs, the most allowed (Catalog:MaxApisPerProvider).");
         }
         var change = created ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
+        if (request.ValidateOnly)
+        {
+            return DryRunCreate(change.Api);
+        }
 
         _feed.Publish(change.Gateway!);
         _metrics.ConfigChanged("create");
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
         CatalogLog.ApiCreated(_logger, change.Api.Id, change.Api.Slug, caller.AccountId, change.Gateway!.Revision);
-        return new CreateApiResponse { Api = ToProto(change.Api, visible: true) };
+        var response = new CreateApiResponse { Api = ToProto(change.Api, visible: true) };
+        response.Changes.AddRange(ApiDiff.Between(new Api(), response.Api));
+        return response;
     }
 
     public override async Task<UpdateApiResponse> UpdateApi(UpdateApiRequest request, ServerCallContext context)
@@ -146,17 +153,22 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
                     : api.Config.Policies,
             },
             _options.CurrentValue.MaxVersionsPerApi,
-            context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
+            context.CancellationToken,
+            dryRun: request.ValidateOnly) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
         ThrowIfVersionLimitReached(change, "it cannot be changed again. Publish it under a new slug, or ask an operator to raise the limit.");
+        if (request.ValidateOnly)
+        {
+            return Changes(new UpdateApiResponse { Api = ToProto(change.Api, visible: true) }, change);
+        }
         if (change.Gateway is not null)
         {
             _feed.Publish(change.Gateway);
             _metrics.ConfigChanged("update");
             CatalogLog.ApiUpdated(_logger, change.Api.Id, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
         }
-        return new UpdateApiResponse { Api = ToProto(change.Api, visible: true) };
+        return Changes(new UpdateApiResponse { Api = ToProto(change.Api, visible: true) }, change);
     }
 
     public override async Task<RotateApiSigningSecretResponse> RotateApiSigningSecret(RotateApiSigningSecretRequest request, ServerCallContext context)
