@@ -44,6 +44,8 @@ var billing = builder.AddVeilService<Projects.Veil_Billing>("billing", fleet)
 
 // Paid subscriptions ask billing for credit holds (and fail closed when it is down).
 subscriptions.WithReference(billing.GetEndpoint("grpc"));
+// Webhook notices to the subscribers of deprecated and deleted APIs (NotifyConsumers).
+subscriptions.WithReference(usage.GetEndpoint("grpc"));
 
 // API lifecycle changes (suspend, deprecate, delete) are pushed to subscriptions (SetApiLifecycle).
 catalog.WithReference(subscriptions.GetEndpoint("grpc"));

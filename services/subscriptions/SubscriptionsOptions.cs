@@ -26,4 +26,12 @@ public sealed class SubscriptionsOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
     public TimeSpan SunsetCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Deadline of each NotifyConsumers call to usage (deprecation notices). Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan UsageTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often deprecation notices usage did not take are handed over again. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan NoticeRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -31,7 +31,7 @@ internal static class Fleet
         ["catalog"] = new() { ["edge"] = ["WatchGatewayConfig"], ["subscriptions"] = ["GetApi"] },
         ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetPlan"], ["catalog"] = ["SetApiLifecycle"] },
         ["ratelimit"] = new() { ["edge"] = ["AcquireLease"] },
-        ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"] },
+        ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"], ["subscriptions"] = ["NotifyConsumers"] },
         ["billing"] = new() { ["subscriptions"] = ["CheckCreditHold"] },
     };
 

@@ -25,15 +25,20 @@ public sealed class LifecycleFixture : IAsyncLifetime
     public ServiceHost<UsageGrpcService> Usage { get; } = new();
     public ServiceHost<EdgeOptions> Edge { get; } = new();
     public EchoUpstream Upstream { get; private set; } = null!;
+    public WebhookReceiver Webhooks { get; private set; } = null!;
     private GrpcChannel _usageChannel = null!;
 
     public async ValueTask InitializeAsync()
     {
         Upstream = await EchoUpstream.StartAsync(TestContext.Current.CancellationToken);
         // The clock jumps past sunsets: the worker looks often rather than only at the sunset its timer waits for.
-        ControlPlane.Subscriptions.WithServices(s => s.AddSingleton<TimeProvider>(Clock)).With("Subscriptions:SunsetCheckInterval", "00:00:00.200");
+        ControlPlane.Subscriptions.WithServices(s => s.AddSingleton<TimeProvider>(Clock)).With("Subscriptions:SunsetCheckInterval", "00:00:00.200")
+            // Deprecation notices go to the subscribers' webhooks through usage.
+            .With("services:usage:grpc:0", Usage.GrpcUrl.ToString());
+        Webhooks = await WebhookReceiver.StartAsync(TestContext.Current.CancellationToken);
         ControlPlane.Start(catalog => catalog.WithServices(s => s.AddSingleton<TimeProvider>(Clock)));
         Usage.With("Veil:Auth:Authority", ControlPlane.Authority).With("services:identity:http:0", ControlPlane.Authority)
+            .With("Usage:AllowPrivateWebhooks", "true")
             .WithServices(s => s.AddSingleton<TimeProvider>(Clock)).Start();
         foreach (var (key, value) in ControlPlane.Endpoints())
         {
@@ -58,6 +63,48 @@ public sealed class LifecycleFixture : IAsyncLifetime
         await Usage.DisposeAsync();
         await ControlPlane.DisposeAsync();
         await Upstream.DisposeAsync();
+        await Webhooks.DisposeAsync();
+    }
+}
+
+/// <summary>A real webhook endpoint on Kestrel: keeps the JSON body of every POST, answers 204.</summary>
+public sealed class WebhookReceiver : IAsyncDisposable
+{
+    private readonly Microsoft.AspNetCore.Builder.WebApplication _app;
+
+    private WebhookReceiver(Microsoft.AspNetCore.Builder.WebApplication app, Uri url)
+    {
+        _app = app;
+        Url = url;
+    }
+
+    public Uri Url { get; }
+
+    /// <summary>Every body received, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<JsonObject> Received { get; } = new();
+
+    public static async Task<WebhookReceiver> StartAsync(CancellationToken cancellationToken)
+    {
+        var url = new Uri($"http://127.0.0.1:{FreePort.Next()}/hooks");
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.Configuration.Sources.Clear();
+        var app = builder.Build();
+        app.Urls.Add(url.GetLeftPart(UriPartial.Authority));
+        var receiver = new WebhookReceiver(app, url);
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapPost(app, "/hooks", async (Microsoft.AspNetCore.Http.HttpContext context) =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            receiver.Received.Enqueue(JsonNode.Parse(await reader.ReadToEndAsync(context.RequestAborted))!.AsObject());
+            return Microsoft.AspNetCore.Http.Results.NoContent();
+        });
+        await app.StartAsync(cancellationToken);
+        return receiver;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
     }
 }
 
@@ -181,6 +228,45 @@ public sealed class LifecycleThroughEdgeTests(LifecycleFixture fixture) : IClass
         Assert.Equal(served, await fixture.CountsAsync(consumer.SubscriptionId!));
         var own = await GetAsync($"v1/apis/{api.ApiId}", api.Provider.Token);
         Assert.Contains(own["api"]!["state"]!.GetValue<string>(), new[] { "API_STATE_RETIRED", "RETIRED" });
+    }
+
+    [Fact]
+    public async Task Deprecate_ThenDelete_SubscribersGetOneApiDeprecatedAndOneApiRetiringWebhook()
+    {
+        var (api, consumer) = await PublishAndSubscribeAsync();
+        using (var usage = fixture.Usage.CreateRestClient())
+        {
+            using var set = new HttpRequestMessage(HttpMethod.Put, "v1/usage/webhook")
+            {
+                Content = JsonContent.Create(new { url = fixture.Webhooks.Url.ToString(), secret = "whsec_" + Convert.ToBase64String(new byte[32]) }),
+            };
+            set.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Account.Token);
+            using var response = await usage.SendAsync(set, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        var sunset = TruncateToSeconds(fixture.Clock.GetUtcNow().AddDays(30));
+        var sunsetText = sunset.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+        await PostAsync($"v1/apis/{api.ApiId}:deprecate", api.Provider.Token, new { sunsetTime = sunsetText, link = "https://docs.example.com/echo/v2" });
+        // Deprecating again (a new link) is a new lifecycle, but the same notice: not sent twice.
+        await PostAsync($"v1/apis/{api.ApiId}:deprecate", api.Provider.Token, new { link = "https://docs.example.com/echo/v3" });
+        using (var client = fixture.Edge.CreateRestClient())
+        {
+            using var delete = new HttpRequestMessage(HttpMethod.Delete, $"v1/apis/{api.ApiId}");
+            delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", api.Provider.Token);
+            using var deleted = await client.SendAsync(delete, Ct);
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+
+        JsonObject[] Mine() => fixture.Webhooks.Received.Where(b => (string?)b["subscriptionId"] == consumer.SubscriptionId).ToArray();
+        await Eventually.HoldsAsync(() => Task.FromResult(Mine().Any(b => (string?)b["type"] == "api.retiring")), TimeSpan.FromSeconds(30),
+            "the api.retiring notice is delivered");
+        var deprecated = Assert.Single(Mine(), b => (string?)b["type"] == "api.deprecated");
+        Assert.Equal((api.ApiId, consumer.Account.Id, sunsetText[..19]), ((string?)deprecated["apiId"], (string?)deprecated["consumerId"], ((string?)deprecated["sunsetTime"])?[..19]));
+        // The link as of the pass that sent it (the second deprecation may land before that pass).
+        Assert.Contains((string?)deprecated["link"], new[] { "https://docs.example.com/echo/v2", "https://docs.example.com/echo/v3" });
+        var retiring = Assert.Single(Mine(), b => (string?)b["type"] == "api.retiring");
+        Assert.Equal(sunsetText[..19], ((string?)retiring["sunsetTime"])?[..19]);
     }
 
     private async Task<(PublishedApi Api, Consumer Consumer)> PublishAndSubscribeAsync()

@@ -124,6 +124,59 @@ public sealed partial class SubscriptionsStore
         return results;
     }
 
+    /// <summary>Deprecated or deleted APIs whose subscribers have not been notified of their latest lifecycle yet.</summary>
+    public async Task<IReadOnlyList<ApiLifecycleRecord>> ListUnnotifiedLifecyclesAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {LifecycleColumns} FROM api_lifecycles
+            WHERE state IN (3, 4) AND notified_revision < revision
+            ORDER BY revision LIMIT @limit;
+            """;
+        Bind(command, ("@limit", limit));
+        var list = new List<ApiLifecycleRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(ReadLifecycle(reader));
+        }
+        return list;
+    }
+
+    /// <summary>One page of the API's active subscriptions in id order, after <paramref name="afterId"/> ("" for the first).</summary>
+    public async Task<IReadOnlyList<SubscriptionRecord>> ListActiveSubscriptionsOfApiAsync(string apiId, string afterId, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {SubscriptionColumns} FROM subscriptions s
+            WHERE s.api_id = @api_id AND s.status = 1 AND s.id > @after
+            ORDER BY s.id LIMIT @limit;
+            """;
+        Bind(command, ("@api_id", apiId), ("@after", afterId), ("@limit", limit));
+        var list = new List<SubscriptionRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(ReadSubscription(reader, 0));
+        }
+        return list;
+    }
+
+    /// <summary>Records that the subscribers were notified of the API's lifecycle as of <paramref name="revision"/>.</summary>
+    public async Task MarkLifecycleNotifiedAsync(string apiId, long revision, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction();
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE api_lifecycles SET notified_revision = MAX(notified_revision, @revision) WHERE api_id = @api_id;";
+        Bind(command, ("@api_id", apiId), ("@revision", revision));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
     private static ApiLifecycleRecord ReadLifecycle(SqliteDataReader reader) => new(
         reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5));
 }

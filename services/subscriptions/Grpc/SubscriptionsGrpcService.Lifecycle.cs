@@ -40,6 +40,7 @@ public sealed partial class SubscriptionsGrpcService
         {
             SubscriptionsLog.ApiLifecycleStored(_logger, lifecycle.ApiId, lifecycle.State, lifecycle.Revision);
             _sunsets.Wake();
+            _notices.Wake();
         }
         return new SetApiLifecycleResponse { Applied = applied };
     }

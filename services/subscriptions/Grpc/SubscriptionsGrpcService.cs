@@ -28,12 +28,14 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
     private readonly ApiSunsetWorker _sunsets;
+    private readonly ApiNoticeWorker _notices;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
         IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime,
-        ILogger<SubscriptionsGrpcService> logger, ApiSunsetWorker sunsets)
+        ILogger<SubscriptionsGrpcService> logger, ApiSunsetWorker sunsets, ApiNoticeWorker notices)
     {
         _sunsets = sunsets;
+        _notices = notices;
         _options = options.Value;
         _store = store;
         _catalog = catalog;
