@@ -43,9 +43,12 @@ var billing = builder.AddVeilService<Projects.Veil_Billing>("billing", fleet)
     .WithReference(subscriptions.GetEndpoint("grpc"));
 
 // Paid subscriptions ask billing for credit holds (and fail closed when it is down); plan changes
-// notify current subscribers through usage's webhook outbox (NotifyConsumers).
+// and deprecated or deleted APIs notify their subscribers through usage's webhook outbox (NotifyConsumers).
 subscriptions.WithReference(billing.GetEndpoint("grpc"))
     .WithReference(usage.GetEndpoint("grpc"));
+
+// API lifecycle changes (suspend, deprecate, delete) are pushed to subscriptions (SetApiLifecycle).
+catalog.WithReference(subscriptions.GetEndpoint("grpc"));
 
 builder.AddProject<Projects.Veil_Edge>("edge")
     .WithHttpEndpoint(port: fleet.Port("edge", "http"), name: "http", isProxied: false)

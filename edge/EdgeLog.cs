@@ -52,4 +52,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(4023, LogLevel.Debug, "{Service} change stream still down ({Status}); next try in {Delay}")]
     public static partial void AuthWatchRetry(ILogger logger, string service, StatusCode status, TimeSpan delay);
+
+    [LoggerMessage(4900, LogLevel.Debug, "Refused a call to API {ApiId} for its lifecycle ({Status}): suspended, or deleted and past its sunset")]
+    public static partial void LifecycleRefused(ILogger logger, string apiId, int status);
 }

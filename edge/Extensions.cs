@@ -120,6 +120,7 @@ public static class EdgeExtensions
         {
             pipeline.UseMiddleware<ReleaseMiddleware>();             // Routing/: unknown release 404, deprecation headers
             pipeline.UseEdgeCors();                                   // Cors/: preflights (not calls: before metering), CORS headers
+            pipeline.UseMiddleware<ApiLifecycleMiddleware>();         // Routing/: 503 suspended, 410 past a deleted API's sunset (not calls); Deprecation/Sunset/Link
             pipeline.UseMiddleware<ApiCallMiddleware>();              // Calls/: 405, ApiCallFeature, outcome tag, metering
             pipeline.UseIpRateLimit();                                // RateLimiting/
             pipeline.UseMiddleware<ApiKeyAuthenticationMiddleware>(); // Auth/
@@ -137,6 +138,11 @@ public static class EdgeExtensions
             if (ApiRoutes.Describe(route) is { } api)
             {
                 endpoint.WithMetadata(api, ReleaseRoutes.Find(route)!);
+                // A suspended, deprecated or deleted API's lifecycle, for ApiLifecycleMiddleware.
+                if (RouteLifecycle.From(route.Metadata) is { } lifecycle)
+                {
+                    endpoint.WithMetadata(lifecycle);
+                }
                 // The API's CORS policy, built with the snapshot's upstream policies, for the CORS step.
                 if (route.Metadata!.TryGetValue(UpstreamPolicies.MetadataKey, out var fingerprint) &&
                     policies.Find(api.ApiId, fingerprint)?.Cors is { } cors)

@@ -24,6 +24,12 @@ public static class RpcErrors
     public static RpcException Unauthenticated(string message = "A valid access token is required (Authorization: Bearer <token>).") =>
         Create(StatusCode.Unauthenticated, message);
 
+    /// <summary>
+    /// 409 (Aborted): the resource's state conflicts with the request (e.g. an API lifecycle
+    /// transition its state does not allow); the message names the state and what to do.
+    /// </summary>
+    public static RpcException Conflict(string message) => Create(StatusCode.Aborted, message);
+
     /// <summary>400 (FailedPrecondition): the request is valid but the resource's state forbids it.</summary>
     public static RpcException FailedPrecondition(string message) => Create(StatusCode.FailedPrecondition, message);
 

@@ -37,6 +37,12 @@ internal static class Outcomes
     /// <summary>A CORS preflight the edge answered itself (204, never forwarded): not a call, no usage event.</summary>
     public const string Preflight = "preflight";
 
+    /// <summary>The provider suspended the API: 503 api-suspended before the call starts (no usage event, not billable).</summary>
+    public const string ApiSuspended = "api_suspended";
+
+    /// <summary>The API was deleted and its sunset has passed: 410 api-retired before the call starts (no usage event, not billable).</summary>
+    public const string ApiRetired = "api_retired";
+
     /// <summary>Kestrel refused the request body while it was forwarded (over the size limit: 413).</summary>
     public const string BadRequest = "bad_request";
 }

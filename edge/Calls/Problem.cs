@@ -40,7 +40,8 @@ internal sealed class Problem(int status, string detail, string? type = null, st
         StatusCodes.Status429TooManyRequests
             or StatusCodes.Status413PayloadTooLarge => "8", // RESOURCE_EXHAUSTED
         StatusCodes.Status404NotFound
-            or StatusCodes.Status405MethodNotAllowed => "12", // UNIMPLEMENTED
+            or StatusCodes.Status405MethodNotAllowed
+            or StatusCodes.Status410Gone => "12",         // UNIMPLEMENTED
         StatusCodes.Status502BadGateway
             or StatusCodes.Status503ServiceUnavailable => "14", // UNAVAILABLE
         StatusCodes.Status504GatewayTimeout => "4",       // DEADLINE_EXCEEDED

@@ -79,6 +79,16 @@ internal static class Problems
         "The API's upstream is failing, so the edge is not calling it for now; retry after the time in Retry-After.",
         "https://veil.dev/problems/circuit-open", "Circuit open");
 
+    /// <summary>The provider suspended the API (catalog's SuspendApi): nothing is sent upstream until it resumes it.</summary>
+    public static readonly Problem ApiSuspended = new(StatusCodes.Status503ServiceUnavailable,
+        "The API's provider has suspended it: calls are refused until the provider resumes it. Your subscription is unchanged.",
+        "https://veil.dev/problems/api-suspended", "API suspended");
+
+    /// <summary>The API was deleted and its sunset (the Sunset header) has passed.</summary>
+    public static readonly Problem ApiRetired = new(StatusCodes.Status410Gone,
+        "The API's provider has deleted it and its sunset date (see the Sunset header) has passed: it is no longer served, and subscriptions to it ended at that date.",
+        "https://veil.dev/problems/api-retired", "API retired");
+
     private static readonly Dictionary<string, Problem> ByLimit = new(StringComparer.Ordinal)
     {
         ["ip"] = new(StatusCodes.Status429TooManyRequests, "Too many requests from this client address (ip limit); retry after the time in Retry-After."),

@@ -112,6 +112,8 @@ internal static partial class ApiRoutes
         {
             metadata[ApiRoute.ReleaseKey] = release;
         }
+        // Suspended, deprecated, deleted: a change of these changes the route, which YARP rebuilds.
+        RouteLifecycle.AddMetadata(source, metadata);
         route = new RouteConfig
         {
             RouteId = id,

@@ -47,4 +47,27 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Edge {EdgeId} serves revision {Revision} ({Routes} route versions reported, full: {Full})")]
     public static partial void EdgeReported(ILogger logger, string edgeId, long revision, int routes, bool full);
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "API {ApiId} suspended by {AccountId}; gateway revision {Revision}")]
+    public static partial void ApiSuspended(ILogger logger, string apiId, string accountId, long revision);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "API {ApiId} resumed by {AccountId} ({State}); gateway revision {Revision}")]
+    public static partial void ApiResumed(ILogger logger, string apiId, string accountId, string state, long revision);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Information, Message = "API {ApiId} deprecated by {AccountId}, sunset {Sunset}; gateway revision {Revision}")]
+    public static partial void ApiDeprecated(ILogger logger, string apiId, string accountId, DateTimeOffset? sunset, long revision);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "API {ApiId} deleted by {AccountId}: calls stop and subscriptions end at {Sunset}; gateway revision {Revision}")]
+    public static partial void ApiDeleted(ILogger logger, string apiId, string accountId, DateTimeOffset sunset, long revision);
+
+    [LoggerMessage(EventId = 2110, Level = LogLevel.Warning, Message = "Subscriptions did not take the lifecycle of API {ApiId} at revision {Revision} ({Status}); retrying in the background")]
+    public static partial void LifecyclePushFailed(ILogger logger, string apiId, long revision, global::Grpc.Core.StatusCode status, Exception exception);
+
+    [LoggerMessage(EventId = 2111, Level = LogLevel.Debug, Message = "Subscriptions has the lifecycle of API {ApiId} at revision {Revision}")]
+    public static partial void LifecyclePushed(ILogger logger, string apiId, long revision);
+
+    [LoggerMessage(EventId = 2112, Level = LogLevel.Warning, Message = "services:subscriptions:grpc:0 is not configured: API lifecycle changes are not pushed to subscriptions, so suspended and deleted APIs still accept new subscriptions and are not cancelled at their sunset")]
+    public static partial void LifecycleSyncDisabled(ILogger logger);
+
+    [LoggerMessage(EventId = 2113, Level = LogLevel.Error, Message = "Could not push API lifecycle changes to subscriptions; retrying")]
+    public static partial void LifecycleSyncFailed(ILogger logger, Exception exception);
 }

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Catalog.Data;
 using Veil.Catalog.Edges;
+using Veil.Catalog.Lifecycle;
+using Veil.Subscriptions.V1;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
@@ -9,7 +11,7 @@ internal static class Extensions
 {
     /// <summary>
     /// The catalog's own registrations: options, the KEK that seals API secrets, store, the
-    /// gateway-config feed, the end of signing-secret overlaps, metrics.
+    /// gateway-config feed, the end of signing-secret overlaps, metrics, the lifecycle push to subscriptions.
     /// </summary>
     public static IHostApplicationBuilder AddCatalogServices(this IHostApplicationBuilder builder)
     {
@@ -25,6 +27,20 @@ internal static class Extensions
         builder.Services.AddSingleton<GatewayConfigFeed>();
         builder.Services.AddSingleton<EdgeReports>();
         builder.Services.AddSingleton<CatalogMetrics>();
+
+        // API lifecycle (suspend, deprecate, delete): pushed to subscriptions, which refuses new
+        // subscriptions and cancels at the sunset. SetApiLifecycle is idempotent (revisions), but
+        // LifecycleSync retries on its own, so the client does not.
+        builder.Services.AddOptions<CatalogLifecycleOptions>()
+            .BindConfiguration(CatalogLifecycleOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<LifecycleSync>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LifecycleSync>());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["services:subscriptions:grpc:0"]))
+        {
+            builder.Services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions");
+        }
         return builder;
     }
 }

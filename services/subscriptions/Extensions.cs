@@ -3,6 +3,7 @@ using Veil.Billing.V1;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.Data;
+using Veil.Subscriptions.Lifecycle;
 using Veil.Subscriptions.V1;
 using Veil.Usage.V1;
 
@@ -24,6 +25,18 @@ internal static class Extensions
         builder.Services.AddSingleton<ChangeFeed<SubscriptionChange>>();
         // Transient like the typed gRPC client it wraps, so the client factory can rotate handlers.
         builder.Services.AddTransient<CatalogApis>();
+
+        // A deleted API's subscriptions end at its sunset (pushed by catalog's SetApiLifecycle).
+        builder.Services.AddSingleton<ApiSunsetWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ApiSunsetWorker>());
+        // Their subscribers' webhook notices (api.deprecated, api.retiring), through usage's outbox.
+        // NotifyConsumers is idempotent per notice id, but the worker retries on its own.
+        builder.Services.AddSingleton<ApiNoticeWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ApiNoticeWorker>());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["services:usage:grpc:0"]))
+        {
+            builder.Services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage");
+        }
 
         builder.Services.AddTransient<CreditHolds>();
         builder.Services.AddHostedService<CreditHoldsNotice>();

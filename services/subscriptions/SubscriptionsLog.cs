@@ -55,4 +55,28 @@ internal static partial class SubscriptionsLog
 
     [LoggerMessage(EventId = 3021, Level = LogLevel.Information, Message = "Subscription change watcher {EdgeId} disconnected")]
     public static partial void WatcherDisconnected(ILogger logger, string edgeId);
+
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "API {ApiId} lifecycle stored: state {State} at catalog revision {Revision}")]
+    public static partial void ApiLifecycleStored(ILogger logger, string apiId, int state, long revision);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Subscription to API {ApiId} refused: the API is in state {State} (suspended or deleted)")]
+    public static partial void RefusedApiLifecycle(ILogger logger, string apiId, int state);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "API {ApiId} reached its sunset {Sunset}: {Count} active subscriptions cancelled as of then")]
+    public static partial void CanceledAtSunset(ILogger logger, string apiId, int count, DateTimeOffset sunset);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Error, Message = "Cancelling subscriptions at an API's sunset failed; retrying in a minute")]
+    public static partial void SunsetFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Information, Message = "API {ApiId}: {Count} subscribers handed to usage for {Type} webhook notices")]
+    public static partial void ApiNoticesSent(ILogger logger, string apiId, string type, int count);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Usage did not take the lifecycle notices of API {ApiId} ({StatusCode}); retrying")]
+    public static partial void ApiNoticesRefused(ILogger logger, string apiId, global::Grpc.Core.StatusCode statusCode, Exception exception);
+
+    [LoggerMessage(EventId = 3106, Level = LogLevel.Error, Message = "Sending API lifecycle notices failed; retrying")]
+    public static partial void ApiNoticesFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Warning, Message = "services:usage:grpc:0 is not configured: subscribers of deprecated and deleted APIs get no webhook notice")]
+    public static partial void ApiNoticesNotSent(ILogger logger);
 }

@@ -19,11 +19,19 @@ public sealed class SubscriptionsOptions
     [Range(1, 100_000)]
     public int MaxPlansPerApi { get; set; } = 100;
 
-    /// <summary>Deadline of each NotifyConsumers call to usage (plan.changed notices), retries included.</summary>
+    /// <summary>
+    /// Longest wait of the sunset worker between two looks at the deleted APIs whose sunset has
+    /// come: it also wakes at the earliest sunset ahead, so this only bounds how late a sunset is
+    /// enforced after the clock was changed under it. Default 1 minute.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan SunsetCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Deadline of each NotifyConsumers call to usage (plan.changed, api.deprecated, api.retiring notices), retries included. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan UsageTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How often queued plan.changed notices are offered to usage again when it did not take them (an UpdatePlan wakes the sender at once).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    /// <summary>How often queued notices (plan changes, deprecations) that usage did not take are handed over again; a change wakes the senders at once. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan NoticeRetryInterval { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -29,7 +29,7 @@ internal static class Fleet
     {
         ["identity"] = new() { ["edge"] = ["ValidateApiKey", "WatchKeyChanges"], ["usage"] = ["ListExpiringApiKeys"] },
         ["catalog"] = new() { ["edge"] = ["WatchGatewayConfig"], ["subscriptions"] = ["GetApi"] },
-        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetCycleTerms"] },
+        ["subscriptions"] = new() { ["edge"] = ["CheckEntitlement", "WatchSubscriptionChanges"], ["billing"] = ["ListSubscriptionsForBilling", "GetCycleTerms"], ["catalog"] = ["SetApiLifecycle"] },
         ["ratelimit"] = new() { ["edge"] = ["AcquireLease"] },
         ["usage"] = new() { ["edge"] = ["IngestEvents", "WatchQuotaStates"], ["billing"] = ["ListCycleUsage"], ["subscriptions"] = ["NotifyConsumers"] },
         ["billing"] = new() { ["subscriptions"] = ["CheckCreditHold"] },

@@ -28,7 +28,9 @@ public sealed class ControlPlane : IAsyncDisposable
         Identity.Start();
         Catalog.With("Veil:Auth:Authority", Authority)
             .With("services:identity:http:0", Authority)
-            .With("Catalog:AllowPrivateUpstreams", "true");
+            .With("Catalog:AllowPrivateUpstreams", "true")
+            // Lifecycle changes are pushed to subscriptions (it starts after catalog; catalog retries).
+            .With("services:subscriptions:grpc:0", Subscriptions.GrpcUrl.ToString());
         configureCatalog?.Invoke(Catalog);
         Catalog.Start();
         Subscriptions.With("Veil:Auth:Authority", Authority)

@@ -78,14 +78,19 @@ public sealed class UsageFixture : IAsyncLifetime
     }
 
     /// <summary>A provider publishes an API on the echo upstream with one plan of the given terms.</summary>
-    public async Task<PublishedApi> PublishApiAsync(long monthlyQuota = 0, bool overageAllowed = false, long pricePerCallMinor = 0)
+    public Task<PublishedApi> PublishApiAsync(long monthlyQuota = 0, bool overageAllowed = false, long pricePerCallMinor = 0) =>
+        PublishApiAsync(Edge, Upstream.Url, monthlyQuota, overageAllowed, pricePerCallMinor);
+
+    /// <summary>The same through <paramref name="edge"/>, on <paramref name="upstream"/>.</summary>
+    public static async Task<PublishedApi> PublishApiAsync(ServiceHost<EdgeOptions> edge, Uri upstream, long monthlyQuota = 0, bool overageAllowed = false,
+        long pricePerCallMinor = 0)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var http = Edge.CreateRestClient();
+        using var http = edge.CreateRestClient();
         var provider = await SignUpAsync(http, "ROLE_PROVIDER");
         var slug = "metered-" + Guid.NewGuid().ToString("N")[..12];
         var api = await EdgeFixture.PostAsync(http, "v1/apis", provider.Token,
-            new { slug, name = "Echo " + slug, upstreamUrl = Upstream.Url.ToString(), timeoutMs = 5000 }, ct);
+            new { slug, name = "Echo " + slug, upstreamUrl = upstream.ToString(), timeoutMs = 5000 }, ct);
         var apiId = api["api"]!["id"]!.GetValue<string>();
         var plan = await EdgeFixture.PostAsync(http, "v1/plans", provider.Token, new
         {
@@ -96,10 +101,13 @@ public sealed class UsageFixture : IAsyncLifetime
     }
 
     /// <summary>A consumer signs up, subscribes to <paramref name="planId"/> (unless null) and creates a key.</summary>
-    public async Task<Consumer> ConsumerAsync(string? planId)
+    public Task<Consumer> ConsumerAsync(string? planId) => ConsumerAsync(Edge, planId);
+
+    /// <summary>The same through <paramref name="edge"/>.</summary>
+    public static async Task<Consumer> ConsumerAsync(ServiceHost<EdgeOptions> edge, string? planId)
     {
         var ct = TestContext.Current.CancellationToken;
-        using var http = Edge.CreateRestClient();
+        using var http = edge.CreateRestClient();
         var account = await SignUpAsync(http, "ROLE_CONSUMER");
         string? subscriptionId = null;
         if (planId is not null)
@@ -111,7 +119,7 @@ public sealed class UsageFixture : IAsyncLifetime
         return new Consumer(account, subscriptionId, key["apiKey"]!["id"]!.GetValue<string>(), key["key"]!.GetValue<string>());
     }
 
-    private static async Task<Account> SignUpAsync(HttpClient http, string role)
+    public static async Task<Account> SignUpAsync(HttpClient http, string role)
     {
         var email = $"{role[5..].ToLowerInvariant()}-{Guid.NewGuid():N}@example.com";
         var response = await EdgeFixture.PostAsync(http, "v1/auth/signup", null,

@@ -58,11 +58,14 @@ public sealed class SubscriptionsFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Identity.Start();
-        Catalog = new ServiceHost<CatalogGrpcService>()
-            .With("Veil:Auth:Authority", Identity.HttpUrl.ToString())
+        Catalog = new ServiceHost<CatalogGrpcService>();
+        Subscriptions = NewSubscriptionsHost(Catalog.GrpcUrl);
+        // Catalog pushes API lifecycle changes to subscriptions (SetApiLifecycle).
+        Catalog.With("Veil:Auth:Authority", Identity.HttpUrl.ToString())
             .With("Catalog:AllowPrivateUpstreams", "true")
+            .With("services:subscriptions:grpc:0", Subscriptions.GrpcUrl.ToString())
             .Start();
-        Subscriptions = NewSubscriptionsHost(Catalog.GrpcUrl).Start();
+        Subscriptions.Start();
         Client = new SubscriptionService.SubscriptionServiceClient(Channel(Subscriptions.GrpcUrl));
         CatalogClient = new CatalogService.CatalogServiceClient(Channel(Catalog.GrpcUrl));
 

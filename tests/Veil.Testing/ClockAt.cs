@@ -4,8 +4,9 @@ namespace Veil.Testing;
 /// A clock that starts at a date the test chooses and then runs at real speed: the service's
 /// timers (roll-ups, retries, feeds) fire as usual, while every date it computes — cycles, windows,
 /// expiry — follows from the chosen start, never from the day the suite happens to run.
-/// Use <see cref="Microsoft.Extensions.Time.Testing.FakeTimeProvider"/> instead when the test must
-/// stop time or step it.
+/// <see cref="Advance"/> jumps it ahead (e.g. past a sunset) while it keeps running, so hosts that
+/// share it stay alive (their timers are real) and all see the jump at once. Use
+/// <see cref="Microsoft.Extensions.Time.Testing.FakeTimeProvider"/> instead when the test must stop time.
 /// </summary>
 public sealed class ClockAt(DateTimeOffset start) : TimeProvider
 {
@@ -14,5 +15,10 @@ public sealed class ClockAt(DateTimeOffset start) : TimeProvider
     /// <summary>The chosen start.</summary>
     public DateTimeOffset Start { get; } = start;
 
-    public override DateTimeOffset GetUtcNow() => Start + System.GetElapsedTime(_started);
+    private long _jumpedTicks;
+
+    public override DateTimeOffset GetUtcNow() => Start + System.GetElapsedTime(_started) + TimeSpan.FromTicks(Interlocked.Read(ref _jumpedTicks));
+
+    /// <summary>Moves the clock ahead by <paramref name="by"/> (it keeps running from there).</summary>
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _jumpedTicks, by.Ticks);
 }

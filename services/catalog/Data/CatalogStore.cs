@@ -18,7 +18,12 @@ public sealed record ApiConfig(string Name, string Description, string UpstreamU
     string Policies = StoredPolicies.None, string Releases = StoredReleases.None);
 
 /// <summary>An API with the config of its current version.</summary>
-public sealed record ApiRecord(string Id, string Slug, string ProviderId, long CurrentVersion, ApiConfig Config, long CreatedAt, long UpdatedAt);
+public sealed record ApiRecord(string Id, string Slug, string ProviderId, long CurrentVersion, ApiConfig Config, long CreatedAt, long UpdatedAt,
+    ApiLifecycle? Lifecycle = null)
+{
+    /// <summary>The API's lifecycle (<see cref="ApiLifecycle.Active"/> when never changed).</summary>
+    public ApiLifecycle Life => Lifecycle ?? ApiLifecycle.Active;
+}
 
 /// <summary>One stored version of an API's config.</summary>
 public sealed record ApiVersionRecord(long Version, ApiConfig Config, string CreatedBy, long CreatedAt);
@@ -35,14 +40,14 @@ public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool Versi
 /// transaction, and reads the resulting routing table inside that transaction so the snapshot
 /// published to watchers is exactly what was committed.
 /// </summary>
-public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, ApiSecrets secrets)
+public sealed partial class CatalogStore(SqliteDatabase database, TimeProvider time, ApiSecrets secrets)
 {
     /// <summary>Ordering by slug with a keyset cursor keeps pages stable while APIs are added.</summary>
     private const string SelectCurrent = """
         SELECT a.id, a.slug, a.provider_id, a.current_version, a.created_at, a.updated_at,
                v.name, v.description, v.upstream_url, v.timeout_ms, {0},
                v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies,
-               v.releases
+               v.releases, a.suspended_at, a.deleted_at, a.deprecate_time, a.sunset_time, a.deprecation_link
         FROM apis a
         JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
 
@@ -153,7 +158,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
     /// One page of APIs ordered by slug, after <paramref name="afterSlug"/>. OpenAPI documents are
     /// left out (up to 1 MiB each; GetApi returns them).
     /// </summary>
-    public async Task<(IReadOnlyList<ApiRecord> Page, bool More)> ListAsync(int pageSize, string? afterSlug, string? query, string? providerId, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<ApiRecord> Page, bool More)> ListAsync(int pageSize, string? afterSlug, string? query, string? providerId, CancellationToken cancellationToken,
+        string? viewerId = null, bool viewerIsAdmin = false)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
@@ -161,10 +167,13 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
             WHERE (@after IS NULL OR a.slug > @after)
               AND (@provider_id IS NULL OR a.provider_id = @provider_id)
               AND (@query IS NULL OR instr(a.search_text, @query) > 0)
+              AND (a.deleted_at = 0 OR a.sunset_time > @now OR @admin = 1 OR a.provider_id = @viewer)
             ORDER BY a.slug
             LIMIT @limit;
             """;
-        Bind(command, ("@after", afterSlug), ("@provider_id", providerId),
+        // A RETIRED API (deleted, past its sunset) is listed to its owner and admins only.
+        Bind(command, ("@now", time.GetUtcNow().ToUnixTimeMilliseconds()), ("@admin", viewerIsAdmin ? 1 : 0), ("@viewer", viewerId),
+            ("@after", afterSlug), ("@provider_id", providerId),
             ("@query", string.IsNullOrEmpty(query) ? null : query.ToLowerInvariant()), ("@limit", pageSize + 1));
         var page = new List<ApiRecord>(pageSize + 1);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -310,7 +319,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         command.CommandText = """
             SELECT a.id, a.slug, v.upstream_url, v.timeout_ms, a.current_version, a.provider_id,
                    v.upstream_credentials, v.signing_secret, v.previous_signing_secret, v.previous_signing_secret_expires_at, v.policies,
-                   v.releases
+                   v.releases, a.suspended_at, a.deleted_at, a.deprecate_time, a.sunset_time, a.deprecation_link
             FROM apis a
             JOIN api_versions v ON v.api_id = a.id AND v.version = a.current_version
             ORDER BY a.slug;
@@ -332,6 +341,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
                 route.Policies = StoredPolicies.Read(policies);
             }
             route.Releases.AddRange(StoredReleases.ForGateway(reader.GetString(11)));
+            SetLifecycle(route, ReadLifecycle(reader, 12));
             route.UpstreamCredentials.AddRange(secrets.Open(route.ApiId, reader.GetString(6)));
             if (reader.GetString(7) is { Length: > 0 } current)
             {
@@ -369,7 +379,8 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         Config: new ApiConfig(reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetInt32(9), reader.GetString(10),
             reader.GetString(11), reader.GetString(12), reader.GetString(13), reader.GetInt64(14), reader.GetString(15), reader.GetString(16)),
         CreatedAt: reader.GetInt64(4),
-        UpdatedAt: reader.GetInt64(5));
+        UpdatedAt: reader.GetInt64(5),
+        Lifecycle: ReadLifecycle(reader, 17));
 
     private static Task InsertVersionAsync(SqliteConnection connection, SqliteTransaction transaction, string apiId, long version, ApiConfig config, string createdBy, long now, CancellationToken cancellationToken) =>
         ExecuteAsync(connection, transaction, """

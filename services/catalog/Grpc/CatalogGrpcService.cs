@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
 using Veil.Catalog.Edges;
+using Veil.Catalog.Lifecycle;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
@@ -31,8 +32,11 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private readonly ILogger<CatalogGrpcService> _logger;
 
     public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, EdgeReports edges, CatalogMetrics metrics,
-        IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
+        IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger,
+        LifecycleSync lifecycle, IOptionsMonitor<CatalogLifecycleOptions> lifecycleOptions)
     {
+        _lifecycle = lifecycle;
+        _lifecycleOptions = lifecycleOptions;
         _store = store;
         _secrets = secrets;
         _time = time;
@@ -284,6 +288,11 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
 
         var api = await _store.FindAsync(request.ApiId, context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
         var visible = CanSeeConfig(caller, api);
+        // A retired API (deleted, past its sunset) stays readable by its owner and admins only.
+        if (!visible && IsRetired(api))
+        {
+            throw ApiNotFound(request.ApiId);
+        }
         var response = new GetApiResponse { Api = ToProto(api, visible) };
         if (visible)
         {
@@ -310,7 +319,9 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             after,
             query.Length == 0 ? null : query,
             request.ProviderId.Length == 0 ? null : request.ProviderId,
-            context.CancellationToken);
+            context.CancellationToken,
+            caller?.AccountId,
+            caller?.IsAdmin ?? false);
 
         var response = new ListApisResponse { NextPageToken = more ? PageToken.Encode(nameof(ListApis), page[^1].Slug) : "" };
         response.Apis.AddRange(page.Select(api => ToProto(api, CanSeeConfig(caller, api))));
@@ -392,6 +403,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private Api ToProto(ApiRecord api, bool visible)
     {
         var proto = ToProtoWithoutPolicies(api, visible);
+        SetLifecycle(proto, api);
         proto.SignedCalls = api.Config.SigningSecret.Length > 0;
         if (visible)
         {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 using Veil.Subscriptions.Data;
+using Veil.Subscriptions.Lifecycle;
 using Veil.Subscriptions.V1;
 using static Veil.Subscriptions.Grpc.SubscriptionsMapping;
 
@@ -27,11 +28,15 @@ public sealed partial class SubscriptionsGrpcService : SubscriptionService.Subsc
     private readonly IHostApplicationLifetime _lifetime;
     private readonly PlanNotices _notices;
     private readonly ILogger<SubscriptionsGrpcService> _logger;
+    private readonly ApiSunsetWorker _sunsets;
+    private readonly ApiNoticeWorker _apiNotices;
 
     public SubscriptionsGrpcService(SubscriptionsStore store, CatalogApis catalog, CreditHolds creditHolds, SubscriptionsMetrics metrics,
         IOptions<SubscriptionsOptions> options, ChangeFeed<SubscriptionChange> changes, IHostApplicationLifetime lifetime, PlanNotices notices,
-        ILogger<SubscriptionsGrpcService> logger)
+        ILogger<SubscriptionsGrpcService> logger, ApiSunsetWorker sunsets, ApiNoticeWorker apiNotices)
     {
+        _sunsets = sunsets;
+        _apiNotices = apiNotices;
         _notices = notices;
         _options = options.Value;
         _store = store;

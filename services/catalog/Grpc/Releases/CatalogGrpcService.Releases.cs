@@ -15,8 +15,6 @@ namespace Veil.Catalog.Grpc;
 /// </summary>
 public sealed partial class CatalogGrpcService
 {
-    private const int MaxLinkLength = 2048;
-
     public override async Task<CreateApiReleaseResponse> CreateApiRelease(CreateApiReleaseRequest request, ServerCallContext context)
     {
         var caller = ProviderOrAdmin(context, request.ApiId);
@@ -147,7 +145,7 @@ public sealed partial class CatalogGrpcService
         {
             errors.Add("sunset_time", "Must be a time after now (RFC 3339, e.g. 2027-06-30T00:00:00Z), or left out for no sunset.");
         }
-        DeprecationLink(errors, request.Link);
+        var link = request.Link.Length > 0 ? DeprecationLink(errors, "link", request.Link) ?? "" : "";
         errors.ThrowIfAny();
 
         var change = await _store.UpdateAsync(
@@ -176,7 +174,7 @@ public sealed partial class CatalogGrpcService
                 release.SunsetTime = request.SunsetTime is { } time
                     ? Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeSeconds(time.ToDateTimeOffset().ToUnixTimeSeconds()))
                     : null;
-                release.DeprecationLink = request.Link;
+                release.DeprecationLink = link;
                 return api.Config with { Releases = StoredReleases.Write(releases) };
             },
             _options.CurrentValue.MaxVersionsPerApi,
@@ -206,18 +204,6 @@ public sealed partial class CatalogGrpcService
         }
     }
 
-    private static void DeprecationLink(FieldViolations errors, string link)
-    {
-        if (link.Length == 0)
-        {
-            return;
-        }
-        if (link.Length > MaxLinkLength || !Uri.TryCreate(link, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps ||
-            link.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c is '<' or '>' or '"'))
-        {
-            errors.Add("link", $"Must be an absolute https URL of at most {MaxLinkLength} characters (it is sent in a Link header).");
-        }
-    }
 
     /// <summary>
     /// The upstream_url after a change: the first target's when the change sets targets, the

@@ -98,7 +98,7 @@ public sealed partial class SubscriptionsGrpcService
         var result = await _store.DeletePlanAsync(request.PlanId, ViewerOf(caller), context.CancellationToken);
         if (result.Outcome == PlanChangeOutcome.InUse)
         {
-            throw Conflict(string.Create(CultureInfo.InvariantCulture,
+            throw RpcErrors.Conflict(string.Create(CultureInfo.InvariantCulture,
                 $"Plan '{request.PlanId}' is used by {result.InUse} active subscription{(result.InUse == 1 ? "" : "s")}; archive it so it takes no new ones, and delete it once they are cancelled."));
         }
         Outcome(result, request.PlanId, [], "");
@@ -154,6 +154,8 @@ public sealed partial class SubscriptionsGrpcService
         for (var attempt = 1; ; attempt++)
         {
             var plan = await _store.FindPlanAsync(planId, context.CancellationToken) ?? throw PlanNotFound(planId);
+            // A suspended or deleted API takes no new subscriptions (docs/subscriptions.md).
+            await EnsureApiTakesSubscriptionsAsync(plan, context.CancellationToken);
             if (plan.IsPaid)
             {
                 // Free plans never ask billing, so they keep working whatever billing's state.
@@ -167,13 +169,13 @@ public sealed partial class SubscriptionsGrpcService
                 case SubscribeRefusal.AlreadySubscribed:
                     throw RpcErrors.AlreadyExists("There is already an active subscription to this API; cancel it before subscribing to another plan.");
                 case SubscribeRefusal.Archived:
-                    throw Conflict($"Plan '{planId}' is archived and takes no new subscriptions; choose another plan of the API (ListPlans).");
+                    throw RpcErrors.Conflict($"Plan '{planId}' is archived and takes no new subscriptions; choose another plan of the API (ListPlans).");
                 case SubscribeRefusal.Deleted:
-                    throw Conflict($"Plan '{planId}' was deleted and takes no new subscriptions; choose another plan of the API (ListPlans).");
+                    throw RpcErrors.Conflict($"Plan '{planId}' was deleted and takes no new subscriptions; choose another plan of the API (ListPlans).");
                 case SubscribeRefusal.PlanChanged when attempt < 3:
                     continue;
                 default:
-                    throw Conflict($"Plan '{planId}' changed while subscribing; try again.");
+                    throw RpcErrors.Conflict($"Plan '{planId}' changed while subscribing; try again.");
             }
         }
     }
@@ -182,8 +184,8 @@ public sealed partial class SubscriptionsGrpcService
     private static PlanRecord Outcome(PlanChange result, string planId, IReadOnlyList<string> etags, string newName) => result.Outcome switch
     {
         PlanChangeOutcome.NotFound => throw PlanNotFound(planId),
-        PlanChangeOutcome.Deleted => throw Conflict($"Plan '{planId}' was deleted; it cannot change any more."),
-        PlanChangeOutcome.EtagMismatch => throw Conflict(
+        PlanChangeOutcome.Deleted => throw RpcErrors.Conflict($"Plan '{planId}' was deleted; it cannot change any more."),
+        PlanChangeOutcome.EtagMismatch => throw RpcErrors.Conflict(
             $"The plan changed since you read it (etag {string.Join(", ", etags.Select(e => $"'{e}'"))}, now '{result.Plan!.Etag}'); read it again (GetPlan) and apply your change to what it is now."),
         PlanChangeOutcome.NameTaken => throw RpcErrors.AlreadyExists($"The API already has a plan named '{newName}'; choose another name."),
         _ => result.Plan!,
@@ -216,7 +218,4 @@ public sealed partial class SubscriptionsGrpcService
         var caller = Caller.From(context);
         return caller.IsAdmin || caller.Role == VeilClaims.Roles.Provider ? caller : throw PlanNotFound(planId);
     }
-
-    /// <summary>409 (Aborted): the plan's state or version forbids the request as sent; the message says what to do.</summary>
-    private static RpcException Conflict(string message) => new RpcStatus { Code = (int)StatusCode.Aborted, Message = message }.ToRpcException();
 }
