@@ -32,4 +32,13 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2012, Level = LogLevel.Debug, Message = "Sent gateway config revision {Revision} ({Routes} routes) to {EdgeId}")]
     public static partial void ConfigSent(ILogger logger, string edgeId, long revision, int routes);
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Information, Message = "API {ApiId} imported from an OpenAPI {OpenApiVersion} document as version {Version} by {AccountId}")]
+    public static partial void ApiImported(ILogger logger, string apiId, string openApiVersion, long version, string accountId);
+
+    [LoggerMessage(EventId = 2210, Level = LogLevel.Information, Message = "History of API {ApiId} exported to bucket {Bucket} up to version {Version}: {Written} objects written, by {AccountId}")]
+    public static partial void HistoryExported(ILogger logger, string apiId, string bucket, long version, int written, string accountId);
+
+    [LoggerMessage(EventId = 2211, Level = LogLevel.Warning, Message = "History export under {Prefix} failed")]
+    public static partial void ExportFailed(ILogger logger, string prefix, Exception exception);
 }
