@@ -166,36 +166,39 @@ public static partial class DocumentReader
     }
 
     /// <summary>
-    /// One pattern for every form of the hidden addresses: the url itself, scheme://authority,
-    /// host:port and the bare host (when it has a dot or is an IP literal: a single label such as
-    /// "api" would match ordinary words and paths). Longest first, so one pass replaces each.
+    /// One pattern for every form of the hidden addresses: the url itself and scheme://authority
+    /// (group "url"), then the bare host with any port after it (group "host"; only for a host with
+    /// a dot or an IP literal: a single label such as "api" would match ordinary words and paths).
+    /// Longest first, so one pass replaces each mention whole.
     /// </summary>
     private static Regex? AddressPattern(IEnumerable<string> urls)
     {
-        var forms = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var urlForms = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var hostForms = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var url in urls)
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
             {
                 continue;
             }
-            forms.Add(url.TrimEnd('/'));
-            forms.Add(uri.GetLeftPart(UriPartial.Authority));
+            urlForms.Add(url.TrimEnd('/'));
+            urlForms.Add(uri.GetLeftPart(UriPartial.Authority));
             var host = uri.Host;
             if (host.Contains('.', StringComparison.Ordinal) || host.Contains(':', StringComparison.Ordinal))
             {
-                forms.Add(uri.Authority);
-                forms.Add(host);
-                forms.Add(uri.IdnHost);
+                hostForms.Add(host);
+                hostForms.Add(uri.IdnHost);
             }
         }
-        forms.RemoveWhere(string.IsNullOrEmpty);
-        if (forms.Count == 0)
+        urlForms.RemoveWhere(string.IsNullOrEmpty);
+        hostForms.RemoveWhere(string.IsNullOrEmpty);
+        if (urlForms.Count == 0)
         {
             return null;
         }
-        var alternatives = forms.OrderByDescending(f => f.Length).Select(Regex.Escape);
-        return new Regex("(" + string.Join("|", alternatives) + ")", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(2));
+        static string Alternatives(IEnumerable<string> forms) => string.Join("|", forms.OrderByDescending(f => f.Length).Select(Regex.Escape));
+        var pattern = "(?<url>" + Alternatives(urlForms) + ")" + (hostForms.Count > 0 ? "|(?<host>(?:" + Alternatives(hostForms) + ")(?::[0-9]{1,5})?)" : "");
+        return new Regex(pattern, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(2));
     }
 
     /// <summary>Every string (values and property names) with each hidden address replaced by the public one.</summary>
@@ -206,8 +209,7 @@ public static partial class DocumentReader
             return node;
         }
         var publicUri = new Uri(publicUrl);
-        string Replace(string s) => pattern.Replace(s, m =>
-            m.Value.Contains("://", StringComparison.Ordinal) ? publicUrl.TrimEnd('/') : publicUri.Authority);
+        string Replace(string s) => pattern.Replace(s, m => m.Groups["url"].Success ? publicUrl.TrimEnd('/') : publicUri.Authority);
 
         switch (node)
         {
