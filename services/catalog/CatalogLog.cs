@@ -41,4 +41,7 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2211, Level = LogLevel.Warning, Message = "History export under {Prefix} failed")]
     public static partial void ExportFailed(ILogger logger, string prefix, Exception exception);
+
+    [LoggerMessage(EventId = 2212, Level = LogLevel.Warning, Message = "Automatic history export failed; trying again in {Retry}")]
+    public static partial void AutomaticExportFailed(ILogger logger, TimeSpan retry, Exception exception);
 }

@@ -69,6 +69,12 @@ public sealed class CatalogExportOptions
     /// <summary>Path-style addressing (<c>{ServiceUrl}/{bucket}/{key}</c>), which most S3-compatible servers need.</summary>
     public bool ForcePathStyle { get; set; }
 
+    /// <summary>
+    /// Also export by itself: every new version of every API, at start and after each change
+    /// (<c>HistoryExportWorker</c>). Default false: only <c>ExportApiHistory</c> exports.
+    /// </summary>
+    public bool Automatic { get; set; }
+
     public bool Enabled => Bucket.Length > 0;
 
     /// <summary>What is wrong with a configured export, or null.</summary>

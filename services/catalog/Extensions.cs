@@ -31,6 +31,8 @@ internal static class Extensions
         builder.Services.AddSingleton<CatalogMetrics>();
         builder.Services.AddSingleton<PublicOpenApiDocuments>();
         builder.Services.AddSingleton<HistoryExport>();
+        builder.Services.AddSingleton<ExportLedger>();
+        builder.Services.AddHostedService<HistoryExportWorker>();
         builder.Services.AddSingleton<IValidateOptions<CatalogOptions>, ExportOptionsValidation>();
         return builder;
     }

@@ -92,6 +92,54 @@ public sealed class HistoryExportTests(CatalogFixture fixture) : IClassFixture<C
     }
 
     [Fact]
+    public async Task AutomaticExport_BucketAwayThenRestart_CatchesUpThenFollowsEachVersion()
+    {
+        var owner = await fixture.SignUpProviderAsync();
+        var data = Directory.CreateTempSubdirectory("veil-catalog-export-").FullName;
+        try
+        {
+            Api api;
+            // The bucket is away (nothing listens there): the version waits in the catalog.
+            await using (var away = Automatic(fixture.NewCatalogHost(data), $"http://127.0.0.1:{FreePort.Next()}").Start())
+            {
+                using var channel = away.CreateGrpcChannel();
+                api = (await new CatalogService.CatalogServiceClient(channel).CreateApiAsync(new CreateApiRequest
+                {
+                    Slug = CatalogFixture.UniqueSlug("auto"), Name = "Automatic", UpstreamUrl = "https://auto.example.com",
+                }, owner.Headers, CatalogFixture.Deadline, Ct)).Api;
+            }
+            var prefix = $"apis/{api.Id}/";
+            Assert.Empty(await _s3.ListAsync(Bucket, prefix, Ct));
+
+            // Restarted with the bucket back: the version written before the restart arrives by itself.
+            await using var back = Automatic(fixture.NewCatalogHost(data), _s3.ServiceUrl).Start();
+            await Eventually.HoldsAsync(async () => await _s3.GetTextAsync(Bucket, prefix + "current", Ct) == "1",
+                TimeSpan.FromSeconds(15), "the restarted catalog exports version 1");
+
+            // And every new version follows without a call.
+            using var backChannel = back.CreateGrpcChannel();
+            await new CatalogService.CatalogServiceClient(backChannel).UpdateApiAsync(new UpdateApiRequest { ApiId = api.Id, Name = "Automatic 2" },
+                owner.Headers, CatalogFixture.Deadline, Ct);
+            await Eventually.HoldsAsync(async () => await _s3.GetTextAsync(Bucket, prefix + "current", Ct) == "2",
+                TimeSpan.FromSeconds(15), "version 2 is exported after the update");
+            Assert.Equal([prefix + "current", prefix + "v1/config.json", prefix + "v2/config.json"], (await _s3.ListAsync(Bucket, prefix, Ct)).Select(o => o.Key));
+            Assert.Contains("Automatic 2", await _s3.GetTextAsync(Bucket, prefix + "v2/config.json", Ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    private static ServiceHost<CatalogGrpcService> Automatic(ServiceHost<CatalogGrpcService> host, string serviceUrl) => host
+        .With("Catalog:Export:Bucket", Bucket)
+        .With("Catalog:Export:ServiceUrl", serviceUrl)
+        .With("Catalog:Export:AccessKey", S3Server.AccessKey)
+        .With("Catalog:Export:SecretKey", S3Server.SecretKey)
+        .With("Catalog:Export:ForcePathStyle", "true")
+        .With("Catalog:Export:Automatic", "true");
+
+    [Fact]
     public async Task ExportApiHistory_SomeoneElsesApi_NotFoundAndNothingWritten()
     {
         var client = new CatalogService.CatalogServiceClient(_channel);

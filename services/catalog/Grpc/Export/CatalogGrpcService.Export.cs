@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
+using Veil.Catalog.Data;
 using Veil.Catalog.Export;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Grpc;
@@ -25,16 +26,26 @@ public sealed partial class CatalogGrpcService
         var owner = caller.IsAdmin ? null : caller.AccountId;
         // Version 1 always exists: this finds the API (and checks ownership) in one read.
         var first = await _store.GetVersionAsync(request.ApiId, owner, 1, context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
-        var api = first.Api;
         var export = Service<HistoryExport>(context);
-        var bucket = export.Bucket;
-        var prefix = $"apis/{api.Id}/";
-        var written = await export.WriteAsync(prefix, Objects(prefix, api.Id, owner, api.CurrentVersion, context.CancellationToken), context.CancellationToken);
+        var (prefix, versionsWritten, written) = await ExportHistoryAsync(first.Api, owner, export, Service<ExportLedger>(context), context.CancellationToken);
 
-        Activity.Current?.SetTag("veil.api_id", api.Id);
-        var versionsWritten = written.Count(k => k.EndsWith("/config.json", StringComparison.Ordinal));
-        CatalogLog.HistoryExported(_logger, api.Id, bucket, api.CurrentVersion, written.Count, caller.AccountId);
-        return new ExportApiHistoryResponse { Bucket = bucket, Prefix = prefix, VersionsWritten = versionsWritten, CurrentVersion = api.CurrentVersion };
+        Activity.Current?.SetTag("veil.api_id", first.Api.Id);
+        CatalogLog.HistoryExported(_logger, first.Api.Id, export.Bucket, first.Api.CurrentVersion, written, caller.AccountId);
+        return new ExportApiHistoryResponse { Bucket = export.Bucket, Prefix = prefix, VersionsWritten = versionsWritten, CurrentVersion = first.Api.CurrentVersion };
+    }
+
+    /// <summary>
+    /// Writes the history of <paramref name="api"/> up to its current version (what the RPC and
+    /// the automatic export share) and records it in the ledger. Returns the prefix, the version
+    /// objects written and all objects written.
+    /// </summary>
+    internal async Task<(string Prefix, int VersionsWritten, int Written)> ExportHistoryAsync(ApiRecord api, string? owner, HistoryExport export, ExportLedger ledger,
+        CancellationToken cancellationToken)
+    {
+        var prefix = $"apis/{api.Id}/";
+        var written = await export.WriteAsync(prefix, Objects(prefix, api.Id, owner, api.CurrentVersion, cancellationToken), cancellationToken);
+        await ledger.MarkAsync(api.Id, api.CurrentVersion, cancellationToken);
+        return (prefix, written.Count(k => k.EndsWith("/config.json", StringComparison.Ordinal)), written.Count);
     }
 
     /// <summary>
