@@ -206,6 +206,44 @@ public sealed class OpenApiImportTests(OpenApiFixture fixture) : IClassFixture<O
     }
 
     [Fact]
+    public async Task ImportApi_ExternalRef_NeverFetched()
+    {
+        var owner = await fixture.SignUpProviderAsync();
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            var document = $$"""
+                openapi: 3.1.0
+                info: { title: Refs, version: '1' }
+                servers: [ { url: 'https://refs.example.com' } ]
+                paths:
+                  /pets:
+                    get:
+                      responses:
+                        '200':
+                          description: A pet.
+                          content:
+                            application/json:
+                              schema: { $ref: 'http://127.0.0.1:{{port}}/pet.yaml#/Pet' }
+                """;
+
+            var api = (await Client.ImportApiAsync(new ImportApiRequest { Document = document, Slug = CatalogFixture.UniqueSlug("refs") },
+                owner.Headers, CatalogFixture.Deadline, Ct)).Api;
+            using var rest = fixture.Rest();
+            using var response = await rest.GetAsync($"v1/apis/{api.Id}/openapi", Ct);
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.False(listener.Pending(), "the catalog connected to the host a $ref names");
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    [Fact]
     public async Task GetApiOpenApi_Consumer_ServersRewrittenAndUpstreamHostNowhere()
     {
         var owner = await fixture.SignUpProviderAsync();

@@ -79,7 +79,8 @@ public static partial class DocumentReader
 
     private static Parsed? Parse(string document, JsonArray errors)
     {
-        var settings = new OpenApiReaderSettings();
+        // Never fetch what a $ref names (another host, a file): the document is read as given.
+        var settings = new OpenApiReaderSettings { LoadExternalRefs = false };
         settings.TryAddReader(OpenApiConstants.Yaml, new OpenApiYamlReader());
         try
         {
