@@ -16,7 +16,9 @@ var identity = builder.AddVeilService<Projects.Veil_Identity>("identity", fleet)
 var catalog = builder.AddVeilService<Projects.Veil_Catalog>("catalog", fleet)
     .WithIdentity(identity)
     // Locally the sample upstream lives on loopback; production keeps the SSRF guard on.
-    .WithEnvironment("Catalog__AllowPrivateUpstreams", "true");
+    .WithEnvironment("Catalog__AllowPrivateUpstreams", "true")
+    // Public OpenAPI documents name the edge as their server.
+    .WithEnvironment("Catalog__PublicBaseUrl", FleetSettings.LocalUrl(fleet.Port("edge", "http")));
 
 var subscriptions = builder.AddVeilService<Projects.Veil_Subscriptions>("subscriptions", fleet)
     .WithIdentity(identity)

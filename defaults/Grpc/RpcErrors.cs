@@ -64,6 +64,9 @@ public sealed class FieldViolations
     /// <summary>True when nothing has been added.</summary>
     public bool IsEmpty => _badRequest.FieldViolations.Count == 0;
 
+    /// <summary>What has been recorded so far, in order (to restate one rule's findings under another field).</summary>
+    public IReadOnlyList<BadRequest.Types.FieldViolation> Items => _badRequest.FieldViolations;
+
     /// <summary>Records that <paramref name="field"/> (the JSON/proto field name) is wrong and why.</summary>
     public FieldViolations Add(string field, string description)
     {

@@ -25,7 +25,8 @@ internal static class ManagementRoutes
     private static readonly (string Service, string[] Prefixes)[] Services =
     [
         ("identity", ["/v1/auth", "/v1/accounts", "/v1/keys", "/.well-known"]),
-        ("catalog", ["/v1/apis"]),
+        // "/v1/apis:import" is a segment of its own ("apis:import"), which "/v1/apis/{**rest}" does not match.
+        ("catalog", ["/v1/apis", "/v1/apis:import"]),
         ("subscriptions", ["/v1/plans", "/v1/subscriptions"]),
         ("usage", ["/v1/usage"]),
         ("billing", ["/v1/invoices", "/v1/billing", "/v1/revenue"]),

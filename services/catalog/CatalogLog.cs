@@ -47,6 +47,7 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Edge {EdgeId} serves revision {Revision} ({Routes} route versions reported, full: {Full})")]
     public static partial void EdgeReported(ILogger logger, string edgeId, long revision, int routes, bool full);
+
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "API {ApiId} suspended by {AccountId}; gateway revision {Revision}")]
     public static partial void ApiSuspended(ILogger logger, string apiId, string accountId, long revision);
 
@@ -70,4 +71,16 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2113, Level = LogLevel.Error, Message = "Could not push API lifecycle changes to subscriptions; retrying")]
     public static partial void LifecycleSyncFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Information, Message = "API {ApiId} imported from an OpenAPI {OpenApiVersion} document as version {Version} by {AccountId}")]
+    public static partial void ApiImported(ILogger logger, string apiId, string openApiVersion, long version, string accountId);
+
+    [LoggerMessage(EventId = 2210, Level = LogLevel.Information, Message = "History of API {ApiId} exported to bucket {Bucket} up to version {Version}: {Written} objects written, by {AccountId}")]
+    public static partial void HistoryExported(ILogger logger, string apiId, string bucket, long version, int written, string accountId);
+
+    [LoggerMessage(EventId = 2211, Level = LogLevel.Warning, Message = "History export under {Prefix} failed")]
+    public static partial void ExportFailed(ILogger logger, string prefix, Exception exception);
+
+    [LoggerMessage(EventId = 2212, Level = LogLevel.Warning, Message = "Automatic history export failed; trying again in {Retry}")]
+    public static partial void AutomaticExportFailed(ILogger logger, TimeSpan retry, Exception exception);
 }

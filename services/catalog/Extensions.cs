@@ -1,8 +1,11 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
 using Veil.Catalog.Edges;
 using Veil.Catalog.Lifecycle;
 using Veil.Subscriptions.V1;
+using Veil.Catalog.Export;
+using Veil.Catalog.Grpc.OpenApi;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
@@ -18,6 +21,9 @@ internal static class Extensions
         builder.Services.AddOptions<CatalogOptions>()
             .BindConfiguration(CatalogOptions.SectionName)
             .ValidateDataAnnotations()
+            .Validate(o => Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" &&
+                    url.Query.Length == 0 && url.Fragment.Length == 0,
+                "Catalog:PublicBaseUrl must be an absolute http(s) URL without query or fragment (the edge's public address).")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddVeilSecretProtection();
@@ -41,6 +47,12 @@ internal static class Extensions
         {
             builder.Services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions");
         }
+
+        builder.Services.AddSingleton<PublicOpenApiDocuments>();
+        builder.Services.AddSingleton<HistoryExport>();
+        builder.Services.AddSingleton<ExportLedger>();
+        builder.Services.AddHostedService<HistoryExportWorker>();
+        builder.Services.AddSingleton<IValidateOptions<CatalogOptions>, ExportOptionsValidation>();
         return builder;
     }
 }

@@ -42,6 +42,9 @@ public class CatalogFixture : IAsyncLifetime
     /// <summary>The SSRF guard's setting for this fixture's catalog.</summary>
     protected virtual bool AllowPrivateUpstreams => false;
 
+    /// <summary>More settings for this fixture's catalog hosts.</summary>
+    protected virtual ServiceHost<CatalogGrpcService> Configure(ServiceHost<CatalogGrpcService> host) => host;
+
     public static DateTime Deadline => DateTime.UtcNow.AddSeconds(15);
 
     public async ValueTask InitializeAsync()
@@ -60,9 +63,9 @@ public class CatalogFixture : IAsyncLifetime
 
     /// <summary>A catalog host that trusts this fixture's identity; pass a data folder to model a restart.</summary>
     public ServiceHost<CatalogGrpcService> NewCatalogHost(string? dataDirectory = null, bool? allowPrivateUpstreams = null) =>
-        new ServiceHost<CatalogGrpcService>(dataDirectory)
+        Configure(new ServiceHost<CatalogGrpcService>(dataDirectory)
             .With("Veil:Auth:Authority", Identity.HttpUrl.ToString())
-            .With("Catalog:AllowPrivateUpstreams", (allowPrivateUpstreams ?? AllowPrivateUpstreams) ? "true" : "false");
+            .With("Catalog:AllowPrivateUpstreams", (allowPrivateUpstreams ?? AllowPrivateUpstreams) ? "true" : "false"));
 
     /// <summary>Signs up a fresh account with <paramref name="role"/>.</summary>
     public async Task<TestAccount> SignUpAsync(Role role)

@@ -489,6 +489,25 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
     }
 
     [Fact]
+    public async Task ImportApi_ThroughEdge_PublicDocumentServedToAnonymousCallers()
+    {
+        var api = await fleet.PublishApiAsync(fleet.Upstream.Url, edges: fleet.Edge);
+        using var http = fleet.Edge.CreateRestClient();
+        var ct = TestContext.Current.CancellationToken;
+        var document = $$$"""{"openapi":"3.1.0","info":{"title":"Echo","version":"1"},"servers":[{"url":"{{{fleet.Upstream.Url}}}"}],"paths":{}}""";
+
+        // POST /v1/apis:import is a path segment of its own ("apis:import"): the edge routes it too.
+        var imported = await EdgeFixture.PostAsync(http, "v1/apis:import", api.Provider.Token, new { document, apiId = api.ApiId }, ct);
+        using var response = await http.GetAsync($"v1/apis/{api.Slug}/openapi", ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+
+        Assert.Equal("2", imported["api"]!["currentVersion"]!.ToString());
+        Assert.True(response.IsSuccessStatusCode, text);
+        Assert.Contains($"/{api.Slug}", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(fleet.Upstream.Url.Authority, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metrics_ApiCalls_RequestDurationTaggedWithApiAndOutcome_CacheLookupsCounted()
     {
         var api = await fleet.PublishApiAsync(fleet.Upstream.Url);
