@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Catalog.Data;
+using Veil.Catalog.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
@@ -23,6 +25,8 @@ internal static class Extensions
         builder.Services.AddHostedService<SigningOverlapExpiry>();
         builder.Services.AddSingleton<GatewayConfigFeed>();
         builder.Services.AddSingleton<CatalogMetrics>();
+        // REST creates answer 201 with the new resource's Location (docs/architecture.md).
+        builder.Services.AddCreatedLocation<CreateApiResponse>(r => $"/v1/apis/{r.Api.Id}");
         return builder;
     }
 }

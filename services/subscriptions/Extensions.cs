@@ -37,6 +37,9 @@ internal static class Extensions
         {
             builder.Services.AddVeilGrpcClient<BillingService.BillingServiceClient>("billing").RetryUnavailable();
         }
+        // REST creates answer 201 with the new resource's Location; a resumed subscription is no create (200).
+        builder.Services.AddCreatedLocation<CreatePlanResponse>(r => $"/v1/plans/{r.Plan.Id}");
+        builder.Services.AddCreatedLocation<SubscribeResponse>(r => r.Resumed ? null : $"/v1/subscriptions/{r.Subscription.Id}");
         return builder;
     }
 }
