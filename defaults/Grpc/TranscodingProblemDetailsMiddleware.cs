@@ -94,6 +94,7 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
                 problem.Detail = message.GetString();
             }
             var errors = new Dictionary<string, List<string>>();
+            var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
             if (root.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
             {
                 foreach (var detail in details.EnumerateArray())
@@ -114,7 +115,12 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
                     }
                     foreach (var violation in violations.EnumerateArray())
                     {
-                        var field = CamelCasePath(violation.TryGetProperty("field", out var f) ? f.GetString() ?? "" : "");
+                        var protoField = violation.TryGetProperty("field", out var f) ? f.GetString() ?? "" : "";
+                        var field = CamelCasePath(protoField);
+                        if (field != protoField)
+                        {
+                            renamed[protoField] = field;
+                        }
                         var description = violation.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "";
                         if (!errors.TryGetValue(field, out var list))
                         {
@@ -127,6 +133,11 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
             if (errors.Count > 0)
             {
                 problem.Extensions["errors"] = errors;
+            }
+            // The detail names the fields as the errors do ("…invalid fields: displayName.").
+            foreach (var (protoField, field) in renamed.OrderByDescending(r => r.Key.Length))
+            {
+                problem.Detail = problem.Detail?.Replace(protoField, field, StringComparison.Ordinal);
             }
         }
         catch (JsonException)
