@@ -53,7 +53,7 @@ public sealed class AccessTests(Fleet fleet)
         }
         using var own = await rest.GetAsync($"v1/invoices/{bobs[0].Id}", Fleet.Ct);
         var json = JsonDocument.Parse(await own.Content.ReadAsStringAsync(Fleet.Ct)).RootElement.GetProperty("invoice");
-        Assert.Equal(("INVOICE_STATUS_DRAFT", 6L), (json.GetProperty("status").GetString(), json.GetProperty("totalMinor").GetInt64()));
+        Assert.Equal(("DRAFT", 6L), (json.GetProperty("status").GetString(), json.GetProperty("totalMinor").GetInt64()));
     }
 
     [Fact]

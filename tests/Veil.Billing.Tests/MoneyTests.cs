@@ -163,7 +163,7 @@ public sealed class MoneyTests(Fleet fleet)
         Assert.Equal(["account_id", "amount_minor", "currency", "kind", "reason", "request_id"], Expect.ProblemFields(problem).Order().ToArray());
 
         using var bad = await rest.PostAsJsonAsync("v1/billing/adjustments",
-            new { accountId = "acc_1", kind = "ADJUSTMENT_KIND_DEBIT", amountMinor = 1_000_000_000_000_001, currency = "usd", reason = "Fine reason" }, Fleet.Ct);
+            new { accountId = "acc_1", kind = "DEBIT", amountMinor = 1_000_000_000_000_001, currency = "usd", reason = "Fine reason" }, Fleet.Ct);
         problem = await Expect.ProblemAsync(bad, HttpStatusCode.BadRequest);
         Assert.Equal(["amount_minor", "currency"], Expect.ProblemFields(problem).Order().ToArray());
 
@@ -232,7 +232,7 @@ public sealed class MoneyTests(Fleet fleet)
                 new PlaceCreditHoldRequest { AccountId = consumer.Id, Reason = "Because" }, caller.Headers, Fleet.Deadline, Fleet.Ct).ResponseAsync);
         }
         using var rest = world.Rest(consumer);
-        using var forbidden = await rest.PostAsJsonAsync("v1/billing/adjustments", new { accountId = consumer.Id, kind = "ADJUSTMENT_KIND_CREDIT", amountMinor = 5, currency = "USD", reason = "Mine" }, Fleet.Ct);
+        using var forbidden = await rest.PostAsJsonAsync("v1/billing/adjustments", new { accountId = consumer.Id, kind = "CREDIT", amountMinor = 5, currency = "USD", reason = "Mine" }, Fleet.Ct);
         await Expect.ProblemAsync(forbidden, HttpStatusCode.Forbidden);
         using var anonymous = world.Rest();
         using var unauthenticated = await anonymous.GetAsync("v1/invoices", Fleet.Ct);

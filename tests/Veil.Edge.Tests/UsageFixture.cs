@@ -82,7 +82,7 @@ public sealed class UsageFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = Edge.CreateRestClient();
-        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var provider = await SignUpAsync(http, "PROVIDER");
         var slug = "metered-" + Guid.NewGuid().ToString("N")[..12];
         var api = await EdgeFixture.PostAsync(http, "v1/apis", provider.Token,
             new { slug, name = "Echo " + slug, upstreamUrl = Upstream.Url.ToString(), timeoutMs = 5000 }, ct);
@@ -100,7 +100,7 @@ public sealed class UsageFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = Edge.CreateRestClient();
-        var account = await SignUpAsync(http, "ROLE_CONSUMER");
+        var account = await SignUpAsync(http, "CONSUMER");
         string? subscriptionId = null;
         if (planId is not null)
         {

@@ -21,7 +21,7 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
 
         // Provider signs up, publishes the sample API and defines a plan.
         var provider = await PostAsync(http, "v1/auth/signup", null,
-            new { email = $"ada-{suffix}@weather.example", password = "correct-horse-battery", role = "ROLE_PROVIDER" }, ct);
+            new { email = $"ada-{suffix}@weather.example", password = "correct-horse-battery", role = "PROVIDER" }, ct);
         var providerToken = provider["session"]!["accessToken"]!.GetValue<string>();
 
         var slug = $"weather-{suffix}";
@@ -35,14 +35,14 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
 
         // Consumer signs up, browses, subscribes and creates a key.
         var consumer = await PostAsync(http, "v1/auth/signup", null,
-            new { email = $"grace-{suffix}@example.com", password = "another-long-password", role = "ROLE_CONSUMER" }, ct);
+            new { email = $"grace-{suffix}@example.com", password = "another-long-password", role = "CONSUMER" }, ct);
         var consumerToken = consumer["session"]!["accessToken"]!.GetValue<string>();
 
         var listing = await http.GetFromJsonAsync<JsonObject>($"v1/apis?query={slug}", ct);
         Assert.Contains(listing!["apis"]!.AsArray(), a => a!["id"]!.GetValue<string>() == apiId);
 
         var subscription = await PostAsync(http, "v1/subscriptions", consumerToken, new { planId }, ct);
-        Assert.Equal("SUBSCRIPTION_STATUS_ACTIVE", subscription["subscription"]!["status"]!.GetValue<string>());
+        Assert.Equal("ACTIVE", subscription["subscription"]!["status"]!.GetValue<string>());
 
         var key = await PostAsync(http, "v1/keys", consumerToken, new { name = "laptop" }, ct);
         var apiKey = key["key"]!.GetValue<string>();

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Veil.Edge.Routing;
 
-namespace Veil.Edge.Reference;
+namespace Veil.Edge;
 
 /// <summary>
 /// The one OpenAPI document of the management API (<c>GET /openapi/veil.json</c>): the paths,

@@ -1,4 +1,4 @@
-using Veil.Edge.Reference;
+using Veil.Edge;
 using Veil.Edge.Routing;
 
 namespace Microsoft.Extensions.Hosting;
