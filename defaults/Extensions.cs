@@ -197,7 +197,9 @@ public static class VeilServiceDefaultsExtensions
         builder.Services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.SectionName)
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IdempotencyStore>();
+        // A factory, not a type: a service without a database (ratelimit) never resolves it, and
+        // Development's ValidateOnBuild must not ask for a SqliteDatabase it does not have.
+        builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<IdempotencyStore>(sp));
         builder.Services.AddHostedService<IdempotencyCleanup>();
         builder.Services.AddGrpcSwagger();
         builder.Services.AddSwaggerGen(o => OpenApiDocs.Configure(o, title));
@@ -213,6 +215,7 @@ public static class VeilServiceDefaultsExtensions
     public static WebApplication UseVeilGrpc(this WebApplication app)
     {
         app.UseMiddleware<TranscodingProblemDetailsMiddleware>();
+        app.UseMiddleware<EnumQueryValues>();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");
