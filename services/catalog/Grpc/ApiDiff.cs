@@ -7,12 +7,12 @@ namespace Veil.Catalog.Grpc;
 
 /// <summary>
 /// Field-by-field differences between two versions of an API, as the owner reads them (secrets
-/// already masked). Version bookkeeping (version number, times) is not a difference; OpenAPI
+/// already masked). Version bookkeeping (version number, times, etag) is not a difference; OpenAPI
 /// documents are compared but shown by length.
 /// </summary>
 internal static class ApiDiff
 {
-    private static readonly HashSet<string> Bookkeeping = ["current_version", "create_time", "update_time"];
+    private static readonly HashSet<string> Bookkeeping = ["current_version", "create_time", "update_time", "etag"];
 
     public static List<ApiFieldChange> Between(Api before, Api after)
     {
