@@ -8,7 +8,7 @@ namespace Microsoft.Extensions.Hosting;
 /// <c>GET /openapi/veil.json</c> (the merged document) and Swagger UI at <c>/docs</c>, its assets
 /// served from the edge itself (embedded in Swashbuckle.AspNetCore.SwaggerUI; no CDN).
 /// </summary>
-internal static class ReferenceExtensions
+internal static class ApiReferenceExtensions
 {
     /// <summary>Path of the merged document.</summary>
     public const string DocumentPath = "/openapi/veil.json";
