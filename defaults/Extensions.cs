@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Hosting;
@@ -170,8 +171,9 @@ public static class VeilServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Adds gRPC with JSON transcoding, rich error details, the grpc.health.v1 service and an
-    /// OpenAPI document of the REST surface.
+    /// Adds gRPC with JSON transcoding (enum values without their type prefix), rich error details,
+    /// <c>Idempotency-Key</c> (<see cref="IdempotencyOptions"/>), the grpc.health.v1 service and an
+    /// OpenAPI document of the REST surface (proto comments, bearer scheme, problem schema).
     /// </summary>
     public static TBuilder AddVeilGrpc<TBuilder>(this TBuilder builder, string title) where TBuilder : IHostApplicationBuilder
     {
@@ -179,14 +181,28 @@ public static class VeilServiceDefaultsExtensions
         {
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
             o.Interceptors.Add<ExceptionInterceptor>();
+            // Inside the exception interceptor: replays, 422 and 409 are ordinary RpcExceptions.
+            o.Interceptors.Add<IdempotencyInterceptor>();
         }).AddJsonTranscoding(o =>
+        {
             // Rich error details travel in REST error bodies too; they must be known to print them.
             o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
                 Google.Rpc.BadRequest.Descriptor, Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.PreconditionFailure.Descriptor,
-                Google.Rpc.RetryInfo.Descriptor));
+                Google.Rpc.RetryInfo.Descriptor);
+            // "PROVIDER", not "ROLE_PROVIDER". Input keeps accepting the prefixed names (the
+            // transcoder falls back to the original name), so older clients go on working.
+            o.JsonSettings.RemoveEnumPrefix = true;
+        });
         builder.Services.AddGrpcHealthChecks();
+        builder.Services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.SectionName)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        // A factory, not a type: a service without a database (ratelimit) never resolves it, and
+        // Development's ValidateOnBuild must not ask for a SqliteDatabase it does not have.
+        builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<IdempotencyStore>(sp));
+        builder.Services.AddHostedService<IdempotencyCleanup>();
         builder.Services.AddGrpcSwagger();
-        builder.Services.AddSwaggerGen(o => o.SwaggerDoc("v1", new() { Title = title, Version = "v1" }));
+        builder.Services.AddSwaggerGen(o => OpenApiDocs.Configure(o, title));
         builder.Services.AddProblemDetails();
         builder.Services.AddVeilAuthentication(builder.Configuration);
         return builder;
@@ -199,6 +215,7 @@ public static class VeilServiceDefaultsExtensions
     public static WebApplication UseVeilGrpc(this WebApplication app)
     {
         app.UseMiddleware<TranscodingProblemDetailsMiddleware>();
+        app.UseMiddleware<EnumQueryValues>();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");

@@ -82,6 +82,7 @@ public static class EdgeExtensions
         // Forwarding/: transforms and the upstream client; the SSRF guard spares only the fleet's own clusters.
         proxy.AddEdgeForwarding(isFleetCluster: ManagementRoutes.IsManagementCluster);
         builder.AddEdgeMetering();               // Metering/: one usage event per call, spooled and shipped to usage
+        services.AddApiReference();              // root: the merged OpenAPI document and the /docs page
         return builder;
     }
 
@@ -111,6 +112,7 @@ public static class EdgeExtensions
             $"The edge needs a management endpoint: set Kestrel:Endpoints:{VeilServiceDefaultsExtensions.ManagementEndpointName}:Url (e.g. http://+:8081).");
         app.UseExceptionHandler();
         app.UseMiddleware<RequestIdMiddleware>();                     // Calls/
+        app.MapApiReference();                                        // root: /openapi/veil.json and /docs (ApiReference)
         // Upstreams/: each target's health on this edge, before the route that sends /v1/apis/… to catalog.
         app.MapApiHealth(order: ManagementRoutes.Order - 1);
 

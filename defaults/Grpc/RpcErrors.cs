@@ -34,6 +34,31 @@ public static class RpcErrors
     public static RpcException FailedPrecondition(string message) => Create(StatusCode.FailedPrecondition, message);
 
     /// <summary>
+    /// 409 (Aborted): the request raced another change, e.g. a stale <c>etag</c> (see <see cref="Etags"/>)
+    /// or a duplicate of a request still in flight. Read again, then retry.
+    /// </summary>
+    public static RpcException Aborted(string message) => Create(StatusCode.Aborted, message);
+
+    /// <summary>The <c>google.rpc.ErrorInfo</c> reason of <see cref="IdempotencyKeyReused"/>.</summary>
+    public const string IdempotencyKeyReusedReason = "IDEMPOTENCY_KEY_REUSED";
+
+    /// <summary>The <c>google.rpc.ErrorInfo</c> domain of Veil's own reasons.</summary>
+    public const string Domain = "veil.dev";
+
+    /// <summary>
+    /// An <c>Idempotency-Key</c> came back with a different request: <c>InvalidArgument</c> for gRPC
+    /// callers, carrying <c>ErrorInfo</c> <see cref="IdempotencyKeyReusedReason"/>, which REST
+    /// answers as 422 (<see cref="TranscodingProblemDetailsMiddleware"/>).
+    /// </summary>
+    public static RpcException IdempotencyKeyReused(string message) =>
+        new RpcStatus
+        {
+            Code = (int)StatusCode.InvalidArgument,
+            Message = message,
+            Details = { Any.Pack(new ErrorInfo { Reason = IdempotencyKeyReusedReason, Domain = Domain }) },
+        }.ToRpcException();
+
+    /// <summary>
     /// 429: a limit was reached; the call may succeed after <paramref name="retryAfter"/>, carried as a
     /// <c>google.rpc.RetryInfo</c> detail (REST: the <c>Retry-After</c> header, whole seconds rounded up).
     /// </summary>

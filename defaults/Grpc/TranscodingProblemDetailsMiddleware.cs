@@ -48,6 +48,7 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
         }
 
         var problem = ToProblem(context.Response.StatusCode, body.ErrorBody);
+        context.Response.StatusCode = problem.Status ?? context.Response.StatusCode;
         if (problem.Extensions.TryGetValue(RetryAfterExtension, out var retryAfter) && retryAfter is long seconds)
         {
             context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -93,6 +94,7 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
                 problem.Detail = message.GetString();
             }
             var errors = new Dictionary<string, List<string>>();
+            var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
             if (root.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
             {
                 foreach (var detail in details.EnumerateArray())
@@ -101,13 +103,24 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
                     {
                         problem.Extensions[RetryAfterExtension] = retrySeconds;
                     }
+                    if (detail.ValueKind == JsonValueKind.Object && StatusOfReason(detail) is { } reasonStatus)
+                    {
+                        problem.Status = reasonStatus;
+                        problem.Title = ReasonPhrases.GetReasonPhrase(reasonStatus);
+                        problem.Type = $"https://veil.dev/problems/{reasonStatus}";
+                    }
                     if (!detail.TryGetProperty("fieldViolations", out var violations) || violations.ValueKind != JsonValueKind.Array)
                     {
                         continue;
                     }
                     foreach (var violation in violations.EnumerateArray())
                     {
-                        var field = violation.TryGetProperty("field", out var f) ? f.GetString() ?? "" : "";
+                        var protoField = violation.TryGetProperty("field", out var f) ? f.GetString() ?? "" : "";
+                        var field = CamelCasePath(protoField);
+                        if (field != protoField)
+                        {
+                            renamed[protoField] = field;
+                        }
                         var description = violation.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "";
                         if (!errors.TryGetValue(field, out var list))
                         {
@@ -121,6 +134,11 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
             {
                 problem.Extensions["errors"] = errors;
             }
+            // The detail names the fields as the errors do ("…invalid fields: displayName.").
+            foreach (var (protoField, field) in renamed.OrderByDescending(r => r.Key.Length))
+            {
+                problem.Detail = problem.Detail?.Replace(protoField, field, StringComparison.Ordinal);
+            }
         }
         catch (JsonException)
         {
@@ -128,6 +146,48 @@ public sealed class TranscodingProblemDetailsMiddleware(RequestDelegate next)
         }
         return problem;
     }
+
+    /// <summary>
+    /// A field path as REST callers spell it: each segment in camelCase, as in JSON bodies
+    /// (<c>policies.health_check.interval_ms</c> → <c>policies.healthCheck.intervalMs</c>,
+    /// <c>targets.items[0].url</c> unchanged). gRPC callers keep the proto paths.
+    /// </summary>
+    internal static string CamelCasePath(string field)
+    {
+        if (!field.Contains('_', StringComparison.Ordinal))
+        {
+            return field;
+        }
+        var result = new System.Text.StringBuilder(field.Length);
+        var upper = false;
+        foreach (var c in field)
+        {
+            if (c == '_')
+            {
+                upper = result.Length > 0 && result[^1] is not ('.' or '[');
+                if (!upper)
+                {
+                    result.Append(c);
+                }
+                continue;
+            }
+            result.Append(upper ? char.ToUpperInvariant(c) : c);
+            upper = false;
+        }
+        return result.ToString();
+    }
+
+    /// <summary>HTTP statuses for Veil's <c>google.rpc.ErrorInfo</c> reasons that no gRPC code maps to.</summary>
+    private static int? StatusOfReason(JsonElement detail) =>
+        detail.TryGetProperty("@type", out var type) && type.ValueKind == JsonValueKind.String &&
+        type.GetString()?.EndsWith("/google.rpc.ErrorInfo", StringComparison.Ordinal) == true &&
+        detail.TryGetProperty("reason", out var reason) && reason.ValueKind == JsonValueKind.String
+            ? reason.GetString() switch
+            {
+                RpcErrors.IdempotencyKeyReusedReason => StatusCodes.Status422UnprocessableEntity,
+                _ => null,
+            }
+            : null;
 
     /// <summary>
     /// A <c>google.rpc.RetryInfo</c>'s delay in whole seconds, rounded up (at least 1), from its JSON

@@ -19,7 +19,7 @@ internal static class ManagementRoutes
     /// <summary>First path segments an API slug may never take, because the edge itself serves them.</summary>
     public static readonly IReadOnlySet<string> ReservedSegments = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
-        "v1", "openapi", ".well-known", "_veil", "health", "alive", "metrics",
+        "v1", "openapi", ".well-known", "_veil", "health", "alive", "metrics", "docs",
     };
 
     private static readonly (string Service, string[] Prefixes)[] Services =
@@ -31,6 +31,9 @@ internal static class ManagementRoutes
         ("usage", ["/v1/usage"]),
         ("billing", ["/v1/invoices", "/v1/billing", "/v1/revenue"]),
     ];
+
+    /// <summary>The services behind the management API, in the order their documents are merged.</summary>
+    public static IReadOnlyList<string> ServiceNames { get; } = Services.Select(s => s.Service).ToArray();
 
     public static IReadOnlyList<RouteConfig> Routes { get; } = CreateRoutes();
 

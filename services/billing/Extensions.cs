@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Billing.Data;
 using Veil.Billing.Invoicing;
+using Veil.Billing.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.Subscriptions.V1;
 using Veil.Usage.V1;
 
@@ -46,6 +48,9 @@ internal static class Extensions
         // a job that still fails simply runs again at its next tick.
         services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage").RetryUnavailable();
         services.AddVeilGrpcClient<SubscriptionService.SubscriptionServiceClient>("subscriptions").RetryUnavailable();
+        // REST creates answer 201 (docs/architecture.md); adjustments and runs are read through their lists: no Location.
+        builder.Services.AddCreatedLocation<CreateAdjustmentResponse>(_ => "");
+        builder.Services.AddCreatedLocation<RunReconciliationResponse>(_ => "");
         return builder;
     }
 

@@ -6,6 +6,8 @@ using Veil.Catalog.Lifecycle;
 using Veil.Subscriptions.V1;
 using Veil.Catalog.Export;
 using Veil.Catalog.Grpc.OpenApi;
+using Veil.Catalog.V1;
+using Veil.ServiceDefaults.Grpc;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
@@ -53,6 +55,9 @@ internal static class Extensions
         builder.Services.AddSingleton<ExportLedger>();
         builder.Services.AddHostedService<HistoryExportWorker>();
         builder.Services.AddSingleton<IValidateOptions<CatalogOptions>, ExportOptionsValidation>();
+
+        // REST creates answer 201 with the new resource's Location (docs/architecture.md).
+        builder.Services.AddCreatedLocation<CreateApiResponse>(r => $"/v1/apis/{r.Api.Id}");
         return builder;
     }
 }

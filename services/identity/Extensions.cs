@@ -110,6 +110,9 @@ public static class IdentityExtensions
                 // Resolved per token, so a key added by rotation is honoured without a restart.
                 jwt.TokenValidationParameters.IssuerSigningKeyResolver = (_, _, kid, _) => keys.Resolve(kid);
             });
+        // REST creates answer 201 (docs/architecture.md). A key has no read of its own (ListApiKeys): no Location.
+        builder.Services.AddCreatedLocation<SignUpResponse>(_ => "/v1/accounts/me");
+        builder.Services.AddCreatedLocation<CreateApiKeyResponse>(_ => "");
         return builder;
     }
 

@@ -60,6 +60,10 @@ internal static class Extensions
         {
             builder.Services.AddVeilGrpcClient<UsageService.UsageServiceClient>("usage").RetryUnavailable();
         }
+
+        // REST creates answer 201 with the new resource's Location; a resumed subscription is no create (200).
+        builder.Services.AddCreatedLocation<CreatePlanResponse>(r => $"/v1/plans/{r.Plan.Id}");
+        builder.Services.AddCreatedLocation<SubscribeResponse>(r => r.Resumed ? null : $"/v1/subscriptions/{r.Subscription.Id}");
         return builder;
     }
 }

@@ -53,7 +53,15 @@ public sealed class AccessTests(Fleet fleet)
         }
         using var own = await rest.GetAsync($"v1/invoices/{bobs[0].Id}", Fleet.Ct);
         var json = JsonDocument.Parse(await own.Content.ReadAsStringAsync(Fleet.Ct)).RootElement.GetProperty("invoice");
-        Assert.Equal(("INVOICE_STATUS_DRAFT", 6L), (json.GetProperty("status").GetString(), json.GetProperty("totalMinor").GetInt64()));
+        Assert.Equal(("DRAFT", 6L), (json.GetProperty("status").GetString(), json.GetProperty("totalMinor").GetInt64()));
+        // An enum in the query reads with or without its type prefix (REST conventions).
+        foreach (var status in new[] { "DRAFT", "INVOICE_STATUS_DRAFT" })
+        {
+            using var filtered = await rest.GetAsync($"v1/invoices?status={status}", Fleet.Ct);
+            var page = JsonDocument.Parse(await filtered.Content.ReadAsStringAsync(Fleet.Ct)).RootElement;
+            Assert.True(filtered.IsSuccessStatusCode, page.ToString());
+            Assert.Equal([bobs[0].Id], page.GetProperty("invoices").EnumerateArray().Select(i => i.GetProperty("id").GetString()));
+        }
     }
 
     [Fact]

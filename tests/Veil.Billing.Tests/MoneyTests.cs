@@ -160,12 +160,12 @@ public sealed class MoneyTests(Fleet fleet)
 
         using var empty = await rest.PostAsJsonAsync("v1/billing/adjustments", new { reason = " x ", requestId = "has space" }, Fleet.Ct);
         var problem = await Expect.ProblemAsync(empty, HttpStatusCode.BadRequest);
-        Assert.Equal(["account_id", "amount_minor", "currency", "kind", "reason", "request_id"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["accountId", "amountMinor", "currency", "kind", "reason", "requestId"], Expect.ProblemFields(problem).Order().ToArray());
 
         using var bad = await rest.PostAsJsonAsync("v1/billing/adjustments",
-            new { accountId = "acc_1", kind = "ADJUSTMENT_KIND_DEBIT", amountMinor = 1_000_000_000_000_001, currency = "usd", reason = "Fine reason" }, Fleet.Ct);
+            new { accountId = "acc_1", kind = "DEBIT", amountMinor = 1_000_000_000_000_001, currency = "usd", reason = "Fine reason" }, Fleet.Ct);
         problem = await Expect.ProblemAsync(bad, HttpStatusCode.BadRequest);
-        Assert.Equal(["amount_minor", "currency"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["amountMinor", "currency"], Expect.ProblemFields(problem).Order().ToArray());
 
         var fields = await Expect.FieldErrorsAsync(() => world.Client.CreateAdjustmentAsync(new CreateAdjustmentRequest
         {
@@ -180,13 +180,13 @@ public sealed class MoneyTests(Fleet fleet)
         using var badHold = await rest.PostAsJsonAsync("v1/billing/accounts/acc_1:placeHold", new { reason = "" }, Fleet.Ct);
         Assert.Equal(["reason"], Expect.ProblemFields(await Expect.ProblemAsync(badHold, HttpStatusCode.BadRequest)));
         using var badPage = await rest.GetAsync("v1/invoices?pageSize=101&pageToken=%25%25", Fleet.Ct);
-        Assert.Equal(["page_size", "page_token"], Expect.ProblemFields(await Expect.ProblemAsync(badPage, HttpStatusCode.BadRequest)).Order().ToArray());
+        Assert.Equal(["pageSize", "pageToken"], Expect.ProblemFields(await Expect.ProblemAsync(badPage, HttpStatusCode.BadRequest)).Order().ToArray());
         // A well-formed token of another list (the fleet's one format) is refused too.
         var invoicesToken = Veil.ServiceDefaults.Grpc.PageToken.Encode("ListInvoices", "0", "inv_x");
         using var foreignPage = await rest.GetAsync($"v1/billing/adjustments?pageToken={invoicesToken}", Fleet.Ct);
-        Assert.Equal(["page_token"], Expect.ProblemFields(await Expect.ProblemAsync(foreignPage, HttpStatusCode.BadRequest)));
+        Assert.Equal(["pageToken"], Expect.ProblemFields(await Expect.ProblemAsync(foreignPage, HttpStatusCode.BadRequest)));
         using var badRange = await rest.GetAsync("v1/revenue?startTime=2026-01-02T00:00:00Z&endTime=2026-01-01T00:00:00Z", Fleet.Ct);
-        Assert.Equal(["end_time"], Expect.ProblemFields(await Expect.ProblemAsync(badRange, HttpStatusCode.BadRequest)));
+        Assert.Equal(["endTime"], Expect.ProblemFields(await Expect.ProblemAsync(badRange, HttpStatusCode.BadRequest)));
     }
 
     [Fact]
@@ -232,7 +232,7 @@ public sealed class MoneyTests(Fleet fleet)
                 new PlaceCreditHoldRequest { AccountId = consumer.Id, Reason = "Because" }, caller.Headers, Fleet.Deadline, Fleet.Ct).ResponseAsync);
         }
         using var rest = world.Rest(consumer);
-        using var forbidden = await rest.PostAsJsonAsync("v1/billing/adjustments", new { accountId = consumer.Id, kind = "ADJUSTMENT_KIND_CREDIT", amountMinor = 5, currency = "USD", reason = "Mine" }, Fleet.Ct);
+        using var forbidden = await rest.PostAsJsonAsync("v1/billing/adjustments", new { accountId = consumer.Id, kind = "CREDIT", amountMinor = 5, currency = "USD", reason = "Mine" }, Fleet.Ct);
         await Expect.ProblemAsync(forbidden, HttpStatusCode.Forbidden);
         using var anonymous = world.Rest();
         using var unauthenticated = await anonymous.GetAsync("v1/invoices", Fleet.Ct);

@@ -330,7 +330,7 @@ public sealed class CreateApiTests(CatalogFixture fixture) : IClassFixture<Catal
         using var rest = fixture.Rest(provider);
         using var response = await rest.PostAsJsonAsync("v1/apis", new { slug = "admin", name = "", upstreamUrl = "http://10.0.0.1", timeoutMs = 99 }, Ct);
         var problem = await Expect.ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(["name", "slug", "timeout_ms", "upstream_url"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["name", "slug", "timeoutMs", "upstreamUrl"], Expect.ProblemFields(problem).Order().ToArray());
         Assert.Contains("reserved", problem.GetProperty("errors").GetProperty("slug")[0].GetString());
     }
 }

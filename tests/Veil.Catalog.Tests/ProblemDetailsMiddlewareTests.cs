@@ -90,8 +90,8 @@ public sealed class ProblemDetailsMiddlewareTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
-        Assert.Equal("The request has invalid fields: page_token.", problem.GetProperty("detail").GetString());
+        Assert.Equal("The request has invalid fields: pageToken.", problem.GetProperty("detail").GetString());
         Assert.Equal(["Not a next_page_token from this list."],
-            problem.GetProperty("errors").GetProperty("page_token").EnumerateArray().Select(e => e.GetString()));
+            problem.GetProperty("errors").GetProperty("pageToken").EnumerateArray().Select(e => e.GetString()));
     }
 }

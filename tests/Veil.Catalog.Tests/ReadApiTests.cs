@@ -181,6 +181,6 @@ public sealed class ReadApiTests(CatalogFixture fixture) : IClassFixture<Catalog
         using var response = await rest.GetAsync("v1/apis?pageSize=500&pageToken=%25%25", Ct);
 
         var problem = await Expect.ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(["page_size", "page_token"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["pageSize", "pageToken"], Expect.ProblemFields(problem).Order().ToArray());
     }
 }

@@ -183,7 +183,7 @@ public sealed class UpdateApiTests(CatalogFixture fixture) : IClassFixture<Catal
         using var rest = fixture.Rest(owner);
         using var response = await rest.PatchAsJsonAsync($"v1/apis/{created.Id}", new { upstreamUrl = "https://user:pw@weather.example.com", timeoutMs = 1 }, Ct);
         var problem = await Expect.ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(["timeout_ms", "upstream_url"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["timeoutMs", "upstreamUrl"], Expect.ProblemFields(problem).Order().ToArray());
 
         var versions = (await Client.ListApiVersionsAsync(new ListApiVersionsRequest { ApiId = created.Id }, owner.Headers, CatalogFixture.Deadline, Ct)).Versions;
         Assert.Single(versions);

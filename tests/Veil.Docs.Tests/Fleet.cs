@@ -35,6 +35,18 @@ internal static class Fleet
         return [("GET", template, "edge/Upstreams/ApiHealthEndpoint.cs")];
     }
 
+    /// <summary>The OpenAPI document the edge serves itself (every service's, merged), read from its <c>ApiReferenceExtensions.DocumentPath</c>.</summary>
+    public static string EdgeOpenApiDocument { get; } = LoadEdgeOpenApiDocument();
+
+    private static string LoadEdgeOpenApiDocument()
+    {
+        var edge = Assembly.Load(new AssemblyName("Veil.Edge"));
+        var type = edge.GetTypes().SingleOrDefault(t => t.Name == "ApiReferenceExtensions")
+            ?? throw new InvalidOperationException("Veil.Edge has no ApiReferenceExtensions type: where does the edge serve the merged OpenAPI document now?");
+        return (string)(type.GetField("DocumentPath", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
+            ?? throw new InvalidOperationException("ApiReferenceExtensions.DocumentPath not found"));
+    }
+
     private static List<RouteConfig> LoadManagementRoutes()
     {
         var edge = Assembly.Load(new AssemblyName("Veil.Edge"));

@@ -74,8 +74,9 @@ public sealed partial class OverviewTests
         return (block[0].Number, string.Join('\n', block.Select(l => l.Text)));
     }
 
+    /// <summary>The documents the edge serves: each service's (a management route) and its own merged one.</summary>
     private static List<string> OpenApiPaths() =>
-        Fleet.ManagementRoutes.Select(r => r.Match.Path ?? "").Where(p => p.StartsWith("/openapi/", StringComparison.Ordinal)).ToList();
+        [.. Fleet.ManagementRoutes.Select(r => r.Match.Path ?? "").Where(p => p.StartsWith("/openapi/", StringComparison.Ordinal)), Fleet.EdgeOpenApiDocument];
 
     [GeneratedRegex(@"/openapi/[\w.-]+\.json")]
     private static partial Regex OpenApiRegex();

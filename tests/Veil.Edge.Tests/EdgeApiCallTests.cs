@@ -212,7 +212,7 @@ public sealed class EdgeApiCallTests(EdgeFixture fleet) : IClassFixture<EdgeFixt
         using var management = fleet.Edge.CreateManagementClient();
         var ct = TestContext.Current.CancellationToken;
         var provider = await EdgeFixture.PostAsync(http, "v1/auth/signup", null,
-            new { email = $"p-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "ROLE_PROVIDER" }, ct);
+            new { email = $"p-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "PROVIDER" }, ct);
         var token = provider["session"]!["accessToken"]!.GetValue<string>();
         var slug = "new-" + Guid.NewGuid().ToString("N")[..12];
         var before = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!["revision"]?.GetValue<long>() ?? -1;

@@ -105,7 +105,7 @@ public class EdgeFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = Edge.CreateRestClient();
-        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var provider = await SignUpAsync(http, "PROVIDER");
         var slug = "api-" + Guid.NewGuid().ToString("N")[..12];
         var api = await PostAsync(http, "v1/apis", provider.Token,
             new { slug, name = "Echo " + slug, upstreamUrl = upstream.ToString(), timeoutMs }, ct);
@@ -137,7 +137,7 @@ public class EdgeFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = Edge.CreateRestClient();
-        var account = await SignUpAsync(http, "ROLE_CONSUMER");
+        var account = await SignUpAsync(http, "CONSUMER");
         string? subscriptionId = null;
         if (planId is not null)
         {

@@ -59,7 +59,7 @@ public sealed class GrpcFixture : IAsyncLifetime
         using var http = Edge.CreateRestClient();
         var signup = await EdgeFixture.PostAsync(http, "v1/auth/signup", null, new
         {
-            email = $"provider-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "ROLE_PROVIDER",
+            email = $"provider-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "PROVIDER",
         }, ct);
         var provider = new Account(signup["account"]!["id"]!.GetValue<string>(), signup["session"]!["accessToken"]!.GetValue<string>());
         var slug = "greeter-" + Guid.NewGuid().ToString("N")[..12];

@@ -80,7 +80,7 @@ public sealed class RateLimitFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = EdgeA.CreateRestClient();
-        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var provider = await SignUpAsync(http, "PROVIDER");
         var slug = "rl-" + Guid.NewGuid().ToString("N")[..12];
         var api = await EdgeFixture.PostAsync(http, "v1/apis", provider.Token,
             new { slug, name = "Echo " + slug, upstreamUrl = Upstream.Url.ToString(), timeoutMs = 5000 }, ct);
@@ -99,7 +99,7 @@ public sealed class RateLimitFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = EdgeA.CreateRestClient();
-        var account = await SignUpAsync(http, "ROLE_CONSUMER");
+        var account = await SignUpAsync(http, "CONSUMER");
         await EdgeFixture.PostAsync(http, "v1/subscriptions", account.Token, new { planId }, ct);
         var result = new string[keys];
         for (var i = 0; i < keys; i++)

@@ -252,7 +252,7 @@ public sealed class ResilienceTests(UsageFixture fleet) : IClassFixture<UsageFix
     private static async Task<Account> SignUpProviderAsync(HttpClient http)
     {
         var response = await EdgeFixture.PostAsync(http, "v1/auth/signup", null,
-            new { email = $"provider-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "ROLE_PROVIDER" }, Ct);
+            new { email = $"provider-{Guid.NewGuid():N}@example.com", password = "correct-horse-battery-staple", role = "PROVIDER" }, Ct);
         return new Account(response["account"]!["id"]!.GetValue<string>(), response["session"]!["accessToken"]!.GetValue<string>());
     }
 }

@@ -47,7 +47,7 @@ public sealed class ResubscribeQuotaTests(UsageFixture fixture) : IClassFixture<
         var again = await EdgeFixture.PostAsync(http, "v1/subscriptions", consumer.Account.Token, new { planId = api.PlanId }, ct);
         Assert.True(again["resumed"]?.GetValue<bool>(), $"the same plan within the cycle resumes: {again}");
         Assert.Equal(first.Id, again["subscription"]!["id"]!.GetValue<string>());
-        Assert.Equal("SUBSCRIPTION_STATUS_ACTIVE", again["subscription"]!["status"]!.GetValue<string>());
+        Assert.Equal("ACTIVE", again["subscription"]!["status"]!.GetValue<string>());
         await Eventually.HoldsAsync(async () =>
         {
             using var response = await http.SendAsync(UsageFixture.Get(api.Slug, consumer.Key), ct);

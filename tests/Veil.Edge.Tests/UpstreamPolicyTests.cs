@@ -188,11 +188,11 @@ public sealed class UpstreamPolicyTests(PoliciesFixture fleet) : IClassFixture<P
         var fields = Expect.ProblemFields(await Expect.ProblemAsync(response, HttpStatusCode.BadRequest)).ToHashSet();
         Assert.Superset(new HashSet<string>
         {
-            "upstream_credentials.items[0].name", "upstream_credentials.items[1].name", "upstream_credentials.items[2].value",
-            "upstream_credentials.items[3].name", "upstream_credentials.items[5].name", "upstream_credentials.items[6].location",
-            "upstream_credentials.items[7].value",
+            "upstreamCredentials.items[0].name", "upstreamCredentials.items[1].name", "upstreamCredentials.items[2].value",
+            "upstreamCredentials.items[3].name", "upstreamCredentials.items[5].name", "upstreamCredentials.items[6].location",
+            "upstreamCredentials.items[7].value",
         }, fields);
-        Assert.DoesNotContain("upstream_credentials.items[4].name", fields);
+        Assert.DoesNotContain("upstreamCredentials.items[4].name", fields);
     }
 
     private static async Task<string> RotateAsync(HttpClient rest, PublishedApi api, CancellationToken ct)

@@ -44,13 +44,13 @@ public sealed class UpstreamsFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = Edge.CreateRestClient();
-        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var provider = await SignUpAsync(http, "PROVIDER");
         var slug = "lb-" + Guid.NewGuid().ToString("N")[..12];
         var api = await EdgeFixture.PostAsync(http, "v1/apis", provider.Token, new { slug, name = "Targets " + slug, timeoutMs = 5000, policies }, ct);
         var apiId = api["api"]!["id"]!.GetValue<string>();
         var plan = await EdgeFixture.PostAsync(http, "v1/plans", provider.Token, new { apiId, name = "Free", requestsPerSecond = 1000, burst = 1000 }, ct);
         var planId = plan["plan"]!["id"]!.GetValue<string>();
-        var consumer = await SignUpAsync(http, "ROLE_CONSUMER");
+        var consumer = await SignUpAsync(http, "CONSUMER");
         var subscription = await EdgeFixture.PostAsync(http, "v1/subscriptions", consumer.Token, new { planId }, ct);
         var key = await EdgeFixture.PostAsync(http, "v1/keys", consumer.Token, new { name = "test" }, ct);
         await EdgeFixture.WaitRoutedAsync(edge ?? Edge, slug, TimeSpan.FromSeconds(10));

@@ -216,7 +216,7 @@ public sealed class UpstreamsTests(UpstreamsFixture fixture) : IClassFixture<Ups
 
         // Another provider, the API's own consumer, and an unknown API: one 404 for all.
         using var http = fixture.Edge.CreateRestClient();
-        var stranger = await fixture.SignUpAsync(http, "ROLE_PROVIDER");
+        var stranger = await fixture.SignUpAsync(http, "PROVIDER");
         foreach (var (apiId, token) in new[] { (api.ApiId, stranger.Token), (api.ApiId, consumer.Account.Token), ("api_unknown", api.Provider.Token) })
         {
             var (code, _, refused) = await UpstreamsFixture.HealthAsync(fixture.Edge, apiId, token);

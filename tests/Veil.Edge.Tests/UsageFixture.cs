@@ -87,7 +87,7 @@ public sealed class UsageFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = edge.CreateRestClient();
-        var provider = await SignUpAsync(http, "ROLE_PROVIDER");
+        var provider = await SignUpAsync(http, "PROVIDER");
         var slug = "metered-" + Guid.NewGuid().ToString("N")[..12];
         var api = await EdgeFixture.PostAsync(http, "v1/apis", provider.Token,
             new { slug, name = "Echo " + slug, upstreamUrl = upstream.ToString(), timeoutMs = 5000 }, ct);
@@ -108,7 +108,7 @@ public sealed class UsageFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         using var http = edge.CreateRestClient();
-        var account = await SignUpAsync(http, "ROLE_CONSUMER");
+        var account = await SignUpAsync(http, "CONSUMER");
         string? subscriptionId = null;
         if (planId is not null)
         {

@@ -21,7 +21,7 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
 
         // Provider signs up, publishes the sample API and defines a plan.
         var provider = await PostAsync(http, "v1/auth/signup", null,
-            new { email = $"ada-{suffix}@weather.example", password = "correct-horse-battery", role = "ROLE_PROVIDER" }, ct);
+            new { email = $"ada-{suffix}@weather.example", password = "correct-horse-battery", role = "PROVIDER" }, ct);
         var providerToken = provider["session"]!["accessToken"]!.GetValue<string>();
 
         var slug = $"weather-{suffix}";
@@ -35,14 +35,14 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
 
         // Consumer signs up, browses, subscribes and creates a key.
         var consumer = await PostAsync(http, "v1/auth/signup", null,
-            new { email = $"grace-{suffix}@example.com", password = "another-long-password", role = "ROLE_CONSUMER" }, ct);
+            new { email = $"grace-{suffix}@example.com", password = "another-long-password", role = "CONSUMER" }, ct);
         var consumerToken = consumer["session"]!["accessToken"]!.GetValue<string>();
 
         var listing = await http.GetFromJsonAsync<JsonObject>($"v1/apis?query={slug}", ct);
         Assert.Contains(listing!["apis"]!.AsArray(), a => a!["id"]!.GetValue<string>() == apiId);
 
         var subscription = await PostAsync(http, "v1/subscriptions", consumerToken, new { planId }, ct);
-        Assert.Equal("SUBSCRIPTION_STATUS_ACTIVE", subscription["subscription"]!["status"]!.GetValue<string>());
+        Assert.Equal("ACTIVE", subscription["subscription"]!["status"]!.GetValue<string>());
 
         var key = await PostAsync(http, "v1/keys", consumerToken, new { name = "laptop" }, ct);
         var apiKey = key["key"]!.GetValue<string>();
@@ -74,6 +74,29 @@ public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<F
         using var anonymous = await http.GetAsync($"{slug}/forecast", ct);
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
         Assert.Equal("application/problem+json", anonymous.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task ApiReference_MergedDocumentCoversEveryService_PageServed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = fleet.CreateEdgeClient();
+        string[] expected = ["/v1/auth/signup", "/v1/apis", "/v1/plans", "/v1/usage", "/v1/invoices"];
+
+        // A service not ready at the first fetch is named in x-veil-unavailable until the merge is redone (30 s).
+        JsonObject? document = null;
+        await Veil.Testing.Eventually.HoldsAsync(async () =>
+        {
+            document = JsonNode.Parse(await http.GetStringAsync("openapi/veil.json", ct))!.AsObject();
+            return document["x-veil-unavailable"] is null;
+        }, TimeSpan.FromSeconds(90), "every service's document is in the merged one");
+        using var page = await http.GetAsync("docs/index.html", ct);
+
+        var paths = document!["paths"]!.AsObject().Select(p => p.Key).ToHashSet();
+        Assert.All(expected, path => Assert.Contains(path, paths));
+        Assert.NotNull(document["components"]!["securitySchemes"]!["bearer"]);
+        Assert.NotNull(document["components"]!["schemas"]!["Problem"]);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
     }
 
     private static async Task<JsonObject> PostAsync(HttpClient http, string path, string? token, object body, CancellationToken ct)

@@ -16,14 +16,14 @@ public sealed class AccountTests(IdentityFixture fixture) : IClassFixture<Identi
     {
         var email = Api.NewEmail();
 
-        var response = await _rest.PostJsonAsync("v1/auth/signup", new { email = "  " + email.ToUpperInvariant(), password = Api.Password, role = "ROLE_PROVIDER" });
+        var response = await _rest.PostJsonAsync("v1/auth/signup", new { email = "  " + email.ToUpperInvariant(), password = Api.Password, role = "PROVIDER" });
 
         var body = await response.JsonAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.OK, body.ToJsonString());
+        Assert.True(response.StatusCode == HttpStatusCode.Created, body.ToJsonString());
         Assert.StartsWith("acc_", (string?)body["account"]!["id"]);
         Assert.Equal(email, (string?)body["account"]!["email"]);
         Assert.Equal(email[..email.IndexOf('@')], (string?)body["account"]!["displayName"]);
-        Assert.Equal("ROLE_PROVIDER", (string?)body["account"]!["role"]);
+        Assert.Equal("PROVIDER", (string?)body["account"]!["role"]);
         Assert.Equal("Bearer", (string?)body["session"]!["tokenType"]);
         Assert.False(string.IsNullOrEmpty((string?)body["session"]!["accessToken"]));
         Assert.Equal(43, ((string?)body["session"]!["refreshToken"])!.Length);
@@ -44,20 +44,20 @@ public sealed class AccountTests(IdentityFixture fixture) : IClassFixture<Identi
     public static TheoryData<string, string, string, string, string> BadSignUps => new()
     {
         // email, password, role, display name, the field named in errors
-        { "", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "not-an-email", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "a@b", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "a b@example.test", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "a@@example.test", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "Someone <a@example.test>", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { new string('x', 250) + "@example.test", Api.Password, "ROLE_CONSUMER", "", "email" },
-        { "{new}", "short", "ROLE_CONSUMER", "", "password" },
-        { "{new}", "elevenchars", "ROLE_CONSUMER", "", "password" },
-        { "{new}", new string('p', 257), "ROLE_CONSUMER", "", "password" },
-        { "{new}", Api.Password, "ROLE_UNSPECIFIED", "", "role" },
-        { "{new}", Api.Password, "ROLE_ADMIN", "", "role" },
-        { "{new}", Api.Password, "ROLE_BILLING_MANAGER", "", "role" },
-        { "{new}", Api.Password, "ROLE_CONSUMER", new string('n', 101), "display_name" },
+        { "", Api.Password, "CONSUMER", "", "email" },
+        { "not-an-email", Api.Password, "CONSUMER", "", "email" },
+        { "a@b", Api.Password, "CONSUMER", "", "email" },
+        { "a b@example.test", Api.Password, "CONSUMER", "", "email" },
+        { "a@@example.test", Api.Password, "CONSUMER", "", "email" },
+        { "Someone <a@example.test>", Api.Password, "CONSUMER", "", "email" },
+        { new string('x', 250) + "@example.test", Api.Password, "CONSUMER", "", "email" },
+        { "{new}", "short", "CONSUMER", "", "password" },
+        { "{new}", "elevenchars", "CONSUMER", "", "password" },
+        { "{new}", new string('p', 257), "CONSUMER", "", "password" },
+        { "{new}", Api.Password, "UNSPECIFIED", "", "role" },
+        { "{new}", Api.Password, "ADMIN", "", "role" },
+        { "{new}", Api.Password, "BILLING_MANAGER", "", "role" },
+        { "{new}", Api.Password, "CONSUMER", new string('n', 101), "displayName" },
     };
 
     [Theory]
@@ -95,7 +95,7 @@ public sealed class AccountTests(IdentityFixture fixture) : IClassFixture<Identi
         var email = Api.NewEmail();
         await _client.SignUpAsync(Role.Consumer, email);
 
-        var response = await _rest.PostJsonAsync("v1/auth/signup", new { email = email.ToUpperInvariant(), password = Api.Password, role = "ROLE_PROVIDER" });
+        var response = await _rest.PostJsonAsync("v1/auth/signup", new { email = email.ToUpperInvariant(), password = Api.Password, role = "PROVIDER" });
         var ex = await Assert.ThrowsAsync<RpcException>(() => _client.SignUpAsync(Role.Provider, email));
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
@@ -165,7 +165,7 @@ public sealed class AccountTests(IdentityFixture fixture) : IClassFixture<Identi
         var body = await response.JsonAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, body.ToJsonString());
         Assert.Equal(account.Account.Id, (string?)body["account"]!["id"]);
-        Assert.Equal("ROLE_CONSUMER", (string?)body["account"]!["role"]);
+        Assert.Equal("CONSUMER", (string?)body["account"]!["role"]);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public sealed class ApiKeyLifecycleTests(IdentityFixture fixture) : IClassFixtur
         var created = await _rest.PostJsonAsync("v1/keys",
             new { name = "dashboard", apiIds = new[] { "api_one", "api-two", "api_one" }, readOnly = true }, account.Session.AccessToken);
         var body = await created.JsonAsync();
-        Assert.True(created.StatusCode == HttpStatusCode.OK, body.ToJsonString());
+        Assert.True(created.StatusCode == HttpStatusCode.Created, body.ToJsonString());
         var validated = await _client.ValidateAsync((string)body["key"]!);
         var listed = Assert.Single((await _client.ListApiKeysAsync(new ListApiKeysRequest(), Api.Call(account.Session.AccessToken))).ApiKeys);
 
@@ -63,7 +63,7 @@ public sealed class ApiKeyLifecycleTests(IdentityFixture fixture) : IClassFixtur
 
         var body = await response.JsonAsync();
         Assert.True(response.StatusCode == HttpStatusCode.BadRequest, body.ToJsonString());
-        Assert.True(body["errors"]!.AsObject().ContainsKey("api_ids"), body.ToJsonString());
+        Assert.True(body["errors"]!.AsObject().ContainsKey("apiIds"), body.ToJsonString());
     }
 
     [Fact]
@@ -95,7 +95,7 @@ public sealed class ApiKeyLifecycleTests(IdentityFixture fixture) : IClassFixtur
         Assert.Equal(TimeSpan.FromDays(45), longest.ApiKey.ExpireTime.ToDateTimeOffset() - longest.ApiKey.CreateTime.ToDateTimeOffset());
         var body = await tooLong.JsonAsync();
         Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
-        Assert.Contains("between 1 and 45", body["errors"]!["expires_in_days"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Contains("between 1 and 45", body["errors"]!["expiresInDays"]!.ToJsonString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -24,7 +24,8 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
         var list = await _rest.GetAsync("v1/keys", token);
 
         var createdBody = await created.JsonAsync();
-        Assert.True(created.StatusCode == HttpStatusCode.OK, createdBody.ToJsonString());
+        Assert.True(created.StatusCode == HttpStatusCode.Created, createdBody.ToJsonString());
+        Assert.Null(created.Headers.Location);
         var key = (string)createdBody["key"]!;
         Assert.True(ApiKeyFormat.IsWellFormed(key));
         Assert.StartsWith(ApiKeyFormat.LivePrefix, key, StringComparison.Ordinal);
@@ -75,8 +76,8 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
     [InlineData("   ", 0, "name")]
     [InlineData("tab\there", 0, "name")]
     [InlineData("{101}", 0, "name")]
-    [InlineData("ok", -1, "expires_in_days")]
-    [InlineData("ok", 91, "expires_in_days")]
+    [InlineData("ok", -1, "expiresInDays")]
+    [InlineData("ok", 91, "expiresInDays")]
     public async Task CreateApiKey_InvalidField_Returns400NamingTheField(string name, int expiresInDays, string field)
     {
         var account = await _client.SignUpAsync(Role.Consumer);
@@ -153,7 +154,7 @@ public sealed class ApiKeyTests(IdentityFixture fixture) : IClassFixture<Identit
         }
         var rest = await _rest.GetAsync("v1/keys?pageSize=101", owner.Session.AccessToken);
         Assert.Equal(HttpStatusCode.BadRequest, rest.StatusCode);
-        Assert.Contains("page_size", (await rest.JsonAsync())["errors"]!.AsObject().Select(e => e.Key));
+        Assert.Contains("pageSize", (await rest.JsonAsync())["errors"]!.AsObject().Select(e => e.Key));
     }
 
     [Fact]

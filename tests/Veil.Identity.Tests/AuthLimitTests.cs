@@ -51,7 +51,7 @@ public sealed class AuthLimitTests
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 3; i++)
         {
-            var response = await rest.PostJsonAsync(path, new { email = Api.NewEmail(), password = Api.Password, role = "ROLE_CONSUMER", refreshToken = "x" });
+            var response = await rest.PostJsonAsync(path, new { email = Api.NewEmail(), password = Api.Password, role = "CONSUMER", refreshToken = "x" });
             statuses.Add(response.StatusCode);
         }
 

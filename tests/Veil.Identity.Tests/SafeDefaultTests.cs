@@ -55,7 +55,7 @@ public sealed class SafeDefaultTests
         }
         using var rest = host.CreateRestClient();
 
-        var response = await rest.PostJsonAsync("v1/auth/signup", new { email = "staff@veil.example", password = Api.Password, role = "ROLE_CONSUMER" });
+        var response = await rest.PostJsonAsync("v1/auth/signup", new { email = "staff@veil.example", password = Api.Password, role = "CONSUMER" });
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
         Assert.Empty(await host.QueryAsync("SELECT 1 FROM accounts WHERE email = 'staff@veil.example' AND role = 'consumer';"));

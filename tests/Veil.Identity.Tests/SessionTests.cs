@@ -122,8 +122,8 @@ public sealed class SessionTests(IdentityFixture fixture) : IClassFixture<Identi
     }
 
     [Theory]
-    [InlineData("wrong current password", "a brand new passphrase", "current_password")]
-    [InlineData(Api.Password, "short", "new_password")]
+    [InlineData("wrong current password", "a brand new passphrase", "currentPassword")]
+    [InlineData(Api.Password, "short", "newPassword")]
     public async Task ChangePassword_BadInput_Returns400NamingTheFieldAndKeepsSessions(string current, string next, string field)
     {
         var account = await _client.SignUpAsync(Role.Consumer);

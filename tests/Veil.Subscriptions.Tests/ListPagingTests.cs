@@ -106,6 +106,6 @@ public sealed class ListPagingTests(SubscriptionsFixture fixture) : IClassFixtur
         using var rest = fixture.Rest(provider);
         using var response = await rest.GetAsync($"v1/subscriptions?pageToken={plansToken}", Ct);
         var problem = await Expect.ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(["page_token"], Expect.ProblemFields(problem));
+        Assert.Equal(["pageToken"], Expect.ProblemFields(problem));
     }
 }

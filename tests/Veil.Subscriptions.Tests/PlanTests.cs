@@ -169,7 +169,7 @@ public sealed class PlanTests(SubscriptionsFixture fixture) : IClassFixture<Subs
         using var rest = fixture.Rest(provider);
         using var response = await rest.PostAsJsonAsync("v1/plans", new { apiId = "x-api", name = new string('n', 61), requestsPerSecond = 100_001, currency = "Usd" }, Ct);
         var problem = await Expect.ProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(["currency", "name", "requests_per_second"], Expect.ProblemFields(problem).Order().ToArray());
+        Assert.Equal(["currency", "name", "requestsPerSecond"], Expect.ProblemFields(problem).Order().ToArray());
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class SubscriptionTests(SubscriptionsFixture fixture) : IClassFixt
 
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(response.IsSuccessStatusCode, body.ToString());
-        Assert.Equal("SUBSCRIPTION_STATUS_ACTIVE", body.GetProperty("subscription").GetProperty("status").GetString());
+        Assert.Equal("ACTIVE", body.GetProperty("subscription").GetProperty("status").GetString());
         Assert.Equal(consumer.Id, body.GetProperty("subscription").GetProperty("consumerId").GetString());
     }
 
@@ -152,7 +152,7 @@ public sealed class SubscriptionTests(SubscriptionsFixture fixture) : IClassFixt
         Assert.NotNull(canceled.CancelTime);
         var body = await again.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(again.IsSuccessStatusCode, body.ToString());
-        Assert.Equal("SUBSCRIPTION_STATUS_CANCELED", body.GetProperty("subscription").GetProperty("status").GetString());
+        Assert.Equal("CANCELED", body.GetProperty("subscription").GetProperty("status").GetString());
         var fetched = (await Client.GetSubscriptionAsync(new GetSubscriptionRequest { SubscriptionId = subscription.Id }, consumer.Headers, Deadline, Ct)).Subscription;
         Assert.Equal(canceled, fetched); // the second cancel changed nothing, not even the time
         var entitlement = await Client.CheckEntitlementAsync(new CheckEntitlementRequest { ConsumerId = consumer.Id, ApiId = api.Id }, deadline: Deadline, cancellationToken: Ct);

@@ -189,8 +189,8 @@ public sealed class CallLogTests(IdentityFixture identity)
 
         await QueryTests.AssertFieldErrorAsync(status, "status");
         await QueryTests.AssertFieldErrorAsync(word, "status");
-        await QueryTests.AssertFieldErrorAsync(reversed, "end_time");
-        await QueryTests.AssertFieldErrorAsync(several, "page_size", "page_token", "key_id");
+        await QueryTests.AssertFieldErrorAsync(reversed, "endTime");
+        await QueryTests.AssertFieldErrorAsync(several, "pageSize", "pageToken", "keyId");
         Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
         Assert.Empty((await ok.JsonAsync())["calls"]?.AsArray() ?? []);
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);

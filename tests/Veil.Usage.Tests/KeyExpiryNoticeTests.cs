@@ -49,11 +49,11 @@ public sealed class KeyExpiryNoticeTests(IdentityFixture identity)
         var body = JsonNode.Parse(text)!;
         Assert.Equal(request.Headers["webhook-id"].ToString(), (string?)body["id"]);
         Assert.Equal("identity.api_key.expiring", (string?)body["type"]);
-        Assert.Equal(consumer.Id, (string?)body["consumer_id"]);
-        Assert.Equal(soon.Id, (string?)body["key_id"]);
+        Assert.Equal(consumer.Id, (string?)body["consumerId"]);
+        Assert.Equal(soon.Id, (string?)body["keyId"]);
         Assert.Equal("ci pipeline", (string?)body["name"]);
         Assert.Equal(soon.Prefix, (string?)body["prefix"]);
-        Assert.Equal(soon.ExpireTime.ToDateTimeOffset(), DateTimeOffset.Parse((string)body["expire_time"]!, CultureInfo.InvariantCulture));
+        Assert.Equal(soon.ExpireTime.ToDateTimeOffset(), DateTimeOffset.Parse((string)body["expireTime"]!, CultureInfo.InvariantCulture));
         Assert.Equal("POST", (string?)body["rotate"]!["method"]);
         Assert.Equal($"/v1/keys/{soon.Id}:rotate", (string?)body["rotate"]!["path"]);
         // The failed first attempt was the same notice, retried under the same id.
@@ -100,7 +100,7 @@ public sealed class KeyExpiryNoticeTests(IdentityFixture identity)
                 clock.Advance(TimeSpan.FromDays(3));
                 await AdvanceUntilAsync(clock, TimeSpan.FromMinutes(1), () => receiver.Delivered.Count == 1,
                     "the scheduled pass queues the notice and the dispatcher delivers it");
-                Assert.Equal(key.Id, (string?)JsonNode.Parse(receiver.Delivered[0].Body)!["key_id"]);
+                Assert.Equal(key.Id, (string?)JsonNode.Parse(receiver.Delivered[0].Body)!["keyId"]);
                 await Eventually.HoldsAsync(() => Task.FromResult(passes.Total >= 2), TimeSpan.FromSeconds(10), "the scheduled pass completes");
 
                 // Later passes, and one run by hand: nothing new.
@@ -125,9 +125,9 @@ public sealed class KeyExpiryNoticeTests(IdentityFixture identity)
                 await Eventually.HoldsAsync(() => Task.FromResult(receiver.Delivered.Count == 2),
                     TimeSpan.FromSeconds(30), "the successor's notice is delivered");
 
-                Assert.Equal([key.Id, rotated.ApiKey.Id], receiver.Delivered.Select(r => (string?)JsonNode.Parse(r.Body)!["key_id"]));
+                Assert.Equal([key.Id, rotated.ApiKey.Id], receiver.Delivered.Select(r => (string?)JsonNode.Parse(r.Body)!["keyId"]));
                 Assert.Equal(rotated.ApiKey.ExpireTime.ToDateTimeOffset(),
-                    DateTimeOffset.Parse((string)JsonNode.Parse(receiver.Delivered[1].Body)!["expire_time"]!, CultureInfo.InvariantCulture));
+                    DateTimeOffset.Parse((string)JsonNode.Parse(receiver.Delivered[1].Body)!["expireTime"]!, CultureInfo.InvariantCulture));
                 Assert.Single(await NoticesAsync(restarted, key.Id));
                 Assert.Single(await NoticesAsync(restarted, rotated.ApiKey.Id));
                 Assert.Equal(2, receiver.All.Count);
@@ -157,7 +157,7 @@ public sealed class KeyExpiryNoticeTests(IdentityFixture identity)
 
         Assert.Empty(withoutWebhook);
         await Eventually.HoldsAsync(() => Task.FromResult(receiver.Delivered.Count == 1), TimeSpan.FromSeconds(30), "the notice is delivered");
-        Assert.Equal(key.Id, (string?)JsonNode.Parse(receiver.Delivered[0].Body)!["key_id"]);
+        Assert.Equal(key.Id, (string?)JsonNode.Parse(receiver.Delivered[0].Body)!["keyId"]);
     }
 
     [Fact]

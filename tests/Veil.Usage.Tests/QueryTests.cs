@@ -144,9 +144,9 @@ public sealed class QueryTests(IdentityFixture identity)
         var days = await rest.SendAsync(HttpMethod.Get, "v1/usage?granularity=DAY&start_time=2025-01-01T00:00:00Z&end_time=2026-03-01T00:00:00Z", consumer.Token);
 
         await AssertFieldErrorAsync(granularity, "granularity");
-        await AssertFieldErrorAsync(reversed, "end_time");
-        await AssertFieldErrorAsync(tooLong, "end_time");
-        await AssertFieldErrorAsync(days, "end_time");
+        await AssertFieldErrorAsync(reversed, "endTime");
+        await AssertFieldErrorAsync(tooLong, "endTime");
+        await AssertFieldErrorAsync(days, "endTime");
     }
 
     internal static async Task AssertFieldErrorAsync(HttpResponseMessage response, params string[] fields)

@@ -63,12 +63,12 @@ public sealed class WebhookTests(IdentityFixture identity)
             Assert.Equal(expected, request.Signature);
             var body = JsonNode.Parse(request.Body)!;
             Assert.Equal((string?)body["id"], request.EventId);
-            Assert.Equal(sub.Id, (string?)body["subscription_id"]);
-            Assert.Equal(consumer.Id, (string?)body["consumer_id"]);
-            Assert.Equal(10, (long)body["monthly_quota"]!);
+            Assert.Equal(sub.Id, (string?)body["subscriptionId"]);
+            Assert.Equal(consumer.Id, (string?)body["consumerId"]);
+            Assert.Equal(10, (long)body["monthlyQuota"]!);
             Assert.True(long.TryParse(request.Timestamp, out var seconds) && Math.Abs(seconds - clock.GetUtcNow().ToUnixTimeSeconds()) < 300);
         }
-        Assert.Equal([80, 100], receiver.Delivered.Select(r => (int)JsonNode.Parse(r.Body)!["threshold_percent"]!).Order());
+        Assert.Equal([80, 100], receiver.Delivered.Select(r => (int)JsonNode.Parse(r.Body)!["thresholdPercent"]!).Order());
         Assert.Equal(2, receiver.Delivered.Select(r => r.EventId).Distinct().Count());
         // The failed attempts were retries of the same notifications, with the same ids.
         Assert.Equal(3, receiver.All.Count(r => r.Status == 500));

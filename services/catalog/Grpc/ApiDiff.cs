@@ -8,13 +8,14 @@ namespace Veil.Catalog.Grpc;
 
 /// <summary>
 /// Field-by-field differences between two versions of an API, as the owner reads them (secrets
-/// already masked). Version bookkeeping (version number, times) and the lifecycle are not differences; OpenAPI
+/// already masked). Version bookkeeping (version number, times, etag) and the lifecycle are not differences; OpenAPI
 /// documents are compared but shown by length.
 /// </summary>
 internal static class ApiDiff
 {
-    // The lifecycle (state, deprecation, sunset) is not part of any version: never a difference.
-    private static readonly HashSet<string> Bookkeeping = ["current_version", "create_time", "update_time",
+    // The lifecycle (state, deprecation, sunset) is not part of any version, and the etag is
+    // bookkeeping: never a difference.
+    private static readonly HashSet<string> Bookkeeping = ["current_version", "create_time", "update_time", "etag",
         "state", "deprecate_time", "sunset_time", "deprecation_link"];
 
     public static List<ApiFieldChange> Between(Api before, Api after)

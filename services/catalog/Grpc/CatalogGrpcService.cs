@@ -136,12 +136,14 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             errors.Add("upstream_url", "Leave it out when policies.targets has items: it shows the first target's url.");
         }
         errors.ThrowIfAny();
+        var expected = Etags.Expected(context, request.Etag);
 
         var change = await _store.UpdateAsync(
             request.ApiId,
             caller.IsAdmin ? null : caller.AccountId,
             caller.AccountId,
-            api => api.Config with
+            // Checked inside the store's transaction: nothing can change between check and write.
+            api => ThrowIfStale(expected, api).Config with
             {
                 UpstreamUrl = UpstreamUrlAfter(request, api, newFirstTarget),
                 Name = request.HasName ? request.Name : api.Config.Name,
@@ -171,7 +173,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             _metrics.ConfigChanged("update");
             CatalogLog.ApiUpdated(_logger, change.Api.Id, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
         }
-        return Changes(new UpdateApiResponse { Api = ToProto(change.Api, visible: true) }, change);
+        return Changes(new UpdateApiResponse { Api = WithEtagHeader(context, ToProto(change.Api, visible: true)) }, change);
     }
 
     public override async Task<RotateApiSigningSecretResponse> RotateApiSigningSecret(RotateApiSigningSecretRequest request, ServerCallContext context)
@@ -248,6 +250,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         }
         errors.ThrowIfAny();
 
+        var expected = Etags.Expected(context, request.Etag);
         var owner = caller.IsAdmin ? null : caller.AccountId;
         var target = await _store.GetVersionAsync(request.ApiId, owner, request.Version, context.CancellationToken)
             ?? throw RpcErrors.NotFound($"API '{request.ApiId}' has no version {request.Version} you can see.");
@@ -260,7 +263,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             // credential or signing secret never comes back by a rollback).
             api => restored with
             {
-                Credentials = api.Config.Credentials,
+                Credentials = ThrowIfStale(expected, api).Config.Credentials,
                 SigningSecret = api.Config.SigningSecret,
                 PreviousSigningSecret = api.Config.PreviousSigningSecret,
                 PreviousSigningExpiresAt = api.Config.PreviousSigningExpiresAt,
@@ -276,7 +279,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
             _metrics.ConfigChanged("rollback");
             CatalogLog.ApiRolledBack(_logger, change.Api.Id, request.Version, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
         }
-        return new RollbackApiResponse { Api = ToProto(change.Api, visible: true) };
+        return new RollbackApiResponse { Api = WithEtagHeader(context, ToProto(change.Api, visible: true)) };
     }
 
     public override async Task<GetApiResponse> GetApi(GetApiRequest request, ServerCallContext context)
@@ -293,7 +296,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         {
             throw ApiNotFound(request.ApiId);
         }
-        var response = new GetApiResponse { Api = ToProto(api, visible) };
+        var response = new GetApiResponse { Api = WithEtagHeader(context, ToProto(api, visible)) };
         if (visible)
         {
             response.Deployment = Deployment(api);
@@ -431,6 +434,7 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         OpenapiDocument = visible ? api.Config.OpenApiDocument : "",
         TimeoutMs = api.Config.TimeoutMs,
         CurrentVersion = api.CurrentVersion,
+        Etag = EtagOf(api),
         CreateTime = UnixMs.ToTimestamp(api.CreatedAt),
         UpdateTime = UnixMs.ToTimestamp(api.UpdatedAt),
     };

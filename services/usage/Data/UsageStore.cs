@@ -44,7 +44,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
     private const long HourMs = 3_600_000;
     private const long DayMs = 86_400_000;
 
-    private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>Most events one group-commit transaction takes (bounds its duration and memory).</summary>
     private const int MaxGroupEvents = 20_000;
@@ -602,7 +602,7 @@ public sealed partial class UsageStore(SqliteDatabase database, TimeProvider tim
             Latest is null || Latest.OccurredMs <= c.OccurredMs ? c : Latest);
     }
 
-    /// <summary>The JSON body POSTed to the consumer's webhook (snake_case).</summary>
+    /// <summary>The JSON body POSTed to the consumer's webhook (camelCase, as every Veil JSON).</summary>
     internal sealed record NotificationPayload(
         string Id, string Type, DateTimeOffset CreatedAt, int ThresholdPercent,
         string SubscriptionId, string ConsumerId, string ApiId, string PlanId,

@@ -31,7 +31,7 @@ public sealed class KeyExpiryNotifier(IServiceProvider services, UsageStore stor
     // Identity's bulk-list page (ListExpiringApiKeys allows up to 1000).
     private const int PageSize = 500;
 
-    private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     private readonly SemaphoreSlim _running = new(1, 1);
 
@@ -124,7 +124,7 @@ public sealed class KeyExpiryNotifier(IServiceProvider services, UsageStore stor
         return new NewNotification(id, EventType, key.AccountId, $"{key.KeyId}/{expireTime.ToUnixTimeMilliseconds()}", payload);
     }
 
-    /// <summary>The JSON body POSTed to the consumer's webhook (snake_case).</summary>
+    /// <summary>The JSON body POSTed to the consumer's webhook (camelCase, as every Veil JSON).</summary>
     internal sealed record KeyExpiringPayload(
         string Id, string Type, DateTimeOffset CreatedAt, string ConsumerId, string KeyId, string Name, string Prefix,
         DateTimeOffset ExpireTime, RotateHint Rotate);
