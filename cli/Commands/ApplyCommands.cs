@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Veil.Cli.Apply;
+
+namespace Veil.Cli.Commands;
+
+/// <summary><c>veil apply</c> and <c>veil export</c>: the provider's APIs, releases and plans as one veil.yaml.</summary>
+public static class ApplyCommands
+{
+    public static Command Apply(Runner run)
+    {
+        var file = new Option<FileInfo>("--file", "-f") { Description = "The veil.yaml to apply.", Required = true };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan of changes and change nothing." };
+        var exitCode = new Option<bool>("--exit-code") { Description = "With --dry-run: exit 3 when there is anything to change." };
+        var command = new Command("apply", "Make the server match a veil.yaml: create or update each API, release and plan (idempotent).") { file, dryRun, exitCode };
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(exitCode) && !result.GetValue(dryRun))
+            {
+                result.AddError("--exit-code applies only with --dry-run.");
+            }
+        });
+        command.SetAction(run.Action(async (session, parse, ct) =>
+        {
+            var spec = VeilFile.Load(parse.GetValue(file)!.FullName, session.Context.Environment);
+            session.Output.Progress($"reading the server's state for {spec.Apis.Count} API(s)…");
+            var changes = await Planner.PlanAsync(session.Client, spec, ct);
+            var pending = changes.Where(c => c.Action != ChangeAction.NoOp).ToList();
+            var dry = parse.GetValue(dryRun);
+            if (!dry)
+            {
+                foreach (var (change, index) in pending.Select((c, i) => (c, i)))
+                {
+                    session.Output.Progress($"[{index + 1}/{pending.Count}] {Verb(change.Action)} {change.Kind} {change.Key}");
+                    await change.Execute!(ct);
+                }
+            }
+            var summary = $"{pending.Count(c => c.Action == ChangeAction.Create)} to create, {pending.Count(c => c.Action == ChangeAction.Update)} to update, {changes.Count - pending.Count} unchanged";
+            var json = new JsonObject
+            {
+                ["dryRun"] = dry,
+                ["drift"] = pending.Count > 0,
+                ["changes"] = new JsonArray(changes.Select(c => (JsonNode)new JsonObject
+                {
+                    ["kind"] = c.Kind,
+                    ["key"] = c.Key,
+                    ["action"] = Verb(c.Action),
+                    ["fields"] = new JsonArray(c.Fields.Select(f => (JsonNode)f).ToArray()),
+                }).ToArray()),
+            };
+            session.Output.Write(json, () =>
+            {
+                session.Output.Table(["ACTION", "KIND", "OBJECT", "CHANGES"],
+                    changes.Select(c => new[] { Verb(c.Action), c.Kind, c.Key, string.Join(", ", c.Fields) }));
+                session.Output.Out.WriteLine(dry ? $"Plan: {summary}." : $"Applied: {summary.Replace("to create", "created", StringComparison.Ordinal).Replace("to update", "updated", StringComparison.Ordinal)}.");
+            });
+            return dry && parse.GetValue(exitCode) && pending.Count > 0 ? ExitCodes.Drift : ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    public static Command Export(Runner run)
+    {
+        var output = new Option<FileInfo?>("--out-file", "-o") { Description = "Write here (OpenAPI documents beside it) instead of standard output (documents inline)." };
+        var apis = new Option<string[]>("--api") { Description = "Only this API (slug); repeat for several. Default: all of yours." };
+        var command = new Command("export", "Write your APIs, releases and plans as a veil.yaml (secrets never included).") { output, apis };
+        command.SetAction(run.Action(async (session, parse, ct) =>
+        {
+            var target = parse.GetValue(output);
+            var (document, notes, files) = await Exporter.ExportAsync(session.Client, parse.GetValue(apis) ?? [], target is not null, session.Output.Progress, ct);
+            var header = $"veil.yaml exported from {session.Client.Server} — apply with: veil apply -f <this file>";
+            if (notes.Count > 0)
+            {
+                header += "\n\n" + string.Join('\n', notes);
+            }
+            var yaml = YamlJson.Write(document, header);
+            if (target is null)
+            {
+                session.Output.Out.Write(yaml);
+            }
+            else
+            {
+                var directory = target.DirectoryName ?? ".";
+                Directory.CreateDirectory(directory);
+                foreach (var (name, text) in files)
+                {
+                    await File.WriteAllTextAsync(Path.Combine(directory, name), text, ct);
+                }
+                await File.WriteAllTextAsync(target.FullName, yaml, ct);
+                session.Output.Error.WriteLine($"Wrote {target.FullName}{(files.Count > 0 ? $" and {files.Count} OpenAPI document(s) beside it" : "")}.");
+            }
+            foreach (var note in notes)
+            {
+                session.Output.Error.WriteLine($"note: {note}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static string Verb(ChangeAction action) => action switch
+    {
+        ChangeAction.Create => "create",
+        ChangeAction.Update => "update",
+        _ => "no-op",
+    };
+}
