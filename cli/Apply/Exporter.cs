@@ -22,7 +22,7 @@ public static class Exporter
     {
         var me = await client.GetAsync("v1/accounts/me", ct);
         var providerId = Output.Text(me["account"]?["id"]);
-        var list = await Paths.AllAsync(client, "v1/apis" + Paths.Query(("providerId", providerId), ("pageSize", "200")), "apis", ct);
+        var list = await Paths.AllAsync(client, "v1/apis" + Paths.Query(("providerId", providerId), ("pageSize", "100")), "apis", ct);
         var slugs = list.Select(a => Output.Text(a?["slug"])).Where(s => only.Count == 0 || only.Contains(s)).Order(StringComparer.Ordinal).ToList();
         var apis = new JsonArray();
         var notes = new List<string>();
@@ -84,7 +84,7 @@ public static class Exporter
                     return (JsonNode)release;
                 }).ToArray());
             }
-            var plans = await Paths.AllAsync(client, "v1/plans" + Paths.Query(("apiId", slug), ("pageSize", "200")), "plans", ct);
+            var plans = await Paths.AllAsync(client, "v1/plans" + Paths.Query(("apiId", slug), ("pageSize", "100")), "plans", ct);
             var active = plans.Where(p => !Output.Text(p?["state"]).EndsWith("ARCHIVED", StringComparison.Ordinal)).ToList();
             if (active.Count > 0)
             {

@@ -45,7 +45,7 @@ public static class Planner
             }
             if (spec.Plans is { Count: > 0 })
             {
-                var plans = api is null ? [] : await Paths.AllAsync(client, "v1/plans" + Paths.Query(("apiId", spec.Slug), ("pageSize", "200")), "plans", ct);
+                var plans = api is null ? [] : await Paths.AllAsync(client, "v1/plans" + Paths.Query(("apiId", spec.Slug), ("pageSize", "100")), "plans", ct);
                 foreach (var plan in spec.Plans)
                 {
                     changes.Add(PlanPlan(client, spec.Slug, plan, plans.FirstOrDefault(p => Output.Text(p?["name"]) == plan.Name)));

@@ -39,7 +39,7 @@ public static class ApiCommands
             {
                 providerId = Output.Text((await session.Client.GetAsync("v1/accounts/me", ct))["account"]?["id"]);
             }
-            var list = await Paths.AllAsync(session.Client, "v1/apis" + Paths.Query(("query", parse.GetValue(query)), ("providerId", providerId), ("pageSize", "200")), "apis", ct);
+            var list = await Paths.AllAsync(session.Client, "v1/apis" + Paths.Query(("query", parse.GetValue(query)), ("providerId", providerId), ("pageSize", "100")), "apis", ct);
             session.Output.Write(new JsonObject { ["apis"] = list }, () => session.Output.Table(
                 ["SLUG", "ID", "NAME", "VERSION", "STATE"],
                 list.Select(a => new[] { Output.Text(a?["slug"]), Output.Text(a?["id"]), Output.Text(a?["name"]), Output.Text(a?["currentVersion"]), State(a) })));
@@ -103,7 +103,7 @@ public static class ApiCommands
         var command = new Command("history", "List the API's versions, newest first.") { api };
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
-            var versions = await Paths.AllAsync(session.Client, $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}/versions?pageSize=200", "versions", ct);
+            var versions = await Paths.AllAsync(session.Client, $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}/versions?pageSize=100", "versions", ct);
             session.Output.Write(new JsonObject { ["versions"] = versions }, () => session.Output.Table(
                 ["VERSION", "CREATED", "BY", "NAME", "UPSTREAM"],
                 versions.Select(v => new[]

@@ -27,7 +27,7 @@ public static class PlanCommands
         var command = new Command("list", "List an API's plans, oldest first.") { api };
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
-            var plans = await Paths.AllAsync(session.Client, "v1/plans" + Paths.Query(("apiId", parse.GetValue(api)), ("pageSize", "200")), "plans", ct);
+            var plans = await Paths.AllAsync(session.Client, "v1/plans" + Paths.Query(("apiId", parse.GetValue(api)), ("pageSize", "100")), "plans", ct);
             session.Output.Write(new JsonObject { ["plans"] = plans }, () => session.Output.Table(
                 ["ID", "NAME", "RPS", "BURST", "QUOTA", "PRICE/CALL", "BASE", "CURRENCY", "STATE"],
                 plans.Select(p => new[]
