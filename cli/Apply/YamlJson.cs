@@ -111,7 +111,7 @@ public static partial class YamlJson
                 text.WriteLine(line.Length == 0 ? "#" : "# " + line);
             }
         }
-        var emitter = new Emitter(text, bestIndent: 2, bestWidth: 120);
+        var emitter = new Emitter(text, new EmitterSettings().WithBestIndent(2).WithBestWidth(120).WithIndentedSequences().WithNewLine("\n"));
         emitter.Emit(new StreamStart());
         emitter.Emit(new DocumentStart());
         Emit(emitter, node);

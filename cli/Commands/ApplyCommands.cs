@@ -32,7 +32,17 @@ public static class ApplyCommands
                 foreach (var (change, index) in pending.Select((c, i) => (c, i)))
                 {
                     session.Output.Progress($"[{index + 1}/{pending.Count}] {Verb(change.Action)} {change.Kind} {change.Key}");
-                    await change.Execute!(ct);
+                    try
+                    {
+                        await change.Execute!(ct);
+                    }
+                    catch (Exception) when (!ct.IsCancellationRequested)
+                    {
+                        // Changes run in order and each is whole: say how far apply got, so a rerun
+                        // (which plans again from the server's state) is no surprise.
+                        session.Output.Error.WriteLine($"apply stopped at change {index + 1} of {pending.Count} ({Verb(change.Action)} {change.Kind} {change.Key}); the {index} before it were made.");
+                        throw;
+                    }
                 }
             }
             var summary = $"{pending.Count(c => c.Action == ChangeAction.Create)} to create, {pending.Count(c => c.Action == ChangeAction.Update)} to update, {changes.Count - pending.Count} unchanged";

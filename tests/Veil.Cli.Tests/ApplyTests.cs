@@ -88,6 +88,11 @@ public sealed class ApplyTests(CliFleet fleet) : IClassFixture<CliFleet>
         var api = (await fleet.GetAsync($"v1/apis/{slug}", user.AccessToken))["api"]!;
         Assert.Equal("Forecasts for any city", (string)api["description"]!);
 
+        // A plan's terms are compared too (plans are matched by API slug and name).
+        var plan = await user.RunAsync("apply", "-f", user.WriteFile("plan.yaml", Yaml(slug, freeRps: 15)), "--dry-run");
+        Assert.Matches(@"update\s+plan\s+" + slug + @"/Free\s+requestsPerSecond\n", plan.Out);
+        Assert.Matches(@"no-op\s+plan\s+" + slug + @"/Pro", plan.Out);
+
         // No drift: --exit-code exits 0.
         var clean = await user.RunAsync("apply", "-f", user.WriteFile("same.yaml", Yaml(slug)), "--dry-run", "--exit-code");
         Assert.Equal(0, clean.ExitCode);

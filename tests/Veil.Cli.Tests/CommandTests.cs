@@ -208,7 +208,7 @@ public sealed class CommandTests(CliFleet fleet) : IClassFixture<CliFleet>
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var received = CaptureOneRequestAsync(listener);
+        var received = AnswerOneRequestAsync(listener, "404 Not Found");
 
         var run = await user.RunAsync("apis", "list", "--server", $"http://127.0.0.1:{port}");
 
@@ -270,8 +270,26 @@ public sealed class CommandTests(CliFleet fleet) : IClassFixture<CliFleet>
         return new CliRun(process.ExitCode, await output, await error);
     }
 
-    /// <summary>Accepts one connection, reads the request head, answers 404 and returns the head.</summary>
-    private static async Task<string> CaptureOneRequestAsync(TcpListener listener)
+    [Fact]
+    public async Task PlansUpdate_ServerWithoutPlanEditing_SaysSoAndExits1()
+    {
+        using var user = new CliUser(fleet.Server);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        // What a server without PATCH /v1/plans/{id} answers: the route allows other methods only.
+        var received = AnswerOneRequestAsync(listener, "405 Method Not Allowed");
+
+        var run = await user.RunAsync("plans", "update", "plan_abc", "--rps", "5", "--server", $"http://127.0.0.1:{port}");
+
+        var request = await received.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.StartsWith("PATCH /v1/plans/plan_abc ", request, StringComparison.Ordinal);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("cannot edit plans (PATCH /v1/plans/plan_abc answered 405): plans are immutable on this server", run.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Accepts one connection, reads the request head, answers <paramref name="status"/> with no body and returns the head.</summary>
+    private static async Task<string> AnswerOneRequestAsync(TcpListener listener, string status)
     {
         using var client = await listener.AcceptTcpClientAsync();
         var stream = client.GetStream();
@@ -286,7 +304,7 @@ public sealed class CommandTests(CliFleet fleet) : IClassFixture<CliFleet>
             }
             head.Append(Encoding.ASCII.GetString(buffer, 0, read));
         }
-        await stream.WriteAsync("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
         return head.ToString();
     }
 }
