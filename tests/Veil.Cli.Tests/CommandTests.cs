@@ -180,6 +180,19 @@ public sealed class CommandTests(CliFleet fleet) : IClassFixture<CliFleet>
     }
 
     [Fact]
+    public async Task SuggestDirective_CompletesCommandsAndOptionValues()
+    {
+        using var user = new CliUser(fleet.Server);
+
+        var command = await user.RunAsync("[suggest:7]", "apis ro");
+        var format = await user.RunAsync("[suggest:19]", "apis list --output j");
+
+        command.AssertOk();
+        Assert.Equal("rollback", command.Out.Trim());
+        Assert.Equal("json", format.Out.Trim());
+    }
+
+    [Fact]
     public async Task ExpiredAccessToken_IsRefreshedWithTheRefreshTokenAndStored()
     {
         using var user = new CliUser(fleet.Server);
