@@ -95,7 +95,7 @@ public sealed class Runner(GlobalOptions globals, CliContext context)
                 output.Problem(e);
                 return ExitCodes.Error;
             }
-            catch (Exception e) when (e is NotSignedInException or NotSupportedByServerException)
+            catch (Exception e) when (e is NotSignedInException or CommandFailedException)
             {
                 output.Error.WriteLine($"error: {e.Message}");
                 return ExitCodes.Error;

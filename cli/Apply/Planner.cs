@@ -32,6 +32,8 @@ public static class Planner
     private static readonly HashSet<string> PresenceFields =
         ["circuitBreaker.enabled", "retry.enabled", "retry.maxRetries", "retry.budgetRatio", "cors.maxAgeSeconds"];
 
+    private const string NoReleases = "remove `releases` from veil.yaml, or use a server with releases.";
+
     public static async Task<List<Change>> PlanAsync(VeilClient client, VeilFile file, CancellationToken ct)
     {
         var changes = new List<Change>();
@@ -64,7 +66,7 @@ public static class Planner
             if (api is not null && string.IsNullOrEmpty(Output.Text(api["upstreamUrl"])))
             {
                 // Only the owner (and admins) see the upstream: this slug is someone else's API.
-                throw new NotSupportedByServerException($"The slug '{slug}' is taken by another provider's API: choose another slug in veil.yaml.");
+                throw new CommandFailedException($"The slug '{slug}' is taken by another provider's API: choose another slug in veil.yaml.");
             }
             return api;
         }
@@ -165,7 +167,7 @@ public static class Planner
             {
                 body["policies"] = spec.Policies.DeepClone();
             }
-            return new Change("release", key, ChangeAction.Create, [], ct => Supported(() => client.PostAsync(path, body, ct), client, "POST", path));
+            return new Change("release", key, ChangeAction.Create, [], ct => NewRoutes.CallAsync(() => client.PostAsync(path, body, ct), client, "POST", path, "create releases", NoReleases));
         }
         var fields = new List<string>();
         var update = new JsonObject();
@@ -189,7 +191,7 @@ public static class Planner
         }
         var releasePath = $"{path}/{Paths.Segment(spec.Name)}";
         return new Change("release", key, ChangeAction.Update, fields,
-            ct => Supported(() => client.SendAsync(HttpMethod.Patch, releasePath, update, ct), client, "PATCH", releasePath));
+            ct => NewRoutes.CallAsync(() => client.SendAsync(HttpMethod.Patch, releasePath, update, ct), client, "PATCH", releasePath, "change releases", NoReleases));
     }
 
     private static Change PlanPlan(VeilClient client, string slug, PlanSpec spec, JsonNode? plan)
@@ -235,18 +237,6 @@ public static class Planner
         JsonValueKind.String => "",
         _ => 0,
     };
-
-    private static async Task Supported(Func<Task> call, VeilClient client, string method, string path)
-    {
-        try
-        {
-            await call();
-        }
-        catch (VeilApiException e) when (e.Status is 405 || (e.Status is 404 && e.Detail is null && e.FieldErrors.Count == 0))
-        {
-            throw new NotSupportedByServerException($"{client.Server} has no releases ({method} /{path} answered {e.Status}): remove `releases` from veil.yaml or upgrade the server.");
-        }
-    }
 
     private static JsonArray Credentials(List<CredentialSpec> credentials) =>
         new(credentials.Select(c => (JsonNode)new JsonObject { ["location"] = c.Location ?? "header", ["name"] = c.Name, ["value"] = c.Value }).ToArray());

@@ -10,10 +10,11 @@ public static class ApiCommands
 {
     public static Command Build(Runner run)
     {
-        var apis = new Command("apis", "Publish and manage APIs: list, get, create, history, diff, rollback, suspend, resume, deprecate, delete.");
+        var apis = new Command("apis", "Publish and manage APIs: list, get, create, import, history, diff, rollback, suspend, resume, deprecate, delete.");
         apis.Subcommands.Add(List(run));
         apis.Subcommands.Add(Get(run));
         apis.Subcommands.Add(Create(run));
+        apis.Subcommands.Add(Import(run));
         apis.Subcommands.Add(History(run));
         apis.Subcommands.Add(Diff(run));
         apis.Subcommands.Add(Rollback(run));
@@ -97,6 +98,31 @@ public static class ApiCommands
         return command;
     }
 
+    private static Command Import(Runner run)
+    {
+        var file = new Argument<FileInfo>("document") { Description = "An OpenAPI 3.0/3.1 document (JSON or YAML)." };
+        var slug = new Option<string?>("--slug") { Description = "The new API's slug (when creating)." };
+        var api = new Option<string?>("--api") { Description = "Update this API (id or slug) from the document instead of creating one." };
+        var command = new Command("import", "Create or update an API from an OpenAPI document (name, description and upstream from it).") { file, slug, api };
+        command.SetAction(run.Action(async (session, parse, ct) =>
+        {
+            var body = new JsonObject { ["document"] = ReadFile(parse.GetValue(file)!) };
+            if (parse.GetValue(slug) is { } s)
+            {
+                body["slug"] = s;
+            }
+            if (parse.GetValue(api) is { } id)
+            {
+                body["apiId"] = id;
+            }
+            var answer = await NewRoutes.CallAsync(() => session.Client.PostAsync("v1/apis:import", body, ct), session.Client, "POST", "v1/apis:import",
+                "import OpenAPI documents", "use `veil apis create --openapi` instead.");
+            session.Output.Write(answer["api"], () => PrintApi(session.Output, answer["api"]));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
     private static Command History(Runner run)
     {
         var api = ApiArgument();
@@ -164,7 +190,9 @@ public static class ApiCommands
         var command = new Command(verb, description) { api };
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
-            var answer = await session.Client.PostAsync($"v1/apis/{Paths.Segment(parse.GetValue(api)!)}:{verb}", new JsonObject(), ct);
+            var path = $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}:{verb}";
+            var answer = await NewRoutes.CallAsync(() => session.Client.PostAsync(path, new JsonObject(), ct), session.Client, "POST", path,
+                $"{verb} APIs", "this server has no API lifecycle yet.");
             session.Output.Write(answer["api"], () => PrintApi(session.Output, answer["api"]));
             return ExitCodes.Ok;
         }));
@@ -184,7 +212,9 @@ public static class ApiCommands
             {
                 body["link"] = l;
             }
-            var answer = await session.Client.PostAsync($"v1/apis/{Paths.Segment(parse.GetValue(api)!)}:deprecate", body, ct);
+            var path = $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}:deprecate";
+            var answer = await NewRoutes.CallAsync(() => session.Client.PostAsync(path, body, ct), session.Client, "POST", path,
+                "deprecate APIs", "this server has no API lifecycle yet.");
             session.Output.Write(answer["api"], () => PrintApi(session.Output, answer["api"]));
             return ExitCodes.Ok;
         }));
@@ -199,8 +229,9 @@ public static class ApiCommands
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
             var when = parse.GetValue(sunset) is { } s ? Rfc3339(s) : null;
-            var answer = await session.Client.SendAsync(HttpMethod.Delete,
-                $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}" + Paths.Query(("sunsetTime", when)), null, ct);
+            var path = $"v1/apis/{Paths.Segment(parse.GetValue(api)!)}" + Paths.Query(("sunsetTime", when));
+            var answer = await NewRoutes.CallAsync(() => session.Client.SendAsync(HttpMethod.Delete, path, null, ct), session.Client, "DELETE", path,
+                "delete APIs", "this server has no API lifecycle yet.");
             session.Output.Write(answer["api"], () => PrintApi(session.Output, answer["api"]));
             return ExitCodes.Ok;
         }));

@@ -151,17 +151,11 @@ public static class PlanCommands
     }
 
     /// <summary>PATCH /v1/plans/{id}; a server without plan editing gets a clear answer instead of a bare 404/405.</summary>
-    public static async Task<JsonObject> UpdateAsync(VeilClient client, string planId, JsonObject body, string? etag, CancellationToken ct)
+    public static Task<JsonObject> UpdateAsync(VeilClient client, string planId, JsonObject body, string? etag, CancellationToken ct)
     {
-        try
-        {
-            return await client.SendAsync(HttpMethod.Patch, $"v1/plans/{Paths.Segment(planId)}", body, ct, ifMatch: etag);
-        }
-        catch (VeilApiException e) when (e.Status is 405 || (e.Status is 404 && e.FieldErrors.Count == 0 && e.Detail is null))
-        {
-            throw new NotSupportedByServerException(
-                $"{client.Server} cannot edit plans (PATCH /v1/plans/{planId} answered {e.Status}): plans are immutable on this server. Create a plan under a new name instead.");
-        }
+        var path = $"v1/plans/{Paths.Segment(planId)}";
+        return NewRoutes.CallAsync(() => client.SendAsync(HttpMethod.Patch, path, body, ct, ifMatch: etag), client, "PATCH", path,
+            "edit plans", "plans are immutable on this server. Create a plan under a new name instead.");
     }
 
     private static Command Action(Runner run, string verb, string description)
@@ -170,7 +164,9 @@ public static class PlanCommands
         var command = new Command(verb, description) { plan };
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
-            var answer = await session.Client.PostAsync($"v1/plans/{Paths.Segment(parse.GetValue(plan)!)}:{verb}", new JsonObject(), ct);
+            var path = $"v1/plans/{Paths.Segment(parse.GetValue(plan)!)}:{verb}";
+            var answer = await NewRoutes.CallAsync(() => session.Client.PostAsync(path, new JsonObject(), ct), session.Client, "POST", path,
+                $"{verb} plans", "this server has no plan lifecycle yet.");
             session.Output.Write(answer["plan"], () => PrintPlan(session.Output, answer["plan"]));
             return ExitCodes.Ok;
         }));
@@ -183,7 +179,9 @@ public static class PlanCommands
         var command = new Command("delete", "Delete a plan nobody subscribes to (409 while any subscription uses it).") { plan };
         command.SetAction(run.Action(async (session, parse, ct) =>
         {
-            var answer = await session.Client.SendAsync(HttpMethod.Delete, $"v1/plans/{Paths.Segment(parse.GetValue(plan)!)}", null, ct);
+            var path = $"v1/plans/{Paths.Segment(parse.GetValue(plan)!)}";
+            var answer = await NewRoutes.CallAsync(() => session.Client.SendAsync(HttpMethod.Delete, path, null, ct), session.Client, "DELETE", path,
+                "delete plans", "this server has no plan lifecycle yet.");
             session.Output.Write(answer, () => session.Output.Out.WriteLine($"Deleted plan {parse.GetValue(plan)}."));
             return ExitCodes.Ok;
         }));

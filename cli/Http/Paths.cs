@@ -38,3 +38,24 @@ public static class Paths
         return all;
     }
 }
+
+/// <summary>
+/// Routes that came with issue 15 (lifecycle, plan editing, releases, import). A server without
+/// one answers 405 (the path exists for other methods) or a 404 with no problem detail (no such
+/// path); both become one clear sentence instead of a bare status. A 404 with a detail is a real
+/// "not found" and passes through.
+/// </summary>
+public static class NewRoutes
+{
+    public static async Task<T> CallAsync<T>(Func<Task<T>> call, VeilClient client, string method, string path, string cannot, string instead)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (VeilApiException e) when (e.Status is 405 || (e.Status is 404 && e.Detail is null && e.FieldErrors.Count == 0))
+        {
+            throw new CommandFailedException($"{client.Server} cannot {cannot} ({method} /{path.Split('?')[0]} answered {e.Status}): {instead}");
+        }
+    }
+}

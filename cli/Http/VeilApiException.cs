@@ -48,5 +48,8 @@ public sealed class VeilApiException(int status, string method, string path, Jso
 /// <summary>The command needs a signed-in session for this server and there is none.</summary>
 public sealed class NotSignedInException(string message) : Exception(message);
 
-/// <summary>The server does not offer a route this command needs (an older Veil).</summary>
-public sealed class NotSupportedByServerException(string message) : Exception(message);
+/// <summary>
+/// A command that cannot go on, said in one sentence (exit 1): a route this server does not offer
+/// (an older Veil), or a slug that belongs to someone else.
+/// </summary>
+public sealed class CommandFailedException(string message) : Exception(message);
