@@ -58,4 +58,12 @@ public sealed class EdgeOptions
     /// <summary>Longest wait between catalog watch reconnects.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan WatchBackoffMax { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Longest time between two reports on the catalog config stream (what this edge serves; a
+    /// change is reported at once). Catalog drops an edge that stays silent for
+    /// <c>Catalog:EdgeReportTimeout</c> (30 s), so keep this well below it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan ConfigReportInterval { get; set; } = TimeSpan.FromSeconds(10);
 }

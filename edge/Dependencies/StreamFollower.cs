@@ -15,6 +15,9 @@ internal abstract class StreamFollower<TMessage>(EdgeOptions options, TimeProvid
     /// <summary>How the services name this edge in their logs.</summary>
     protected string EdgeId { get; } = options.EdgeId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
 
+    /// <summary>The clock of the backoff and of anything else the follower times.</summary>
+    protected TimeProvider Time { get; } = time;
+
     /// <summary>Opens the stream.</summary>
     protected abstract AsyncServerStreamingCall<TMessage> Open(CancellationToken cancellationToken);
 
@@ -85,7 +88,7 @@ internal abstract class StreamFollower<TMessage>(EdgeOptions options, TimeProvid
             Retrying(status, delay);
             try
             {
-                await Task.Delay(delay, time, stoppingToken);
+                await Task.Delay(delay, Time, stoppingToken);
             }
             catch (OperationCanceledException)
             {

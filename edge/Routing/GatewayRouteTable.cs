@@ -26,6 +26,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     private readonly ILogger<GatewayRouteTable> _logger;
     private long _servedRevision = -1;
     private int _servedApiRoutes;
+    private Dictionary<string, long> _servedVersions = new(StringComparer.Ordinal);
     private long _appliedAtUnixMs;
     private bool _watchConnected;
     private readonly ConditionalWeakTable<IReadOnlyList<RouteConfig>, Snapshot> _revisions = new();
@@ -52,6 +53,12 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
 
     /// <summary>API routes in the served revision.</summary>
     public int ServedApiRouteCount => Volatile.Read(ref _servedApiRoutes);
+
+    /// <summary>The config version of each API the proxy serves (its last good one when the current was refused).</summary>
+    public IReadOnlyDictionary<string, long> ServedVersions => Volatile.Read(ref _servedVersions);
+
+    /// <summary>Raised after the proxy starts serving a new snapshot (<see cref="ServedRevision"/>, <see cref="ServedVersions"/>).</summary>
+    public event Action? Served;
 
     /// <summary>When the served revision was applied, or null before the first snapshot.</summary>
     public DateTimeOffset? AppliedAt => Interlocked.Read(ref _appliedAtUnixMs) is var ms and > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
@@ -129,7 +136,8 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
             Volatile.Write(ref _staleApiRoutes, stale);
             _policies.Publish(policies);
             EdgeLog.ConfigApplying(_logger, config.Revision, slugs.Count);
-            _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count));
+            _revisions.AddOrUpdate(routes, new Snapshot(config.Revision, slugs.Count,
+                good.ToDictionary(g => g.Key, g => g.Value.Version, StringComparer.Ordinal)));
             _provider.Update(routes, clusters, config.Revision.ToString(CultureInfo.InvariantCulture));
         }
     }
@@ -159,8 +167,10 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
             if (config.Routes is not null && _revisions.TryGetValue(config.Routes, out var applied))
             {
                 Volatile.Write(ref _servedApiRoutes, applied.ApiRoutes);
+                Volatile.Write(ref _servedVersions, applied.Versions);
                 Interlocked.Exchange(ref _servedRevision, applied.Revision);
                 Interlocked.Exchange(ref _appliedAtUnixMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                Served?.Invoke();
             }
         }
     }
@@ -182,7 +192,7 @@ internal sealed class GatewayRouteTable : IConfigChangeListener
     {
     }
 
-    private sealed record Snapshot(long Revision, int ApiRoutes);
+    private sealed record Snapshot(long Revision, int ApiRoutes, Dictionary<string, long> Versions);
 
     /// <summary>One API's route as built from one of its config versions.</summary>
     private sealed record BuiltRoute(long Version, string Slug, RouteConfig Route, ClusterConfig Cluster, UpstreamPolicy? Policy);

@@ -32,4 +32,10 @@ internal static partial class CatalogLog
 
     [LoggerMessage(EventId = 2012, Level = LogLevel.Debug, Message = "Sent gateway config revision {Revision} ({Routes} routes) to {EdgeId}")]
     public static partial void ConfigSent(ILogger logger, string edgeId, long revision, int routes);
+
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Warning, Message = "A gateway config watcher sent no first report (its edge_id) within {Timeout}; its stream is ended")]
+    public static partial void WatcherSilent(ILogger logger, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Edge {EdgeId} serves revision {Revision} ({Routes} route versions reported, full: {Full})")]
+    public static partial void EdgeReported(ILogger logger, string edgeId, long revision, int routes, bool full);
 }

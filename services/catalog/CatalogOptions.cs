@@ -32,4 +32,12 @@ public sealed class CatalogOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
     public TimeSpan SigningSecretOverlap { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How long an edge stays live without a report on its config stream (edges report after each
+    /// applied snapshot and at least every <c>Edge:ConfigReportInterval</c>, 10 s). A silent edge
+    /// drops out of <c>Api.deployment</c> after this; a closed stream drops it at once. Default 30 s.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan EdgeReportTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Veil.Catalog.Data;
+using Veil.Catalog.Edges;
 using Veil.ServiceDefaults.Security;
 
 namespace Veil.Catalog;
@@ -22,6 +23,7 @@ internal static class Extensions
         builder.Services.AddSingleton<CatalogStore>();
         builder.Services.AddHostedService<SigningOverlapExpiry>();
         builder.Services.AddSingleton<GatewayConfigFeed>();
+        builder.Services.AddSingleton<EdgeReports>();
         builder.Services.AddSingleton<CatalogMetrics>();
         return builder;
     }

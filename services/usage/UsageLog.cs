@@ -81,4 +81,7 @@ internal static partial class UsageLog
 
     [LoggerMessage(EventId = 6030, Level = LogLevel.Information, Message = "Subscription {SubscriptionId} reached {Percent}% of its quota in the cycle starting {CycleStart:o}")]
     public static partial void ThresholdReached(ILogger logger, string subscriptionId, int percent, DateTimeOffset cycleStart);
+
+    [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Queued {Queued} of {Count} consumer notice(s) of type(s) {Types}")]
+    public static partial void ConsumerNoticesQueued(ILogger logger, int queued, int count, string types);
 }

@@ -121,3 +121,19 @@ public class CatalogFixture : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 }
+
+/// <summary>The gateway config stream as an edge opens it.</summary>
+public static class GatewayWatch
+{
+    /// <summary>
+    /// Opens WatchGatewayConfig as <paramref name="edgeId"/>: the first report names the edge (and
+    /// serves nothing yet); the snapshots are read from the result.
+    /// </summary>
+    public static AsyncServerStreamingCall<GatewayConfig> WatchAs(this CatalogService.CatalogServiceClient client, string edgeId, CancellationToken cancellationToken)
+    {
+        var call = client.WatchGatewayConfig(cancellationToken: cancellationToken);
+        // Buffered by the call; a failure surfaces on the read side, which every caller awaits.
+        _ = call.RequestStream.WriteAsync(new WatchGatewayConfigRequest { EdgeId = edgeId, ServedRevision = -1, Full = true }, cancellationToken);
+        return new AsyncServerStreamingCall<GatewayConfig>(call.ResponseStream, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+    }
+}

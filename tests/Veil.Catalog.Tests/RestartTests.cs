@@ -55,7 +55,7 @@ public sealed class RestartTests(CatalogFixture fixture) : IClassFixture<Catalog
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(TimeSpan.FromSeconds(10));
-        using var call = client.WatchGatewayConfig(new WatchGatewayConfigRequest { EdgeId = "restart-test" }, cancellationToken: cts.Token);
+        using var call = client.WatchAs("restart-test", cts.Token);
         Assert.True(await call.ResponseStream.MoveNext(cts.Token));
         return call.ResponseStream.Current;
     }

@@ -100,7 +100,7 @@ public sealed partial class WatchGatewayConfigTests(CatalogFixture fixture) : IC
             {
                 var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
                 cts.CancelAfter(TimeSpan.FromSeconds(30));
-                var call = fixture.Client.WatchGatewayConfig(new WatchGatewayConfigRequest { EdgeId = $"edge-{i}" }, cancellationToken: cts.Token);
+                var call = fixture.Client.WatchAs($"edge-{i}", cts.Token);
                 watchers.Add((call, cts));
             }
             foreach (var (call, cts) in watchers)
@@ -141,7 +141,7 @@ public sealed partial class WatchGatewayConfigTests(CatalogFixture fixture) : IC
         var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cts.CancelAfter(TimeSpan.FromSeconds(30));
         cancellationToken = cts.Token;
-        return fixture.Client.WatchGatewayConfig(new WatchGatewayConfigRequest { EdgeId = edgeId }, cancellationToken: cts.Token);
+        return fixture.Client.WatchAs(edgeId, cts.Token);
     }
 
     private static async Task<GatewayConfig> NextWhereAsync(AsyncServerStreamingCall<GatewayConfig> call, Func<GatewayConfig, bool> condition, CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ public sealed record ApiVersionRecord(long Version, ApiConfig Config, string Cre
 /// The result of a write: the API as stored and, when anything changed, the gateway config after it.
 /// <paramref name="VersionLimitReached"/>: nothing was stored because the API already has the most versions allowed.
 /// </summary>
-public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool VersionLimitReached = false);
+public sealed record ApiChange(ApiRecord Api, GatewayConfig? Gateway, bool VersionLimitReached = false, ApiRecord? Before = null);
 
 /// <summary>
 /// The catalog's SQLite store. Every change inserts a new <c>api_versions</c> row, moves the
@@ -50,9 +50,11 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
     /// Stores a new API at version 1. <c>Change</c> is null when the slug is taken or, with
     /// <c>LimitReached</c>, when the provider already owns <paramref name="maxApisPerProvider"/> APIs
     /// (counted in the same immediate transaction, so concurrent creations cannot overshoot).
+    /// With <paramref name="dryRun"/> every check runs in the same transaction, which is then rolled
+    /// back: nothing is stored and <c>Gateway</c> is null.
     /// </summary>
     public async Task<(ApiChange? Change, bool LimitReached)> CreateAsync(string id, string slug, string providerId, ApiConfig config, int maxApisPerProvider,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool dryRun = false)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var api = new ApiRecord(id, slug, providerId, 1, config, now, now);
@@ -82,6 +84,11 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
             return (null, false);
         }
         await InsertVersionAsync(connection, transaction, api.Id, 1, config, providerId, now, cancellationToken);
+        if (dryRun)
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return (new ApiChange(api, null), false);
+        }
         var gateway = await BumpRevisionAsync(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return (new ApiChange(api, gateway), false);
@@ -91,9 +98,11 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
     /// Applies <paramref name="change"/> to the current config of the API named by id or slug and,
     /// when the result differs, stores it as the next version. <c>Change</c> is null when the API
     /// does not exist or <paramref name="ownerId"/> (null for admins) does not own it, or, with
-    /// <c>LimitReached</c>, when it already has <paramref name="maxVersions"/> versions.
+    /// <c>LimitReached</c>, when it already has <paramref name="maxVersions"/> versions. <c>Before</c>
+    /// is the API as it was. With <paramref name="dryRun"/> nothing is stored and <c>Gateway</c> is null.
     /// </summary>
-    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiRecord, ApiConfig> change, long maxVersions, CancellationToken cancellationToken)
+    public async Task<ApiChange?> UpdateAsync(string idOrSlug, string? ownerId, string changedBy, Func<ApiRecord, ApiConfig> change, long maxVersions,
+        CancellationToken cancellationToken, bool dryRun = false)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction();
@@ -106,17 +115,21 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
         if (config == current.Config)
         {
             // Nothing changed: no version, no revision, nothing for the edge to apply.
-            return new ApiChange(current, null);
+            return new ApiChange(current, null, Before: current);
         }
 
         if (current.CurrentVersion >= maxVersions)
         {
             // Versions are numbered 1, 2, … and never deleted: the current number is the count.
-            return new ApiChange(current, null, VersionLimitReached: true);
+            return new ApiChange(current, null, VersionLimitReached: true, Before: current);
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var version = current.CurrentVersion + 1;
+        if (dryRun)
+        {
+            return new ApiChange(current with { CurrentVersion = version, Config = config, UpdatedAt = now }, null, Before: current);
+        }
         await InsertVersionAsync(connection, transaction, current.Id, version, config, changedBy, now, cancellationToken);
         await ExecuteAsync(connection, transaction, """
             UPDATE apis SET current_version = @version, search_text = @search_text, updated_at = @now WHERE id = @id;
@@ -124,7 +137,7 @@ public sealed class CatalogStore(SqliteDatabase database, TimeProvider time, Api
             ("@id", current.Id), ("@version", version), ("@search_text", SearchText(current.Slug, config)), ("@now", now));
         var gateway = await BumpRevisionAsync(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return new ApiChange(current with { CurrentVersion = version, Config = config, UpdatedAt = now }, gateway);
+        return new ApiChange(current with { CurrentVersion = version, Config = config, UpdatedAt = now }, gateway, Before: current);
     }
 
     /// <summary>The API with this id ("api_…") or slug, or null.</summary>

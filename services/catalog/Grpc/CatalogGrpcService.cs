@@ -3,6 +3,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Veil.Catalog.Data;
+using Veil.Catalog.Edges;
 using Veil.Catalog.V1;
 using Veil.ServiceDefaults.Data;
 using Veil.ServiceDefaults.Grpc;
@@ -23,18 +24,20 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
     private readonly ApiSecrets _secrets;
     private readonly TimeProvider _time;
     private readonly GatewayConfigFeed _feed;
+    private readonly EdgeReports _edges;
     private readonly CatalogMetrics _metrics;
     private readonly IOptionsMonitor<CatalogOptions> _options;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<CatalogGrpcService> _logger;
 
-    public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, CatalogMetrics metrics,
+    public CatalogGrpcService(CatalogStore store, ApiSecrets secrets, TimeProvider time, GatewayConfigFeed feed, EdgeReports edges, CatalogMetrics metrics,
         IOptionsMonitor<CatalogOptions> options, IHostApplicationLifetime lifetime, ILogger<CatalogGrpcService> logger)
     {
         _store = store;
         _secrets = secrets;
         _time = time;
         _feed = feed;
+        _edges = edges;
         _metrics = metrics;
         _options = options;
         _lifetime = lifetime;
@@ -72,19 +75,26 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         var config = new ApiConfig(request.Name, request.Description, firstTarget ?? request.UpstreamUrl, timeoutMs, request.OpenapiDocument,
             _secrets.Seal(id, request.UpstreamCredentials), Policies: StoredPolicies.Write(policies));
         var maxApis = _options.CurrentValue.MaxApisPerProvider;
-        var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken);
+        var (created, limitReached) = await _store.CreateAsync(id, request.Slug, caller.AccountId, config, maxApis, context.CancellationToken,
+            dryRun: request.ValidateOnly);
         if (limitReached)
         {
             throw RpcErrors.FailedPrecondition(
                 $"The provider already owns {maxApis} APIs, the most allowed (Catalog:MaxApisPerProvider).");
         }
         var change = created ?? throw RpcErrors.AlreadyExists($"The slug '{request.Slug}' is already taken.");
+        if (request.ValidateOnly)
+        {
+            return DryRunCreate(change.Api);
+        }
 
         _feed.Publish(change.Gateway!);
         _metrics.ConfigChanged("create");
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
         CatalogLog.ApiCreated(_logger, change.Api.Id, change.Api.Slug, caller.AccountId, change.Gateway!.Revision);
-        return new CreateApiResponse { Api = ToProto(change.Api, visible: true) };
+        var response = new CreateApiResponse { Api = ToProto(change.Api, visible: true) };
+        response.Changes.AddRange(ApiDiff.Between(new Api(), response.Api));
+        return response;
     }
 
     public override async Task<UpdateApiResponse> UpdateApi(UpdateApiRequest request, ServerCallContext context)
@@ -142,17 +152,22 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
                     : api.Config.Policies,
             },
             _options.CurrentValue.MaxVersionsPerApi,
-            context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
+            context.CancellationToken,
+            dryRun: request.ValidateOnly) ?? throw ApiNotFound(request.ApiId);
 
         Activity.Current?.SetTag("veil.api_id", change.Api.Id);
         ThrowIfVersionLimitReached(change, "it cannot be changed again. Publish it under a new slug, or ask an operator to raise the limit.");
+        if (request.ValidateOnly)
+        {
+            return Changes(new UpdateApiResponse { Api = ToProto(change.Api, visible: true) }, change);
+        }
         if (change.Gateway is not null)
         {
             _feed.Publish(change.Gateway);
             _metrics.ConfigChanged("update");
             CatalogLog.ApiUpdated(_logger, change.Api.Id, change.Api.CurrentVersion, caller.AccountId, change.Gateway.Revision);
         }
-        return new UpdateApiResponse { Api = ToProto(change.Api, visible: true) };
+        return Changes(new UpdateApiResponse { Api = ToProto(change.Api, visible: true) }, change);
     }
 
     public override async Task<RotateApiSigningSecretResponse> RotateApiSigningSecret(RotateApiSigningSecretRequest request, ServerCallContext context)
@@ -268,7 +283,13 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         errors.ThrowIfAny();
 
         var api = await _store.FindAsync(request.ApiId, context.CancellationToken) ?? throw ApiNotFound(request.ApiId);
-        return new GetApiResponse { Api = ToProto(api, CanSeeConfig(caller, api)) };
+        var visible = CanSeeConfig(caller, api);
+        var response = new GetApiResponse { Api = ToProto(api, visible) };
+        if (visible)
+        {
+            response.Deployment = Deployment(api);
+        }
+        return response;
     }
 
     public override async Task<ListApisResponse> ListApis(ListApisRequest request, ServerCallContext context)
@@ -359,40 +380,6 @@ public sealed partial class CatalogGrpcService : CatalogService.CatalogServiceBa
         CreatedBy = version.CreatedBy,
         CreateTime = UnixMs.ToTimestamp(version.CreatedAt),
     };
-
-    public override async Task WatchGatewayConfig(WatchGatewayConfigRequest request, IServerStreamWriter<GatewayConfig> responseStream, ServerCallContext context)
-    {
-        // Internal: no google.api.http binding, so only the gRPC port serves it (mesh policy admits the edge only).
-        var edgeId = string.IsNullOrWhiteSpace(request.EdgeId) ? "(unnamed)" : request.EdgeId.Length > 100 ? request.EdgeId[..100] : request.EdgeId;
-        // Ending the stream on shutdown lets the host stop now instead of waiting for edges to hang up.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
-        var sent = -1L;
-        _metrics.WatcherConnected();
-        CatalogLog.WatcherConnected(_logger, edgeId);
-        try
-        {
-            while (true)
-            {
-                var config = await _feed.WaitNewerThanAsync(sent, stop.Token);
-                await responseStream.WriteAsync(config, stop.Token);
-                sent = config.Revision;
-                CatalogLog.ConfigSent(_logger, edgeId, config.Revision, config.Routes.Count);
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // The edge hung up or the catalog is stopping: a normal end of the stream.
-        }
-        catch (IOException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            // The connection went away mid-write.
-        }
-        finally
-        {
-            _metrics.WatcherDisconnected();
-            CatalogLog.WatcherDisconnected(_logger, edgeId, sent);
-        }
-    }
 
     /// <summary>
     /// The upstream_url of the new version: the first target's when the request sets targets, the
