@@ -15,7 +15,11 @@ public enum ChangeAction
 }
 
 /// <summary>One object of the plan: its kind (api, release, plan), key, action, the fields that change, and how to make the change.</summary>
-public sealed record Change(string Kind, string Key, ChangeAction Action, IReadOnlyList<string> Fields, Func<CancellationToken, Task>? Execute);
+/// <remarks><see cref="Validate"/>, when set, sends the same request as a dry run (validateOnly): the server checks it and stores nothing.</remarks>
+public sealed record Change(string Kind, string Key, ChangeAction Action, IReadOnlyList<string> Fields, Func<CancellationToken, Task>? Execute)
+{
+    public Func<CancellationToken, Task>? Validate { get; init; }
+}
 
 /// <summary>
 /// Compares a veil.yaml with the server and lists the changes: APIs matched by slug, releases by
@@ -103,7 +107,10 @@ public static class Planner
             {
                 body["upstreamCredentials"] = Credentials(spec.UpstreamCredentials);
             }
-            return new Change("api", spec.Slug, ChangeAction.Create, [], ct => client.PostAsync("v1/apis", body, ct));
+            return new Change("api", spec.Slug, ChangeAction.Create, [], ct => client.PostAsync("v1/apis", body, ct))
+            {
+                Validate = ct => client.PostAsync("v1/apis", ValidateOnly(body), ct),
+            };
         }
 
         var fields = new List<string>();
@@ -148,8 +155,12 @@ public static class Planner
             return new Change("api", spec.Slug, ChangeAction.NoOp, [], null);
         }
         var etag = api["etag"] is { } e ? Output.Text(e) : null;
-        return new Change("api", spec.Slug, ChangeAction.Update, fields,
-            ct => client.SendAsync(HttpMethod.Patch, $"v1/apis/{Paths.Segment(spec.Slug)}", update, ct, ifMatch: string.IsNullOrEmpty(etag) ? null : etag));
+        var path = $"v1/apis/{Paths.Segment(spec.Slug)}";
+        var ifMatch = string.IsNullOrEmpty(etag) ? null : etag;
+        return new Change("api", spec.Slug, ChangeAction.Update, fields, ct => client.SendAsync(HttpMethod.Patch, path, update, ct, ifMatch: ifMatch))
+        {
+            Validate = ct => client.SendAsync(HttpMethod.Patch, path, ValidateOnly(update), ct, ifMatch: ifMatch),
+        };
     }
 
     private static Change PlanRelease(VeilClient client, string slug, ReleaseSpec spec, JsonNode? release)
@@ -216,6 +227,14 @@ public static class Planner
         var etag = plan["etag"] is { } e ? Output.Text(e) : null;
         return new Change("plan", key, ChangeAction.Update, fields,
             ct => PlanCommands.UpdateAsync(client, id, terms.DeepClone().AsObject(), string.IsNullOrEmpty(etag) ? null : etag, ct));
+    }
+
+    /// <summary>The same body as a dry run: the catalog validates it in the same transaction and rolls it back (docs/catalog.md).</summary>
+    private static JsonObject ValidateOnly(JsonObject body)
+    {
+        var copy = body.DeepClone().AsObject();
+        copy["validateOnly"] = true;
+        return copy;
     }
 
     /// <summary>A plan's terms as the server stores them (burst defaults to the rps, currency to USD).</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Veil.Cli.Apply;
+using Veil.Cli.Http;
 
 namespace Veil.Cli.Commands;
 
@@ -27,6 +28,33 @@ public static class ApplyCommands
             var changes = await Planner.PlanAsync(session.Client, spec, ct);
             var pending = changes.Where(c => c.Action != ChangeAction.NoOp).ToList();
             var dry = parse.GetValue(dryRun);
+            // Every API change is first sent as a dry run (validateOnly): the server checks all of
+            // them and stores nothing, so a bad field anywhere stops apply before its first change.
+            var invalid = new List<(Change Change, VeilApiException Error)>();
+            foreach (var change in pending.Where(c => c.Validate is not null))
+            {
+                session.Output.Progress($"validating {change.Kind} {change.Key}…");
+                try
+                {
+                    await change.Validate!(ct);
+                }
+                catch (VeilApiException e) when (e.Status is 400 or 409 or 412 or 422)
+                {
+                    invalid.Add((change, e));
+                }
+            }
+            if (invalid.Count > 0)
+            {
+                session.Output.Write(null, () => session.Output.Table(["ACTION", "KIND", "OBJECT", "CHANGES"],
+                    changes.Select(c => new[] { Verb(c.Action), c.Kind, c.Key, string.Join(", ", c.Fields) })));
+                foreach (var (change, error) in invalid)
+                {
+                    session.Output.Error.Write($"{change.Kind} {change.Key}: ");
+                    session.Output.Problem(error);
+                }
+                session.Output.Error.WriteLine($"The server refused {invalid.Count} change(s); nothing was changed.");
+                return ExitCodes.Error;
+            }
             if (!dry)
             {
                 foreach (var (change, index) in pending.Select((c, i) => (c, i)))

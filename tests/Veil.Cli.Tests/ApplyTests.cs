@@ -186,6 +186,40 @@ public sealed class ApplyTests(CliFleet fleet) : IClassFixture<CliFleet>
     }
 
     [Fact]
+    public async Task Apply_FieldTheServerRefuses_ValidatedFirstPrintedWithItsFieldAndNothingChanged()
+    {
+        using var user = new CliUser(fleet.Server);
+        await user.LoginAsync(await fleet.NewProviderAsync());
+        var existing = NewSlug();
+        var fresh = NewSlug();
+        (await user.RunAsync("apply", "-f", user.WriteFile("veil.yaml", Yaml(existing)))).AssertOk();
+        // The existing API changes validly, then a new one with an interval the catalog refuses:
+        // the server checks both (validateOnly) before apply makes either change.
+        var file = user.WriteFile("bad.yaml", Yaml(existing, description: "Changed") + $"""
+
+              - slug: {fresh}
+                name: Fresh
+                upstreamUrl: http://localhost:5900
+                policies:
+                  healthCheck:
+                    path: /health
+                    intervalMs: 5
+            """);
+
+        var dry = await user.RunAsync("apply", "-f", file, "--dry-run");
+        var apply = await user.RunAsync("apply", "-f", file);
+
+        foreach (var run in new[] { dry, apply })
+        {
+            Assert.Equal(1, run.ExitCode);
+            Assert.Matches(@"(?m)^  \S*interval\S*: \S", run.Error);
+            Assert.Contains("nothing was changed", run.Error, StringComparison.Ordinal);
+        }
+        Assert.Equal(1, await VersionCountAsync(user, existing));
+        Assert.Equal(1, (await user.RunAsync("apis", "get", fresh)).ExitCode);
+    }
+
+    [Fact]
     public async Task Apply_InvalidFile_Exits2WithoutCallingTheServer()
     {
         using var user = new CliUser(fleet.Server);
