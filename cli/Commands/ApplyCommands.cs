@@ -13,12 +13,22 @@ public static class ApplyCommands
         var file = new Option<FileInfo>("--file", "-f") { Description = "The veil.yaml to apply.", Required = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan of changes and change nothing." };
         var exitCode = new Option<bool>("--exit-code") { Description = "With --dry-run: exit 3 when there is anything to change." };
-        var command = new Command("apply", "Make the server match a veil.yaml: create or update each API, release and plan (idempotent).") { file, dryRun, exitCode };
+        var wait = new Option<bool>("--wait") { Description = "After applying, wait until every live edge serves each changed API's new version." };
+        var waitTimeout = new Option<TimeSpan>("--wait-timeout")
+        {
+            Description = "How long --wait waits (default 0:01:00).",
+            DefaultValueFactory = _ => TimeSpan.FromMinutes(1),
+        };
+        var command = new Command("apply", "Make the server match a veil.yaml: create or update each API, release and plan (idempotent).") { file, dryRun, exitCode, wait, waitTimeout };
         command.Validators.Add(result =>
         {
             if (result.GetValue(exitCode) && !result.GetValue(dryRun))
             {
                 result.AddError("--exit-code applies only with --dry-run.");
+            }
+            if (result.GetValue(wait) && result.GetValue(dryRun))
+            {
+                result.AddError("--wait applies only without --dry-run.");
             }
         });
         command.SetAction(run.Action(async (session, parse, ct) =>
@@ -92,9 +102,56 @@ public static class ApplyCommands
                     changes.Select(c => new[] { Verb(c.Action), c.Kind, c.Key, string.Join(", ", c.Fields) }));
                 session.Output.Out.WriteLine(dry ? $"Plan: {summary}." : $"Applied: {summary.Replace("to create", "created", StringComparison.Ordinal).Replace("to update", "updated", StringComparison.Ordinal)}.");
             });
+            if (!dry && parse.GetValue(wait))
+            {
+                var slugs = pending.Where(c => c.Kind == "api").Select(c => c.Key).ToList();
+                if (!await WaitServedAsync(session, slugs, parse.GetValue(waitTimeout), ct))
+                {
+                    return ExitCodes.Error;
+                }
+            }
             return dry && parse.GetValue(exitCode) && pending.Count > 0 ? ExitCodes.Drift : ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Polls each API's deployment (GET /v1/apis/{api_id}: deployment.inSync) until every live edge
+    /// serves its current version; false, with what each edge serves, when the timeout passes first.
+    /// </summary>
+    private static async Task<bool> WaitServedAsync(Session session, List<string> slugs, TimeSpan timeout, CancellationToken ct)
+    {
+        var time = session.Context.Time;
+        var deadline = time.GetUtcNow() + timeout;
+        foreach (var slug in slugs)
+        {
+            while (true)
+            {
+                var answer = await session.Client.GetAsync($"v1/apis/{Http.Paths.Segment(slug)}", ct);
+                var deployment = answer["deployment"];
+                var version = Output.Text(answer["api"]?["currentVersion"]);
+                if (deployment is null)
+                {
+                    session.Output.Error.WriteLine($"note: {session.Client.Server} does not report what its edges serve; not waiting for {slug}.");
+                    break;
+                }
+                var edges = deployment["edges"] as JsonArray ?? [];
+                var served = string.Join(", ", edges.Select(e => $"{Output.Text(e?["edgeId"])} v{Output.Text(e?["servedVersion"] ?? 0)}"));
+                if (deployment["inSync"]?.GetValueKind() == System.Text.Json.JsonValueKind.True)
+                {
+                    session.Output.Error.WriteLine($"{slug} v{version} is served by every live edge ({served}).");
+                    break;
+                }
+                if (time.GetUtcNow() >= deadline)
+                {
+                    session.Output.Error.WriteLine($"error: {slug} v{version} is not served by every live edge after {timeout}: {(edges.Count == 0 ? "no edge is live" : served)}.");
+                    return false;
+                }
+                session.Output.Progress($"waiting for the edges to serve {slug} v{version} ({(edges.Count == 0 ? "no edge live yet" : served)})…");
+                await Task.Delay(TimeSpan.FromMilliseconds(250), time, ct);
+            }
+        }
+        return true;
     }
 
     public static Command Export(Runner run)

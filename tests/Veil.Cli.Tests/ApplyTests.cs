@@ -220,6 +220,22 @@ public sealed class ApplyTests(CliFleet fleet) : IClassFixture<CliFleet>
     }
 
     [Fact]
+    public async Task ApplyWait_ReturnsOnceTheEdgeServesTheNewVersion()
+    {
+        using var user = new CliUser(fleet.Server);
+        await user.LoginAsync(await fleet.NewProviderAsync());
+        var slug = NewSlug();
+        (await user.RunAsync("apply", "-f", user.WriteFile("veil.yaml", Yaml(slug)))).AssertOk();
+
+        var apply = await user.RunAsync("apply", "-f", user.WriteFile("changed.yaml", Yaml(slug, description: "Changed")), "--wait", "--wait-timeout", "0:00:30");
+
+        apply.AssertOk();
+        Assert.Contains($"{slug} v2 is served by every live edge", apply.Error, StringComparison.Ordinal);
+        var answer = await fleet.GetAsync($"v1/apis/{slug}", user.AccessToken);
+        Assert.True((bool)answer["deployment"]!["inSync"]!, answer.ToJsonString());
+    }
+
+    [Fact]
     public async Task Apply_InvalidFile_Exits2WithoutCallingTheServer()
     {
         using var user = new CliUser(fleet.Server);
