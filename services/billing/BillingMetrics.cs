@@ -29,10 +29,12 @@ public sealed class BillingMetrics
         _failures = meter.CreateCounter<long>("veil.billing.failures", description: "Failed steps, by job and reason (usage_unavailable, subscriptions_unavailable, plan_unavailable, plan_not_found, overflow, cycle_missing, cycle_misaligned, snapshot_mismatch, unexpected).");
         _holdChecks = meter.CreateCounter<long>("veil.billing.credit_hold_checks", description: "CheckCreditHold answers, by result.");
         _runDuration = meter.CreateHistogram<double>("veil.billing.reconciliation_duration", unit: "s", description: "How long reconciliation runs take.");
-        // Exported at 0 from the start, so the alerts' increase() sees the first failed run or difference.
+        // Exported at 0 from the start, so the alerts' increase() sees the first failed run or difference
+        // and the business dashboard has its finalised-invoice series before the first cycle closes.
         _runs.Add(0, new KeyValuePair<string, object?>("veil.outcome", "succeeded"));
         _runs.Add(0, new KeyValuePair<string, object?>("veil.outcome", "failed"));
         _differences.Add(0);
+        _finalized.Add(0);
         meter.CreateObservableGauge("veil.billing.job.last_completed", ObserveLastCompleted, unit: "s",
             description: "Unix time of each periodic job's last completed tick, by job (sync, reconcile); absent until the job first completes.");
     }
