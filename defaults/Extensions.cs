@@ -2,6 +2,7 @@ using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -208,12 +209,34 @@ public static class VeilServiceDefaultsExtensions
         return builder;
     }
 
+    /// <summary>The metrics tag ASP.NET Core's <c>http.server.request.duration</c> gets on gRPC calls (OpenTelemetry's name).</summary>
+    public const string GrpcStatusTag = "rpc.grpc.status_code";
+
+    /// <summary>
+    /// Tags each gRPC call's <c>http.server.request.duration</c> with its gRPC status (every gRPC call is
+    /// HTTP 200; the status travels in the trailers, or in the headers of a trailers-only answer), so
+    /// dashboards and alerts see gRPC errors per method (docs/operations.md).
+    /// </summary>
+    private static async Task TagGrpcStatus(HttpContext context, RequestDelegate next)
+    {
+        await next(context);
+        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true
+            && context.Features.Get<IHttpMetricsTagsFeature>() is { } tags)
+        {
+            var status = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers["grpc-status"] is { Count: > 0 } trailer
+                ? trailer.ToString()
+                : context.Response.Headers["grpc-status"].ToString();
+            tags.Tags.Add(new(GrpcStatusTag, status.Length > 0 ? status : "unknown"));
+        }
+    }
+
     /// <summary>
     /// Adds the middleware every gRPC service runs: ProblemDetails for REST errors,
     /// authentication and authorization; and serves the OpenAPI document at /openapi/v1.json.
     /// </summary>
     public static WebApplication UseVeilGrpc(this WebApplication app)
     {
+        app.Use(TagGrpcStatus);
         app.UseMiddleware<TranscodingProblemDetailsMiddleware>();
         app.UseMiddleware<EnumQueryValues>();
         app.UseAuthentication();

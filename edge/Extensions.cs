@@ -46,6 +46,9 @@ public static class EdgeExtensions
             .AddView("http.client.active_requests", MetricStreamConfiguration.Drop)
             .AddView("http.client.request.time_in_queue", MetricStreamConfiguration.Drop)
             .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop)
+            // The latency SLO (p95 100 ms, p99 200 ms) and alert thresholds (200 ms, 500 ms) need
+            // bucket bounds at exactly those values (docs/operations.md); the default lacks 0.2.
+            .AddView("http.server.request.duration", new ExplicitBucketHistogramConfiguration { Boundaries = ApiLatencyBuckets })
             // Providers' upstream hosts and addresses stay out of exported metrics (catalog shows
             // an API's upstream only to its owner): outbound instruments keep their other tags.
             .AddView(UpstreamAddressFreeView));
@@ -170,6 +173,9 @@ public static class EdgeExtensions
         ["http.client.connection.duration"] = ["network.protocol.version", "url.scheme"],
         ["dns.lookup.duration"] = ["error.type"],
     };
+
+    /// <summary>Bucket bounds (s) of <c>http.server.request.duration</c> at the edge: ASP.NET Core's, plus 0.2.</summary>
+    internal static readonly double[] ApiLatencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
     private static MetricStreamConfiguration? UpstreamAddressFreeView(Instrument instrument) =>
         instrument.Meter.Name is "System.Net.Http" or "System.Net.NameResolution"

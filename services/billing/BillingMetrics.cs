@@ -15,6 +15,8 @@ public sealed class BillingMetrics
     private readonly Counter<long> _failures;
     private readonly Counter<long> _holdChecks;
     private readonly Histogram<double> _runDuration;
+    // Unix ms of each periodic job's last completed tick, by job (sync, reconcile); read at collection time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastCompleted = new();
 
     public BillingMetrics(IMeterFactory meterFactory)
     {
@@ -27,6 +29,14 @@ public sealed class BillingMetrics
         _failures = meter.CreateCounter<long>("veil.billing.failures", description: "Failed steps, by job and reason (usage_unavailable, subscriptions_unavailable, plan_unavailable, plan_not_found, overflow, cycle_missing, cycle_misaligned, snapshot_mismatch, unexpected).");
         _holdChecks = meter.CreateCounter<long>("veil.billing.credit_hold_checks", description: "CheckCreditHold answers, by result.");
         _runDuration = meter.CreateHistogram<double>("veil.billing.reconciliation_duration", unit: "s", description: "How long reconciliation runs take.");
+        // Exported at 0 from the start, so the alerts' increase() sees the first failed run or difference
+        // and the business dashboard has its finalised-invoice series before the first cycle closes.
+        _runs.Add(0, new KeyValuePair<string, object?>("veil.outcome", "succeeded"));
+        _runs.Add(0, new KeyValuePair<string, object?>("veil.outcome", "failed"));
+        _differences.Add(0);
+        _finalized.Add(0);
+        meter.CreateObservableGauge("veil.billing.job.last_completed", ObserveLastCompleted, unit: "s",
+            description: "Unix time of each periodic job's last completed tick, by job (sync, reconcile); absent until the job first completes.");
     }
 
     public void Finalized(int count = 1) => _finalized.Add(count);
@@ -44,6 +54,12 @@ public sealed class BillingMetrics
 
     public void Failed(string job, string reason) =>
         _failures.Add(1, new KeyValuePair<string, object?>("veil.job", job), new KeyValuePair<string, object?>("veil.reason", reason));
+
+    /// <summary>A periodic job's tick ran to its end (it may still have counted failed steps).</summary>
+    public void JobCompleted(string job, DateTimeOffset at) => _lastCompleted[job] = at.ToUnixTimeMilliseconds();
+
+    private IEnumerable<Measurement<double>> ObserveLastCompleted() =>
+        _lastCompleted.Select(j => new Measurement<double>(j.Value / 1000.0, new KeyValuePair<string, object?>("veil.job", j.Key)));
 
     public void CreditHoldChecked(bool onHold) => _holdChecks.Add(1, new KeyValuePair<string, object?>("veil.on_hold", onHold));
 }

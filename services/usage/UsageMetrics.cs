@@ -30,6 +30,8 @@ public sealed class UsageMetrics
             description: "Events received by IngestEvents, by outcome (accepted, duplicate, quarantined).");
         _quarantinedBillable = meter.CreateCounter<long>("veil.usage.quarantined.billable", unit: "{event}",
             description: "Quarantined events that were billable: calls a consumer was answered for and is not charged for until an operator looks. Alert on any.");
+        // Exported at 0 from the start, so the alert's increase() sees the first one (docs/operations.md).
+        _quarantinedBillable.Add(0);
         _batchDuration = meter.CreateHistogram<double>("veil.usage.ingest.duration", unit: "s",
             description: "Time to store one ingest batch, commit included.");
         _lag = meter.CreateHistogram<double>("veil.usage.ingest.lag", unit: "s",

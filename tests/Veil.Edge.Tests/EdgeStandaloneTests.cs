@@ -143,16 +143,19 @@ public sealed class EdgeStandaloneTests(StandaloneEdgeFixture fixture) : IClassF
     }
 
     [Fact]
-    public async Task Status_CatalogDown_ReportsNoRevisionAndStaysUp()
+    public async Task Status_CatalogDown_ReportsNoRevisionNotReadyButAlive()
     {
         using var management = _edge.CreateManagementClient();
         var ct = TestContext.Current.CancellationToken;
 
         var status = JsonNode.Parse(await management.GetStringAsync("_veil/edge", ct))!;
         using var health = await management.GetAsync("health", ct);
+        using var alive = await management.GetAsync("alive", ct);
 
         Assert.Null(status["revision"]);
         Assert.False(status["watchConnected"]!.GetValue<bool>());
-        Assert.Equal(HttpStatusCode.OK, health.StatusCode); // degraded, not down: management routes still work
+        // Not ready without a route snapshot; alive all the same (liveness must not restart it).
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
     }
 }

@@ -10,7 +10,8 @@ namespace Veil.Fleet.Tests;
 /// The README's quickstart, as a user drives it: every call goes to the edge over HTTP, against
 /// the real processes started by the AppHost.
 /// </summary>
-public sealed class QuickstartJourneyTests(FleetFixture fleet) : IClassFixture<FleetFixture>
+[Collection(FleetCollection.Name)]
+public sealed class QuickstartJourneyTests(FleetFixture fleet)
 {
     [Fact]
     public async Task Quickstart_ProviderPublishesConsumerCalls_UpstreamAnswersThroughEdge()

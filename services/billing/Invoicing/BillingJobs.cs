@@ -40,6 +40,7 @@ public sealed class BillingJobs(DraftSync drafts, Reconciliation reconciliation,
                 try
                 {
                     await work(stoppingToken);
+                    metrics.JobCompleted(job, time.GetUtcNow());
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
