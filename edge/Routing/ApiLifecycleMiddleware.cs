@@ -25,12 +25,12 @@ internal sealed class ApiLifecycleMiddleware(RequestDelegate next, TimeProvider 
         var route = endpoint!.Metadata.GetMetadata<ApiRoute>();
         if (lifecycle.IsGone(time.GetUtcNow()))
         {
-            AddHeaders(context.Response.Headers, lifecycle);
+            AddDeprecationHeaders(context.Response.Headers, lifecycle);
             return Refuse(context, route, Outcomes.ApiRetired, Problems.ApiRetired);
         }
         if (lifecycle.Suspended)
         {
-            AddHeaders(context.Response.Headers, lifecycle);
+            AddDeprecationHeaders(context.Response.Headers, lifecycle);
             return Refuse(context, route, Outcomes.ApiSuspended, Problems.ApiSuspended);
         }
         // Set as the response starts: YARP copies the upstream's headers first, and the API's
@@ -38,7 +38,7 @@ internal sealed class ApiLifecycleMiddleware(RequestDelegate next, TimeProvider 
         context.Response.OnStarting(static state =>
         {
             var (response, lifecycle) = ((HttpResponse, RouteLifecycle))state;
-            AddHeaders(response.Headers, lifecycle);
+            AddDeprecationHeaders(response.Headers, lifecycle);
             return Task.CompletedTask;
         }, (context.Response, lifecycle));
         return next(context);
@@ -55,19 +55,6 @@ internal sealed class ApiLifecycleMiddleware(RequestDelegate next, TimeProvider 
         return Problems.WriteAsync(context, problem);
     }
 
-    private static void AddHeaders(IHeaderDictionary headers, RouteLifecycle lifecycle)
-    {
-        if (lifecycle.Deprecation is { } deprecation)
-        {
-            headers["Deprecation"] = deprecation;
-        }
-        if (lifecycle.Sunset is { } sunset)
-        {
-            headers["Sunset"] = sunset;
-        }
-        if (lifecycle.Link is { } link)
-        {
-            headers.Append("Link", link);
-        }
-    }
+    private static void AddDeprecationHeaders(IHeaderDictionary headers, RouteLifecycle lifecycle) =>
+        DeprecationHeaders.Set(headers, lifecycle.Deprecation, lifecycle.Sunset, lifecycle.Link);
 }

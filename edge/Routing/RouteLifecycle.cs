@@ -23,9 +23,9 @@ internal sealed class RouteLifecycle
         Retiring = state is ApiState.Retiring or ApiState.Retired;
         SunsetAt = sunsetAt;
         // RFC 9745: an sf-date, "@" and unix seconds. RFC 8594: an HTTP-date.
-        Deprecation = deprecatedAt is { } d ? "@" + d.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) : null;
-        Sunset = sunsetAt?.ToString("R", CultureInfo.InvariantCulture);
-        Link = link.Length > 0 ? $"<{link}>; rel=\"deprecation\"" : null;
+        Deprecation = deprecatedAt is { } d ? DeprecationHeaders.Deprecation(d) : null;
+        Sunset = sunsetAt is { } s ? DeprecationHeaders.Sunset(s) : null;
+        Link = link.Length > 0 ? DeprecationHeaders.Link(link) : null;
     }
 
     /// <summary>Calls get 503 api-suspended.</summary>
