@@ -33,14 +33,7 @@ internal sealed class ApiLifecycleMiddleware(RequestDelegate next, TimeProvider 
             AddDeprecationHeaders(context.Response.Headers, lifecycle);
             return Refuse(context, route, Outcomes.ApiSuspended, Problems.ApiSuspended);
         }
-        // Set as the response starts: YARP copies the upstream's headers first, and the API's
-        // lifecycle is what the caller must see even if the upstream sent its own.
-        context.Response.OnStarting(static state =>
-        {
-            var (response, lifecycle) = ((HttpResponse, RouteLifecycle))state;
-            AddDeprecationHeaders(response.Headers, lifecycle);
-            return Task.CompletedTask;
-        }, (context.Response, lifecycle));
+        DeprecationHeaders.Apply(context.Response, lifecycle.Deprecation, lifecycle.Sunset, lifecycle.Link);
         return next(context);
     }
 

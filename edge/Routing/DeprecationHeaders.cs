@@ -17,14 +17,17 @@ internal static class DeprecationHeaders
 
     public static string Link(string url) => "<" + url + ">; rel=\"deprecation\"";
 
-    /// <summary>Sets the headers of <paramref name="release"/> when <paramref name="response"/> starts.</summary>
-    public static void Apply(HttpResponse response, ReleaseRoute release) =>
+    /// <summary>
+    /// Sets the headers when <paramref name="response"/> starts: YARP copies the upstream's headers
+    /// first, and the deprecation the edge states is what the caller must see.
+    /// </summary>
+    public static void Apply(HttpResponse response, string? deprecation, string? sunset, string? link) =>
         response.OnStarting(static state =>
         {
-            var (response, release) = ((HttpResponse, ReleaseRoute))state;
-            Set(response.Headers, release.Deprecation, release.Sunset, release.Link);
+            var (response, deprecation, sunset, link) = ((HttpResponse, string?, string?, string?))state;
+            Set(response.Headers, deprecation, sunset, link);
             return Task.CompletedTask;
-        }, (response, release));
+        }, (response, deprecation, sunset, link));
 
     /// <summary>Sets each header that has a value: Deprecation and Sunset replace the upstream's, Link is added.</summary>
     public static void Set(IHeaderDictionary headers, string? deprecation, string? sunset, string? link)

@@ -26,7 +26,7 @@ internal sealed class ReleaseMiddleware(RequestDelegate next)
         }
         if (release.Deprecation is not null)
         {
-            DeprecationHeaders.Apply(context.Response, release);
+            DeprecationHeaders.Apply(context.Response, release.Deprecation, release.Sunset, release.Link);
         }
         return next(context);
     }
